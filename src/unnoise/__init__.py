@@ -1,0 +1,11 @@
+"""unnoise: understand, train, sample and measure diffusion and flow models."""
+
+from . import data
+from .config import TrainConfig
+from .errors import UnnoiseError
+from .paths import make_path
+from .run import Run
+from .train import train
+
+__all__ = ["data", "TrainConfig", "UnnoiseError", "make_path", "Run", "train"]
+__version__ = "0.1.0"

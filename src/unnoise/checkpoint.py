@@ -1,0 +1,103 @@
+"""Checkpoints: safetensors for tensors, JSON for everything else; never pickles, always atomic writes.
+
+A run folder holds
+    config.json          what was trained and how (and the step of the last checkpoint)
+    model.safetensors    the EMA weights, the ones sampling uses
+    state.safetensors    raw weights, optimizer moments and the random state, for --resume
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import UnnoiseError
+
+
+def atomic_write(path, write):
+    """Call write(tmp_path) then rename over path, so a killed process never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_json(path, obj):
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+    atomic_write(path, write)
+
+
+def save_tensors(path, tensors, metadata=None):
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise UnnoiseError(f"{path} is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UnnoiseError(f"{path} is not valid JSON ({err})") from None
+
+
+def load_tensors(path, with_metadata=False):
+    """Tensors (and the string metadata) from a safetensors file, with a one-line error if it is broken."""
+    try:
+        tensors = load_file(path)
+        if not with_metadata:
+            return tensors
+        from safetensors import safe_open
+        with safe_open(path, "pt") as f:
+            return tensors, f.metadata() or {}
+    except FileNotFoundError:
+        raise UnnoiseError(f"{path} is missing") from None
+    except (SafetensorError, OSError, ValueError) as err:
+        raise UnnoiseError(f"{path} is truncated or corrupted ({str(err).splitlines()[0]})") from None
+
+
+def load_weights(module, path):
+    """Load a state dict into module, naming the first mismatch if the shapes or names do not fit."""
+    tensors = load_tensors(path)
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unknown = sorted(set(tensors) - set(expected))
+    if missing or unknown:
+        raise UnnoiseError(f"{path} does not fit the model in config.json "
+                           f"(missing {missing[:2]}, unexpected {unknown[:2]})")
+    for name, value in tensors.items():
+        if value.shape != expected[name].shape:
+            raise UnnoiseError(f"{path} does not fit the model in config.json: {name} has shape "
+                               f"{tuple(value.shape)}, expected {tuple(expected[name].shape)}")
+    module.load_state_dict(tensors)
+
+
+def optimizer_tensors(optimizer):
+    """Flatten an optimizer's state into named tensors plus JSON metadata."""
+    state = optimizer.state_dict()
+    tensors = {f"opt.{i}.{k}": torch.as_tensor(v) for i, s in state["state"].items() for k, v in s.items()}
+    return tensors, json.dumps(state["param_groups"])
+
+
+def restore_optimizer(optimizer, tensors, groups_json):
+    """Inverse of optimizer_tensors."""
+    state = {}
+    for name, value in tensors.items():
+        if name.startswith("opt."):
+            _, i, key = name.split(".", 2)
+            state.setdefault(int(i), {})[key] = value
+    optimizer.load_state_dict({"state": state, "param_groups": json.loads(groups_json)})

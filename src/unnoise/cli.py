@@ -1,0 +1,172 @@
+"""The `unnoise` command. Bad input ends in one line on stderr and exit code 2, never a traceback."""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import data, samplers
+from .config import FAMILIES, TrainConfig
+from .errors import UnnoiseError, positive_int
+from .paths import PREDICTIONS, SCHEDULES
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but its errors are one line and exit code 2 like every other unnoise error."""
+
+    def error(self, message):
+        command = self.prog.partition(" ")[2]
+        raise UnnoiseError(f"{command}: {message}" if command else message)
+
+
+def positive(name):
+    def parse(text):
+        try:
+            return positive_int(name, text)
+        except UnnoiseError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return parse
+
+
+def add_sampling(p):
+    p.add_argument("--sampler", default="ddpm", choices=tuple(samplers.SAMPLERS), help="default: ddpm (ancestral)")
+    p.add_argument("--nfe", type=positive("nfe"), default=50, help="network evaluations per sample (default 50)")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM noise, in [0, 1] (0: deterministic, 1: DDPM-like)")
+    p.add_argument("--spacing", default="trailing", choices=samplers.SPACINGS,
+                   help="timestep spacing on discrete schedules (diffusers' names; default trailing)")
+    p.add_argument("--n", type=positive("n"), default=2000, help="number of samples (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="sample i depends only on (seed, i)")
+
+
+def build_parser():
+    parser = Parser(prog="unnoise", description="Train, sample and measure diffusion and flow models.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = sub.add_parser("train", help="train a model into a run folder")
+    p.add_argument("--data", default="moons", choices=data.names(), help="2D data set (default moons)")
+    p.add_argument("--family", default="diffusion", choices=tuple(FAMILIES))
+    p.add_argument("--prediction", choices=PREDICTIONS, help="network target (default: eps for diffusion, velocity for flow)")
+    p.add_argument("--schedule", choices=SCHEDULES, help="noise schedule (default: linear for diffusion, rectified for flow)")
+    p.add_argument("--steps", type=positive("steps"), help=f"optimizer steps (default {TrainConfig.steps})")
+    p.add_argument("--batch-size", type=positive("batch-size"), default=TrainConfig.batch_size)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--width", type=positive("width"), default=TrainConfig.width)
+    p.add_argument("--depth", type=positive("depth"), default=TrainConfig.depth)
+    p.add_argument("--conditional", action="store_true", help="condition on the data set's class labels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="run folder (config.json + model.safetensors)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+
+    p = sub.add_parser("sample", help="draw samples from a trained run")
+    p.add_argument("run", help="run folder")
+    add_sampling(p)
+    p.add_argument("--out", required=True, help="samples.npy ((n, 2) floats, data units) or samples.png")
+
+    p = sub.add_parser("evaluate", help="sample and measure W2, sliced W2 and MMD beside their floors")
+    p.add_argument("run", help="run folder")
+    add_sampling(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("data", help="write real points of a data set",
+                       description="moons and circles are scikit-learn's (noise 0.05; circles factor 0.5, x2); "
+                                   "see unnoise.data.toy2d for the rest.")
+    p.add_argument("name", choices=data.names())
+    p.add_argument("--n", type=positive("n"), default=2000)
+    p.add_argument("--split", default="train", choices=tuple(data.SPLITS), help="seeded split (default train)")
+    p.add_argument("--seed", type=int, help="draw with this seed instead of the split's")
+    p.add_argument("--out", required=True, help="real.npy ((n, 2) floats) or real.png")
+
+    p = sub.add_parser("demo", help="train on moons and write every figure into one folder (about a minute)")
+    p.add_argument("--out", default="demo", help="output folder (default demo/)")
+    return parser
+
+
+def check_output(path, suffixes):
+    path = Path(path)
+    if path.suffix not in suffixes:
+        raise UnnoiseError(f"--out {path}: write {' or '.join(suffixes)}")
+    return path
+
+
+def write_points(points, out, title):
+    """Save (n, 2) points as .npy, or as a scatter plot .png."""
+    from .checkpoint import atomic_write
+    from .viz import figures2d
+    if out.suffix == ".npy":
+        atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), points.numpy()))
+    else:
+        figures2d.save(figures2d.scatter(points, title=title), out)
+    print(f"wrote {len(points)} points to {out}")
+
+
+def cmd_train(args):
+    from .train import train
+    cfg = None
+    if not args.resume:
+        cfg = TrainConfig(data=args.data, family=args.family, prediction=args.prediction, schedule=args.schedule,
+                          steps=args.steps or TrainConfig.steps, batch_size=args.batch_size, lr=args.lr,
+                          width=args.width, depth=args.depth, conditional=args.conditional, seed=args.seed)
+    run = train(cfg, args.out, resume=args.resume, steps=args.steps)
+    print(f"trained {run.cfg.family} ({run.cfg.prediction}, {run.cfg.schedule}) on {run.cfg.data} "
+          f"for {run.step} steps: {args.out}")
+
+
+def sample_run(args):
+    from .run import Run
+    run = Run.load(args.run)
+    start = time.perf_counter()
+    points = run.sample(args.n, args.sampler, args.nfe, args.seed, args.eta, args.spacing, progress=True)
+    return run, points, time.perf_counter() - start
+
+
+def cmd_sample(args):
+    out = check_output(args.out, (".npy", ".png"))
+    _, points, _ = sample_run(args)
+    write_points(points, out, f"{args.sampler}, {args.nfe} NFE")
+
+
+def cmd_evaluate(args):
+    from .metrics.points import report
+    run, points, seconds = sample_run(args)
+    result = report(points, data.load(run.cfg.data, "heldout", args.n).x, data.load(run.cfg.data, "fresh", args.n).x)
+    result.update(sampler=args.sampler, nfe=args.nfe, sample_seconds=seconds)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"{run.cfg.data}, {args.sampler} at {args.nfe} NFE, n={result['n']}, {seconds:.2f} s to sample")
+    for name in ("w2", "swd", "mmd"):
+        print(f"  {name:4s} {result[name]:.4f}   floor {result[name + '_floor']:.4f}   ratio {result[name + '_ratio']:.2f}")
+
+
+def cmd_data(args):
+    out = check_output(args.out, (".npy", ".png"))
+    points = data.load(args.name, args.split, args.n, seed=args.seed).x
+    write_points(points, out, f"{args.name} ({args.split}, n={args.n})")
+
+
+def cmd_demo(args):
+    from .demo import demo
+    demo(args.out)
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "data": cmd_data, "demo": cmd_demo}
+
+
+def main(argv=None):
+    try:
+        args = build_parser().parse_args(argv)
+        COMMANDS[args.command](args)
+    except UnnoiseError as err:
+        print(f"unnoise: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("unnoise: interrupted; the last checkpoint is kept", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

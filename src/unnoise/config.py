@@ -1,0 +1,59 @@
+"""The configuration of a training run, checked once up front."""
+
+from dataclasses import asdict, dataclass, fields
+
+from . import data
+from .errors import UnnoiseError, choose, positive_int
+from .paths import DISCRETE_SCHEDULES
+
+# family -> (default schedule, default prediction, schedules allowed, predictions allowed)
+FAMILIES = {
+    "diffusion": ("linear", "eps", DISCRETE_SCHEDULES + ("vp-cosine",), ("eps", "x0", "v")),
+    "flow": ("rectified", "velocity", ("rectified", "vp-cosine"), ("velocity",)),
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run; saved in the run's config.json."""
+
+    data: str = "moons"
+    family: str = "diffusion"
+    prediction: str | None = None     # family default: eps for diffusion, velocity for flow
+    schedule: str | None = None       # family default: linear for diffusion, rectified for flow
+    steps: int = 3000
+    batch_size: int = 512
+    lr: float = 2e-3
+    warmup: int = 200
+    ema: float = 0.999
+    grad_clip: float = 1.0
+    width: int = 256
+    depth: int = 3
+    conditional: bool = False
+    label_dropout: float = 0.1        # classifier-free guidance: share of labels replaced by 'no class'
+    seed: int = 0
+    checkpoint_every: int = 1000
+
+    def __post_init__(self):
+        choose("family", self.family, tuple(FAMILIES))
+        choose("data set", self.data, data.names())
+        schedule, prediction, schedules, predictions = FAMILIES[self.family]
+        self.schedule = choose(f"schedule for {self.family}", self.schedule or schedule, schedules)
+        self.prediction = choose(f"prediction for {self.family}", self.prediction or prediction, predictions)
+        for name in ("steps", "batch_size", "width", "depth", "checkpoint_every"):
+            setattr(self, name, positive_int(name.replace("_", "-"), getattr(self, name)))
+        if not self.lr > 0:
+            raise UnnoiseError(f"lr must be positive, got {self.lr}")
+        if not (0 <= self.ema < 1 and 0 <= self.label_dropout < 1):
+            raise UnnoiseError("ema and label-dropout must lie in [0, 1)")
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UnnoiseError(f"config.json has unknown training settings {unknown}")
+        return cls(**values)

@@ -1,0 +1,23 @@
+"""The one error type the CLI turns into a one-line message and exit code 2."""
+
+
+class UnnoiseError(Exception):
+    """Bad input or a state the user must fix: shown as one line, never as a traceback."""
+
+
+def choose(kind, value, choices):
+    """Return value if it is one of choices, else raise naming the valid ones."""
+    if value not in choices:
+        raise UnnoiseError(f"unknown {kind} {value!r}; choose one of {', '.join(map(str, choices))}")
+    return value
+
+
+def positive_int(name, value):
+    """Return value as an int if it is a positive whole number, else raise."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number != float(value) or number <= 0:
+        raise UnnoiseError(f"{name} must be a positive integer, got {value!r}")
+    return number

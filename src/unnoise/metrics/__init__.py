@@ -1,0 +1,1 @@
+"""Metrics, each reported beside its real-vs-real floor."""

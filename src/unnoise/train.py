@@ -1,0 +1,110 @@
+"""The one training loop: AdamW, warm-up then cosine decay, EMA, gradient clipping, atomic checkpoints, resume."""
+
+import copy
+import math
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from . import data
+from .checkpoint import (load_json, load_tensors, load_weights, optimizer_tensors, restore_optimizer,
+                         save_json, save_tensors)
+from .config import TrainConfig
+from .errors import UnnoiseError
+from .losses import denoising_loss
+from .paths import make_path
+from .run import Run, build_net, run_config
+
+
+def learning_rate(cfg, step):
+    """Linear warm-up over cfg.warmup steps, then cosine decay to zero at cfg.steps."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+@torch.no_grad()
+def update_ema(ema, net, decay):
+    for e, p in zip(ema.parameters(), net.parameters()):
+        e.lerp_(p, 1 - decay)
+
+
+def save_checkpoint(folder, cfg, dataset, step, net, ema, optimizer, generator):
+    """Write state, then EMA weights, then config.json (the commit point); each file atomically."""
+    tensors, groups = optimizer_tensors(optimizer)
+    tensors.update({f"net.{k}": v for k, v in net.state_dict().items()})
+    tensors["rng"] = generator.get_state()
+    save_tensors(folder / "state.safetensors", tensors, {"step": str(step), "param_groups": groups})
+    save_tensors(folder / "model.safetensors", ema.state_dict())
+    save_json(folder / "config.json", run_config(cfg, dataset, step))
+
+
+def restore_checkpoint(folder, net, ema, optimizer, generator):
+    """Load what save_checkpoint wrote; returns the step to continue from."""
+    step = int(load_json(folder / "config.json")["step"])
+    tensors, meta = load_tensors(folder / "state.safetensors", with_metadata=True)
+    if int(meta.get("step", -1)) != step:
+        raise UnnoiseError(f"{folder} holds an incomplete checkpoint (state and config disagree on the step)")
+    net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+    load_weights(ema, folder / "model.safetensors")
+    restore_optimizer(optimizer, tensors, meta["param_groups"])
+    generator.set_state(tensors["rng"])
+    return step
+
+
+def resolve_config(cfg, folder, resume, steps):
+    """The config to train with: the saved one when resuming (steps may be raised), else cfg."""
+    exists = (folder / "config.json").exists()
+    if resume:
+        if not exists:
+            raise UnnoiseError(f"nothing to resume: {folder} holds no run")
+        cfg = TrainConfig.from_dict(load_json(folder / "config.json")["train"])
+        if steps is not None:
+            cfg.steps = steps
+        return cfg
+    if exists:
+        raise UnnoiseError(f"{folder} already holds a run; pass --resume to continue it, or choose another --out")
+    return cfg
+
+
+def train(cfg, out, resume=False, steps=None, progress=True):
+    """Train cfg into the run folder `out` (continuing it when resume) and return the Run."""
+    folder = Path(out)
+    cfg = resolve_config(cfg, folder, resume, steps)
+    dataset = data.load(cfg.data, "train")
+    x_all, y_all = dataset.normalize(dataset.x), dataset.y                 # (N, 2), (N,)
+    torch.manual_seed(cfg.seed)
+    net = build_net(cfg, dataset.num_classes)
+    ema = copy.deepcopy(net).requires_grad_(False)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    path = make_path(cfg.schedule)
+    step = restore_checkpoint(folder, net, ema, optimizer, generator) if resume else 0
+    last_saved = step if resume else None
+    bar = tqdm(range(step, cfg.steps), initial=step, total=cfg.steps, desc="training", disable=not progress)
+    for step in bar:
+        idx = torch.randint(0, x_all.shape[0], (cfg.batch_size,), generator=generator)
+        y = None
+        if cfg.conditional:
+            drop = torch.rand(cfg.batch_size, generator=generator) < cfg.label_dropout
+            y = torch.where(drop, dataset.num_classes, y_all[idx])
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, step)
+        loss = denoising_loss(net, path, cfg.prediction, x_all[idx], y, generator)
+        if not torch.isfinite(loss):
+            kept = f"the last good checkpoint (step {last_saved}) is kept" if last_saved is not None else "no checkpoint had been written"
+            raise UnnoiseError(f"training stopped: the loss became {loss.item()} at step {step} "
+                               f"(try a smaller --lr); {kept} in {folder}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        optimizer.step()
+        update_ema(ema, net, min(cfg.ema, (1 + step) / (10 + step)))
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+            save_checkpoint(folder, cfg, dataset, step + 1, net, ema, optimizer, generator)
+            last_saved = step + 1
+    return Run.load(folder)
