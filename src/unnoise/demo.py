@@ -53,9 +53,10 @@ def figures(run, folder, real, frames, ts, metrics):
     train_x = data.load(run.cfg.data, "train", N).x
     figures2d.save(figures2d.forward_strip(dataset.normalize(train_x), path, levels, dataset.denormalize),
                    folder / "forward.png")
-    pick = [round(i * (len(frames) - 1) / 7) for i in range(8)]
+    sigmas = torch.stack([path.sigma(t) for t in ts])                        # noise level before each step
+    pick = [int((sigmas - level).abs().argmin()) for level in (1.0, 0.9, 0.75, 0.5, 0.3, 0.15, 0.05, 0.0)]
     lim = figures2d.limits(frames[0])
-    titles = [f"step {i}/{len(frames) - 1}" for i in range(len(frames))]
+    titles = [f"step {i}/{len(frames) - 1}, sigma={float(sigmas[i]):.2f}" for i in range(len(frames))]
     figures2d.save(figures2d.strip([frames[i] for i in pick], [titles[i] for i in pick], lim), folder / "reverse.png")
     figures2d.gif(frames, titles, lim, folder / "reverse.gif")
     field_ts = [path.t_max * f for f in (0.6, 0.3, 0.1, 0.02)]

@@ -48,21 +48,32 @@ class Run:
         load_weights(net, folder / "model.safetensors")
         return cls(folder, cfg, net, step, num_classes)
 
-    def model(self, y=None):
-        """The denoiser samplers call: (x, t) -> (x0, eps), in model units."""
+    def model(self, y=None, clip=True):
+        """The denoiser samplers call: (x, t) -> (x0, eps), in model units.
+
+        clip: clamp the x0 estimate to the training data's range and recompute eps from it, as
+        diffusers' `clip_sample` does for images in [-1, 1]. It stops a rare tail draw of x_T, on
+        which the network extrapolates, from running away (seen with eps-prediction at t = 999).
+        """
         def denoise(x, t):
             t_batch = torch.full((x.shape[0],), float(t), dtype=torch.float64)
             with torch.no_grad():
                 out = self.net(x, self.path.net_time(t_batch), y)
-            return self.path.to_x0_eps(self.cfg.prediction, out, x, t)
+            x0, eps = self.path.to_x0_eps(self.cfg.prediction, out, x, t)
+            if clip:
+                x0 = torch.maximum(torch.minimum(x0, self.dataset.high), self.dataset.low)
+                eps = (x - self.path.alpha(t).to(x.dtype) * x0) / self.path.sigma(t).to(x.dtype)
+            return x0, eps
         return denoise
 
     def sample(self, n=2000, sampler="ddpm", nfe=50, seed=0, eta=0.0, spacing="trailing",
-               batch_size=1000, callback=None, progress=False):
+               batch_size=1000, callback=None, progress=False, clip=True):
         """n samples in data units, (n, 2); sample i depends only on (seed, i), not on the batch size."""
         n, nfe, batch_size = (positive_int(k, v) for k, v in (("n", n), ("nfe", nfe), ("batch-size", batch_size)))
         step_fn = samplers.SAMPLERS[samplers.choose("sampler", sampler, tuple(samplers.SAMPLERS))]
         options = {"eta": eta} if sampler == "ddim" else {}
+        if not 0.0 <= eta <= 1.0:
+            raise UnnoiseError(f"eta must lie in [0, 1], got {eta}")
         ts = samplers.timesteps(self.path, samplers.steps_for(sampler, nfe), spacing)
         starts = range(0, n, batch_size)
         bar = tqdm(total=len(starts) * (len(ts) - 1), desc="sampling", disable=not progress, leave=False)
@@ -75,6 +86,6 @@ class Run:
         for start in starts:
             noise = samplers.PerSampleNoise.for_range(seed, start, min(n, start + batch_size))
             x = noise.initial((2,))
-            out.append(step_fn(self.model(), x, ts, self.path, noise, callback=step_done, **options))
+            out.append(step_fn(self.model(clip=clip), x, ts, self.path, noise, callback=step_done, **options))
         bar.close()
         return self.dataset.denormalize(torch.cat(out))

@@ -26,6 +26,8 @@ class Dataset:
     num_classes: int
     shift: torch.Tensor   # model units: (x - shift) / scale
     scale: torch.Tensor
+    low: torch.Tensor     # the training data's range in model units, for clipping x0 estimates
+    high: torch.Tensor
 
     @property
     def kind(self):
@@ -50,12 +52,13 @@ def load(name, split="train", n=None, seed=None):
         raise UnnoiseError(f"unknown data set {name!r}; choose one of {', '.join(toy2d.NAMES)}")
     n = positive_int("n", n if n is not None else (TRAIN_SIZE_2D if split == "train" else 2000))
     x, y = toy2d.draw(name, n, SPLITS[split] if seed is None else seed)
-    shift, scale = _train_moments(name)
-    return Dataset(name, x, y, toy2d.CLASSES[name], shift, scale)
+    return Dataset(name, x, y, toy2d.CLASSES[name], *_train_units(name))
 
 
 @functools.lru_cache(maxsize=None)
-def _train_moments(name):
-    """Per-coordinate mean and std of the training draw: the map into model units."""
+def _train_units(name):
+    """Per-coordinate mean and std of the training draw (the map into model units), and its range there."""
     x, _ = toy2d.draw(name, TRAIN_SIZE_2D, SPLITS["train"])
-    return x.mean(0), x.std(0)
+    shift, scale = x.mean(0), x.std(0)
+    z = (x - shift) / scale
+    return shift, scale, z.min(0).values, z.max(0).values

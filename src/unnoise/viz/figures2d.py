@@ -83,10 +83,12 @@ def field(model, path, ts, real, normalize, denormalize, grid=21):
         x0, _ = model(normalize(where), t)
         arrow = (denormalize(x0) - where).numpy()
         _points(ax, real, REAL, size=1, alpha=0.4)
-        ax.quiver(where[:, 0], where[:, 1], arrow[:, 0], arrow[:, 1], color="#30638e",
-                  angles="xy", scale_units="xy", scale=1.0, width=0.004, alpha=0.8)
+        length = np.linalg.norm(arrow, axis=1)
+        ax.quiver(where[:, 0], where[:, 1], arrow[:, 0], arrow[:, 1], length, cmap="viridis",
+                  angles="xy", width=0.004, alpha=0.9)
         _frame(ax, lim, f"noise level sigma={float(path.sigma(t)):.2f}")
-    fig.suptitle("where the model would send a point: its estimate of the clean data, minus the point", fontsize=9)
+    fig.suptitle("the denoising direction: from each point to the model's estimate of the clean data "
+                 "(arrows scaled per panel; colour = distance)", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -1,0 +1,35 @@
+"""Shared by the benchmark scripts: the machine line and appending a section to BENCHMARKS.md."""
+
+import datetime
+import os
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+
+
+def machine():
+    """nproc, CPU model, threads and load: what a reader needs to weigh a timing."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} CPUs ({model}), torch {torch.__version__} with {torch.get_num_threads()} threads, load average {load}"
+
+
+def append(title, lines):
+    """Append a dated section with the command that produced it."""
+    command = "python " + " ".join(sys.argv)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = [f"\n## {title} ({stamp})\n", f"- machine: {machine()}", f"- command: `{command}`", *lines, ""]
+    with open(RESULTS, "a") as f:
+        f.write("\n".join(text) + "\n")
+    print("\n".join(text))
