@@ -21,7 +21,7 @@ import math
 import torch
 
 from .errors import UnnoiseError, choose
-from .schedules import SPACINGS, frame, sigma_ratio, slope, t_at, timesteps  # noqa: F401 (re-exported)
+from .schedules import SPACINGS, default_spacing, frame, sigma_ratio, slope, t_at, timesteps  # noqa: F401 (re-exported)
 
 
 def _f(value, x):

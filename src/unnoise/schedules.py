@@ -56,6 +56,11 @@ def noise_levels(path, steps, spacing, rho=7.0):
     return (hi.log() + ramp * (lo.log() - hi.log())).exp()
 
 
+def default_spacing(path):
+    """Karras on EDM's path (its sigmas span 80 to 0.002), diffusers' trailing elsewhere."""
+    return "karras" if path.name == "edm" else "trailing"
+
+
 def timesteps(path, steps, spacing="trailing", rho=7.0):
     """The time grid of `steps` steps, from the noisiest time to clean data: (steps + 1,) float64."""
     choose("spacing", spacing, SPACINGS)
