@@ -113,7 +113,8 @@ def marginal_start(path, n, seed=1):
     ("heun", "linear", "karras", 59), ("midpoint", "vp-cosine", "trailing", 59), ("rk4", "rectified", "trailing", 41),
     ("dpmpp_2m", "cosine", "trailing", 30), ("dpmpp_2m_sde", "scaled_linear", "karras", 100),
     ("euler_maruyama", "linear", "trailing", 250), ("heun", "edm", "karras", 39), ("dpmpp_2m", "edm", "exponential", 40),
-    ("euler", "rectified", "karras", 100), ("ddpm", "rectified", "trailing", 200)])
+    ("euler", "rectified", "karras", 100), ("ddpm", "rectified", "trailing", 200),
+    ("dpmpp_2m", "rectified", "trailing", 30), ("dpmpp_2m_sde", "rectified", "karras", 100)])
 def test_every_sampler_lands_on_the_gaussian(sampler, schedule, spacing, nfe):
     path = make_path(schedule)
     x, noise = marginal_start(path, 4000)

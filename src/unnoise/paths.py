@@ -164,10 +164,13 @@ class DiscretePath(GaussianPath):
         self.alphas_cumprod = torch.cumprod(1.0 - self.betas, dim=0)                  # (T,)
         ab = self.alphas_cumprod.double()
         self.log_ve = 0.5 * torch.log((1 - ab) / ab)                                  # log(sigma / alpha)
+        self._alpha_bar_table = torch.cat([torch.ones(1, dtype=torch.float64), ab])   # t = -1, 0, ..., T - 1
         self.t_max = float(T - 1)
 
     def alpha_bar(self, t):
         t = torch.as_tensor(t, dtype=torch.float64)
+        if t.dim() == 0 and float(t).is_integer() and -1 <= float(t) < self.T:   # a sampler's grid point: look it up
+            return self._alpha_bar_table[int(t) + 1]
         k = t.clamp(0, self.T - 1)
         lo = k.floor().long().clamp(max=self.T - 2)
         w = k - lo

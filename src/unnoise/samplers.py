@@ -45,10 +45,10 @@ def check_eta(eta):
 
 def ddim_step(path, x, x0, eps, t, s, eta, noise):
     """x_s = alpha_s x0 + sqrt(sigma_s^2 - std^2) eps + std z, std = eta * posterior std (DDIM eq. 12)."""
-    _, var = posterior(path, x, x0, t, s)
-    std = eta * var.sqrt()
-    x = _f(path.alpha(s), x) * x0 + _f((path.sigma(s) ** 2 - std**2).clamp(min=0).sqrt(), x) * eps
-    return x + _f(std, x) * noise(x) if std > 0 else x
+    a_t, s_t, a_s, s_s = (float(v) for v in (path.alpha(t), path.sigma(t), path.alpha(s), path.sigma(s)))
+    std = eta * s_s / s_t * max(0.0, s_t**2 - (a_t / a_s) ** 2 * s_s**2) ** 0.5 if eta > 0 else 0.0
+    x = a_s * x0 + max(0.0, s_s**2 - std**2) ** 0.5 * eps
+    return x + std * noise(x) if std > 0 else x
 
 
 def sample_ddpm(model, x, ts, path, noise, callback=None):
@@ -152,9 +152,9 @@ def sample_rk4(model, x, ts, path, noise, callback=None):
     return solve_ode(model, x, ts, path, noise, callback, TABLEAUS["rk4"])
 
 
-def half_log_snr(path, t):
+def half_log_snr(alpha, sigma):
     """lambda = log(alpha / sigma), DPM-Solver's time variable (-inf at pure noise, +inf at clean data)."""
-    return path.alpha(t).log() - path.sigma(t).log()
+    return math.log(alpha) - math.log(sigma) if alpha > 0 else -math.inf
 
 
 def sample_dpmpp_2m_sde(model, x, ts, path, noise, callback=None, eta=1.0):
@@ -167,16 +167,15 @@ def sample_dpmpp_2m_sde(model, x, ts, path, noise, callback=None, eta=1.0):
     for i in range(len(ts) - 1):
         t, s = ts[i], ts[i + 1]
         x0, _ = model(x, t)
-        if path.sigma(s) == 0:                             # h = inf: the first-order step lands on alpha_s x0
-            x_next = _f(path.alpha(s), x) * x0
+        a_t, s_t, a_s, s_s = (float(v) for v in (path.alpha(t), path.sigma(t), path.alpha(s), path.sigma(s)))
+        if s_s == 0:                                       # h = inf: the first-order step lands on alpha_s x0
+            x_next = a_s * x0
         else:
-            h = half_log_snr(path, s) - half_log_snr(path, t)
-            decay = torch.exp(-eta * h) if eta > 0 else torch.ones_like(h)        # e^(-eta h)
-            d = x0 if x0_prev is None else x0 + _f(h / h_prev / 2, x) * (x0 - x0_prev)
-            x_next = (_f(path.sigma(s) / path.sigma(t) * decay, x) * x
-                      + _f(path.alpha(s) * -torch.expm1(-(1 + eta) * h), x) * d)
+            h = half_log_snr(a_s, s_s) - half_log_snr(a_t, s_t)                  # > 0, inf from pure noise
+            d = x0 if x0_prev is None else x0 + (h / h_prev / 2) * (x0 - x0_prev)  # midpoint: D0 + D1 / 2
+            x_next = s_s / s_t * (math.exp(-eta * h) if eta > 0 else 1.0) * x + a_s * -math.expm1(-(1 + eta) * h) * d
             if eta > 0:
-                x_next = x_next + _f(path.sigma(s) * (-torch.expm1(-2 * eta * h)).sqrt(), x) * noise(x)
+                x_next = x_next + s_s * math.sqrt(-math.expm1(-2 * eta * h)) * noise(x)
             h_prev = h
         x, x0_prev = x_next, x0
         if callback:
