@@ -24,7 +24,7 @@ from unnoise.nets import MLP
 from unnoise.paths import make_path
 from unnoise.samplers import sample_ddim, sample_dpmpp_2m, timesteps
 
-STEPS, REPEATS = 50, 7
+STEPS, REPEATS = 50, 11
 
 
 def unnoise_run(sampler, net, path, x):

@@ -326,3 +326,21 @@ def test_edm_euler(spacing, monkeypatch):
     x = start() * 80
     assert_agree(ours("euler", path, "edm", ts, x, None, net_time=lambda t: float(path.net_time(t))),
                  theirs(sched, x, lambda t: float(t), monkeypatch))
+
+
+@pytest.mark.parametrize("prediction,spacing,schedule",
+                         crossed(list(PREDICTIONS), ["trailing", "karras"], ["linear", "scaled_linear", "squaredcos_cap_v2"]))
+def test_unipc_bh2(prediction, spacing, schedule, monkeypatch):
+    if spacing == "karras" and schedule == "squaredcos_cap_v2":
+        schedule = "linear"
+    path, cfg = discrete(schedule)
+    ts = timesteps(path, 12, spacing)
+    sched = diffusers.UniPCMultistepScheduler(**cfg, prediction_type=prediction, solver_order=2, solver_type="bh2",
+                                              predict_x0=True, use_karras_sigmas=spacing == "karras",
+                                              timestep_spacing="trailing")
+    sched.set_timesteps(12)
+    assert sched.timesteps.tolist() == ts[:-1].round().tolist()
+    time_of = rounded if spacing == "karras" else per_1000
+    x = start()
+    assert_agree(ours("unipc", path, PREDICTIONS[prediction], ts, x, time_of),
+                 theirs(sched, x, time_of, monkeypatch, x0_of=dpm_x0))

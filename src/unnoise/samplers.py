@@ -154,6 +154,8 @@ def sample_rk4(model, x, ts, path, noise, callback=None):
 
 def half_log_snr(alpha, sigma):
     """lambda = log(alpha / sigma), DPM-Solver's time variable (-inf at pure noise, +inf at clean data)."""
+    if sigma == 0:
+        return math.inf
     return math.log(alpha) - math.log(sigma) if alpha > 0 else -math.inf
 
 
@@ -186,6 +188,53 @@ def sample_dpmpp_2m_sde(model, x, ts, path, noise, callback=None, eta=1.0):
 def sample_dpmpp_2m(model, x, ts, path, noise, callback=None):
     """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): multistep 2nd order in lambda on the data prediction."""
     return sample_dpmpp_2m_sde(model, x, ts, path, noise, callback, eta=0.0)
+
+
+def unipc_corrector_weights(h, r):
+    """UniC-2 weights (rho_1, rho_2) for B(h) = e^h - 1 (Zhao et al. 2023, bh2): solve R rho = b."""
+    hh = -h
+    phi = math.expm1(hh) / hh - 1
+    b1 = phi / math.expm1(hh)
+    b2 = 2 * (phi / hh - 0.5) / math.expm1(hh)
+    rho1 = (b1 - b2) / (1 - r) if math.isfinite(r) else 0.0
+    return rho1, b1 - rho1
+
+
+def sample_unipc(model, x, ts, path, noise, callback=None):
+    """UniPC-2M, bh2 (Zhao et al. 2023, UniPC, Algorithms 2-3): DPM-Solver++(2M) predictor, then a free UniC corrector.
+
+    After each network evaluation the corrector re-takes the previous step with the new x0 estimate (no
+    extra evaluation); the first step and the last, into clean data, are first order (diffusers' default).
+    """
+    coef = [tuple(float(v) for v in (path.alpha(t), path.sigma(t))) for t in ts]       # (alpha, sigma) per grid point
+    lam = [half_log_snr(a, s) for a, s in coef]
+    n, x0s, x_last = len(ts) - 1, [], None
+    for i in range(n):
+        x0, _ = model(x, ts[i])
+        if i > 0:                                      # UniC: correct x_i from x_{i-1} with x0_{i-1} and x0_i
+            h = lam[i] - lam[i - 1]
+            base = coef[i][1] / coef[i - 1][1] * x_last - coef[i][0] * math.expm1(-h) * x0s[-1]
+            if i == 1:
+                corr = 0.5 * (x0 - x0s[-1])
+            else:
+                r = (lam[i - 2] - lam[i - 1]) / h
+                rho1, rho2 = unipc_corrector_weights(h, r)
+                corr = (rho1 / r if math.isfinite(r) else 0.0) * (x0s[-2] - x0s[-1]) + rho2 * (x0 - x0s[-1])
+            x = base - coef[i][0] * math.expm1(-h) * corr
+        x0s, x_last = (x0s + [x0])[-2:], x
+        (a_s, s_s), s_t = coef[i + 1], coef[i][1]
+        if s_s == 0:                                   # UniP-1 into clean data: alpha_s x0
+            x = a_s * x0
+        else:                                          # UniP-2 with bh2 is DPM-Solver++(2M); first order at first
+            h = lam[i + 1] - lam[i]
+            d = x0
+            if 0 < i < n - 1:
+                r = (lam[i - 1] - lam[i]) / h
+                d = x0 + (0.5 / r if math.isfinite(r) else 0.0) * (x0s[0] - x0)
+            x = s_s / s_t * x - a_s * math.expm1(-h) * d
+        if callback:
+            callback(i, ts[i], x, x0)
+    return x
 
 
 def sample_euler_maruyama(model, x, ts, path, noise, callback=None):
@@ -242,7 +291,7 @@ def sample_dopri5(model, x, ts, path, noise=None, callback=None, rtol=1e-5, atol
 SAMPLERS = {
     "ddpm": sample_ddpm, "ddim": sample_ddim, "euler": sample_euler, "euler_ancestral": sample_euler_ancestral,
     "heun": sample_heun, "midpoint": sample_midpoint, "rk4": sample_rk4, "dpmpp_2m": sample_dpmpp_2m,
-    "dpmpp_2m_sde": sample_dpmpp_2m_sde, "euler_maruyama": sample_euler_maruyama, "dopri5": sample_dopri5,
+    "dpmpp_2m_sde": sample_dpmpp_2m_sde, "unipc": sample_unipc, "euler_maruyama": sample_euler_maruyama, "dopri5": sample_dopri5,
 }
 STAGES = {"heun": 2, "midpoint": 2, "rk4": 4}      # network evaluations per step, but 1 for the last step
 
