@@ -114,7 +114,8 @@ def marginal_start(path, n, seed=1):
     ("dpmpp_2m", "cosine", "trailing", 30), ("dpmpp_2m_sde", "scaled_linear", "karras", 100),
     ("euler_maruyama", "linear", "trailing", 250), ("heun", "edm", "karras", 39), ("dpmpp_2m", "edm", "exponential", 40),
     ("euler", "rectified", "karras", 100), ("ddpm", "rectified", "trailing", 200),
-    ("dpmpp_2m", "rectified", "trailing", 30), ("dpmpp_2m_sde", "rectified", "karras", 100)])
+    ("dpmpp_2m", "rectified", "trailing", 30), ("dpmpp_2m_sde", "rectified", "karras", 100),
+    ("unipc", "linear", "karras", 20), ("unipc", "rectified", "trailing", 20)])
 def test_every_sampler_lands_on_the_gaussian(sampler, schedule, spacing, nfe):
     path = make_path(schedule)
     x, noise = marginal_start(path, 4000)
@@ -241,7 +242,7 @@ def test_karras_and_exponential_grids_follow_their_formulas():
 
 @pytest.mark.parametrize("sampler,nfe,steps,counted", [
     ("ddim", 7, 7, 7), ("heun", 3, 2, 3), ("heun", 10, 5, 9), ("heun", 11, 6, 11), ("midpoint", 5, 3, 5),
-    ("rk4", 5, 2, 5), ("rk4", 12, 3, 9), ("dpmpp_2m", 4, 4, 4), ("euler_maruyama", 6, 6, 6)])
+    ("rk4", 5, 2, 5), ("rk4", 12, 3, 9), ("dpmpp_2m", 4, 4, 4), ("unipc", 5, 5, 5), ("euler_maruyama", 6, 6, 6)])
 def test_nfe_counts_network_evaluations(sampler, nfe, steps, counted):
     path = make_path("linear")
     calls = []
