@@ -122,6 +122,8 @@ def rk_step(model, path, x, t, s, tableau, evals, callback):
 
 def solve_ode(model, x, ts, path, noise, callback, tableau, s_churn=0.0, s_tmin=0.0, s_tmax=math.inf, s_noise=1.0):
     """Fixed-step ODE solving on the grid, EDM-style churn optional; the last step into clean data is Euler."""
+    if s_churn < 0 or s_noise < 0:
+        raise UnnoiseError(f"s_churn and s_noise must be >= 0, got {s_churn} and {s_noise}")
     n = len(ts) - 1
     gamma = min(s_churn / n, math.sqrt(2) - 1)
     evals = 0
@@ -133,7 +135,7 @@ def solve_ode(model, x, ts, path, noise, callback, tableau, s_churn=0.0, s_tmin=
 
 
 def sample_euler(model, x, ts, path, noise, callback=None, s_churn=0.0, s_tmin=0.0, s_tmax=math.inf, s_noise=1.0):
-    """Euler on the probability-flow ODE (Karras et al. 2022, Algorithm 2 without the correction; k-diffusion sample_euler)."""
+    """Euler on the probability-flow ODE (Karras et al. 2022, Algorithm 2 without its 2nd-order correction)."""
     return solve_ode(model, x, ts, path, noise, callback, TABLEAUS["euler"], s_churn, s_tmin, s_tmax, s_noise)
 
 
@@ -160,9 +162,10 @@ def half_log_snr(alpha, sigma):
 
 
 def sample_dpmpp_2m_sde(model, x, ts, path, noise, callback=None, eta=1.0):
-    """DPM-Solver++(2M) SDE (Lu et al. 2022, DPM-Solver++ Algorithm 2 and its SDE form; k-diffusion sample_dpmpp_2m_sde, midpoint).
+    """DPM-Solver++(2M) SDE (Lu et al. 2022, DPM-Solver++, Algorithm 2 and its SDE variant), midpoint form.
 
     eta = 0 is the ODE solver DPM-Solver++(2M); the first step, and the last into clean data, are first order.
+    k-diffusion: sample_dpmpp_2m_sde(solver_type="midpoint").
     """
     check_eta(eta)
     x0_prev = h_prev = None
@@ -244,7 +247,7 @@ def sample_euler_maruyama(model, x, ts, path, noise, callback=None):
     y += 2 (s_next - s) eps + sqrt(2 s (s - s_next)) z; the last step, into clean data, is the denoised x0.
     """
     if path.alpha(ts[0]) == 0:
-        raise UnnoiseError(f"euler_maruyama cannot start where alpha = 0 (the {path.name} path at t = {float(ts[0]):g}): "
+        raise UnnoiseError(f"euler_maruyama cannot start where alpha = 0 ({path.name} path, t = {float(ts[0]):g}): "
                            "its reverse SDE is singular there; use ddpm, euler_ancestral or dpmpp_2m_sde")
     for i in range(len(ts) - 1):
         t, s = ts[i], ts[i + 1]
@@ -261,7 +264,7 @@ def sample_euler_maruyama(model, x, ts, path, noise, callback=None):
 
 
 def sample_dopri5(model, x, ts, path, noise=None, callback=None, rtol=1e-5, atol=1e-5):
-    """Probability-flow ODE (Song et al. 2021, eq. 13) by adaptive Dormand-Prince 5(4) (torchdiffeq), the accurate reference.
+    """Probability-flow ODE (Song et al. 2021, eq. 13) by adaptive Dormand-Prince 5(4) (torchdiffeq): the reference.
 
     Integrates dy/dlog(tau) = tau dy/dtau in the path's frame from ts[0] to path.t_min, then one Euler step
     into clean data; rtol / atol set the cost, not the grid (only ts[0] and ts[-1] are used).
@@ -291,7 +294,8 @@ def sample_dopri5(model, x, ts, path, noise=None, callback=None, rtol=1e-5, atol
 SAMPLERS = {
     "ddpm": sample_ddpm, "ddim": sample_ddim, "euler": sample_euler, "euler_ancestral": sample_euler_ancestral,
     "heun": sample_heun, "midpoint": sample_midpoint, "rk4": sample_rk4, "dpmpp_2m": sample_dpmpp_2m,
-    "dpmpp_2m_sde": sample_dpmpp_2m_sde, "unipc": sample_unipc, "euler_maruyama": sample_euler_maruyama, "dopri5": sample_dopri5,
+    "dpmpp_2m_sde": sample_dpmpp_2m_sde, "unipc": sample_unipc, "euler_maruyama": sample_euler_maruyama,
+    "dopri5": sample_dopri5,
 }
 STAGES = {"heun": 2, "midpoint": 2, "rk4": 4}      # network evaluations per step, but 1 for the last step
 
@@ -325,6 +329,8 @@ def check_options(sampler, options):
         if name not in known:
             valid = ", ".join(known) or "none"
             raise UnnoiseError(f"sampler {sampler} takes no option {name!r}; its options: {valid}")
+    if "eta" in options:
+        check_eta(options["eta"])
     return options
 
 
