@@ -161,6 +161,27 @@ def half_log_snr(alpha, sigma):
     return math.log(alpha) - math.log(sigma) if alpha > 0 else -math.inf
 
 
+def grid_coefficients(path, ts):
+    """alpha, sigma and lambda at every grid point, as floats: three lists of len(ts)."""
+    alphas, sigmas = [float(v) for v in path.alpha(ts)], [float(v) for v in path.sigma(ts)]
+    return alphas, sigmas, [half_log_snr(a, s) for a, s in zip(alphas, sigmas)]
+
+
+def dpmpp_step(x, x0, x0_prev, a_s, s_s, s_t, h, h_prev, eta=0.0, noise=None):
+    """One DPM-Solver++(2M) step, its SDE form when eta > 0 (Lu et al. 2022), h = lambda_s - lambda_t.
+
+    x_s = (s_s / s_t) e^(-eta h) x + a_s (1 - e^(-(1 + eta) h)) D (+ s_s sqrt(1 - e^(-2 eta h)) z), with the
+    midpoint D = x0 + (h / 2 h_prev)(x0 - x0_prev), or D = x0 (first order) without x0_prev.
+    """
+    if s_s == 0:                                       # h = inf: lands on alpha_s x0
+        return a_s * x0
+    d = x0 if x0_prev is None else x0 + (h / h_prev / 2) * (x0 - x0_prev)
+    x_next = s_s / s_t * (math.exp(-eta * h) if eta > 0 else 1.0) * x + a_s * -math.expm1(-(1 + eta) * h) * d
+    if eta > 0:
+        x_next = x_next + s_s * math.sqrt(-math.expm1(-2 * eta * h)) * noise(x)
+    return x_next
+
+
 def sample_dpmpp_2m_sde(model, x, ts, path, noise, callback=None, eta=1.0):
     """DPM-Solver++(2M) SDE (Lu et al. 2022, DPM-Solver++, Algorithm 2 and its SDE variant), midpoint form.
 
@@ -168,23 +189,15 @@ def sample_dpmpp_2m_sde(model, x, ts, path, noise, callback=None, eta=1.0):
     k-diffusion: sample_dpmpp_2m_sde(solver_type="midpoint").
     """
     check_eta(eta)
-    x0_prev = h_prev = None
+    alphas, sigmas, lam = grid_coefficients(path, ts)
+    x0_prev = None
     for i in range(len(ts) - 1):
-        t, s = ts[i], ts[i + 1]
-        x0, _ = model(x, t)
-        a_t, s_t, a_s, s_s = (float(v) for v in (path.alpha(t), path.sigma(t), path.alpha(s), path.sigma(s)))
-        if s_s == 0:                                       # h = inf: the first-order step lands on alpha_s x0
-            x_next = a_s * x0
-        else:
-            h = half_log_snr(a_s, s_s) - half_log_snr(a_t, s_t)                  # > 0, inf from pure noise
-            d = x0 if x0_prev is None else x0 + (h / h_prev / 2) * (x0 - x0_prev)  # midpoint: D0 + D1 / 2
-            x_next = s_s / s_t * (math.exp(-eta * h) if eta > 0 else 1.0) * x + a_s * -math.expm1(-(1 + eta) * h) * d
-            if eta > 0:
-                x_next = x_next + s_s * math.sqrt(-math.expm1(-2 * eta * h)) * noise(x)
-            h_prev = h
-        x, x0_prev = x_next, x0
+        x0, _ = model(x, ts[i])
+        h_prev = lam[i] - lam[i - 1] if i > 0 else None
+        x = dpmpp_step(x, x0, x0_prev, alphas[i + 1], sigmas[i + 1], sigmas[i], lam[i + 1] - lam[i], h_prev, eta, noise)
+        x0_prev = x0
         if callback:
-            callback(i, t, x, x0)
+            callback(i, ts[i], x, x0)
     return x
 
 
@@ -204,37 +217,26 @@ def unipc_corrector_weights(h, r):
 
 
 def sample_unipc(model, x, ts, path, noise, callback=None):
-    """UniPC-2M, bh2 (Zhao et al. 2023, UniPC, Algorithms 2-3): DPM-Solver++(2M) predictor, then a free UniC corrector.
+    """UniPC-2M, bh2 (Zhao et al. 2023, UniPC): DPM-Solver++(2M) as predictor, then the UniC corrector.
 
     After each network evaluation the corrector re-takes the previous step with the new x0 estimate (no
     extra evaluation); the first step and the last, into clean data, are first order (diffusers' default).
     """
-    coef = [tuple(float(v) for v in (path.alpha(t), path.sigma(t))) for t in ts]       # (alpha, sigma) per grid point
-    lam = [half_log_snr(a, s) for a, s in coef]
-    n, x0s, x_last = len(ts) - 1, [], None
-    for i in range(n):
+    alphas, sigmas, lam = grid_coefficients(path, ts)
+    x0s, x_last = [], None                             # the last two x0 estimates; x before the last step
+    for i in range(len(ts) - 1):
         x0, _ = model(x, ts[i])
-        if i > 0:                                      # UniC: correct x_i from x_{i-1} with x0_{i-1} and x0_i
+        if i > 0:                                      # UniC: redo the step into x_i with x0_{i-1} and x0_i
             h = lam[i] - lam[i - 1]
-            base = coef[i][1] / coef[i - 1][1] * x_last - coef[i][0] * math.expm1(-h) * x0s[-1]
-            if i == 1:
-                corr = 0.5 * (x0 - x0s[-1])
-            else:
+            corr = 0.5 * (x0 - x0s[-1])
+            if i > 1:
                 r = (lam[i - 2] - lam[i - 1]) / h
                 rho1, rho2 = unipc_corrector_weights(h, r)
                 corr = (rho1 / r if math.isfinite(r) else 0.0) * (x0s[-2] - x0s[-1]) + rho2 * (x0 - x0s[-1])
-            x = base - coef[i][0] * math.expm1(-h) * corr
-        x0s, x_last = (x0s + [x0])[-2:], x
-        (a_s, s_s), s_t = coef[i + 1], coef[i][1]
-        if s_s == 0:                                   # UniP-1 into clean data: alpha_s x0
-            x = a_s * x0
-        else:                                          # UniP-2 with bh2 is DPM-Solver++(2M); first order at first
-            h = lam[i + 1] - lam[i]
-            d = x0
-            if 0 < i < n - 1:
-                r = (lam[i - 1] - lam[i]) / h
-                d = x0 + (0.5 / r if math.isfinite(r) else 0.0) * (x0s[0] - x0)
-            x = s_s / s_t * x - a_s * math.expm1(-h) * d
+            x = dpmpp_step(x_last, x0s[-1] + corr, None, alphas[i], sigmas[i], sigmas[i - 1], h, None)
+        h_prev = lam[i] - lam[i - 1] if i > 0 else None
+        x_last, x0_prev, x0s = x, (x0s[-1] if x0s else None), (x0s + [x0])[-2:]
+        x = dpmpp_step(x, x0, x0_prev, alphas[i + 1], sigmas[i + 1], sigmas[i], lam[i + 1] - lam[i], h_prev)
         if callback:
             callback(i, ts[i], x, x0)
     return x
