@@ -344,3 +344,17 @@ def test_unipc_bh2(prediction, spacing, schedule, monkeypatch):
     x = start()
     assert_agree(ours("unipc", path, PREDICTIONS[prediction], ts, x, time_of),
                  theirs(sched, x, time_of, monkeypatch, x0_of=dpm_x0))
+
+
+def test_dpmpp_karras_shows_diffusers_rounded_network_time(monkeypatch):
+    """diffusers feeds the network round(t) on Karras grids; unnoise feeds the fractional t whose sigma/alpha is
+    the Karras sigma. Without the rounding in the fake network the two disagree from the first step."""
+    path, cfg = discrete("linear")
+    ts = timesteps(path, 12, "karras")
+    assert (ts[:-1] - ts[:-1].round()).abs().max() > 0.1                         # the grid is fractional
+    sched = diffusers.DPMSolverMultistepScheduler(**cfg, solver_order=2, use_karras_sigmas=True)
+    sched.set_timesteps(12)
+    x = start()
+    x0_theirs = theirs(sched, x, per_1000, monkeypatch, x0_of=dpm_x0)[1][1]        # second evaluation
+    x0_ours = ours("dpmpp_2m", path, "eps", ts, x, per_1000)[1][2]
+    assert (x0_ours - x0_theirs).abs().max() > 1e-3
