@@ -53,3 +53,13 @@ def test_bad_sampling_input_is_one_line(runs, args, message, capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("unnoise: error:")
     assert re.search(message, err)
+
+
+def test_s_churn_reaches_heun_and_changes_the_samples(runs, tmp_path):
+    plain, churned = tmp_path / "a.npy", tmp_path / "b.npy"
+    base = ["sample", runs["edm"], "--sampler", "heun", "--nfe", "9", "--n", "20"]
+    assert main([*base, "--out", str(plain)]) == 0
+    assert main([*base, "--s-churn", "20", "--out", str(churned)]) == 0
+    assert not np.allclose(np.load(plain), np.load(churned))
+    assert main([*base, "--s-churn", "20", "--out", str(plain)]) == 0            # same seed, same noise
+    np.testing.assert_array_equal(np.load(plain), np.load(churned))
