@@ -113,3 +113,23 @@ def test_unknown_names_raise_with_choices():
         make_path("linear").target("score", torch.zeros(1, 2), torch.zeros(1, 2), torch.tensor(1.0))
     with pytest.raises(UnnoiseError, match="velocity"):
         make_path("linear").target("velocity", torch.zeros(1, 2), torch.zeros(1, 2), torch.tensor(1.0))
+
+
+@pytest.mark.parametrize("schedule", ["vp-cosine", "rectified", "edm", "cosine"])
+def test_t_from_sigma_ratio_inverts_every_path(schedule):
+    path = make_path(schedule)
+    t = torch.tensor([0.01, 0.3, 0.7, 0.95], dtype=torch.float64) * path.t_max
+    back = path.t_from_sigma_ratio(path.sigma(t) / path.alpha(t))
+    np.testing.assert_allclose(back.numpy(), t.numpy(), rtol=1e-9)
+
+
+def test_edm_path_is_variance_exploding_with_log_normal_training_sigmas():
+    path = make_path("edm", sigma_data=0.5)
+    t = torch.tensor([0.002, 1.0, 80.0], dtype=torch.float64)
+    assert torch.equal(path.alpha(t), torch.ones(3, dtype=torch.float64)) and torch.equal(path.sigma(t), t)
+    log_sigma = path.sample_t(20000, torch.Generator().manual_seed(0)).log()
+    assert log_sigma.mean().item() == pytest.approx(-1.2, abs=0.03)
+    assert log_sigma.std().item() == pytest.approx(1.2, rel=0.03)
+    np.testing.assert_allclose(path.net_time(t).numpy(), (t.log() / 4).numpy(), rtol=1e-6)
+    x = torch.ones(3, 2, dtype=torch.float64)
+    np.testing.assert_allclose(path.net_input(x, t)[:, 0].numpy(), (1 / (t**2 + 0.25).sqrt()).numpy())

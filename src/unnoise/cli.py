@@ -34,9 +34,12 @@ def positive(name):
 def add_sampling(p):
     p.add_argument("--sampler", default="ddpm", choices=tuple(samplers.SAMPLERS), help="default: ddpm (ancestral)")
     p.add_argument("--nfe", type=positive("nfe"), default=50, help="network evaluations per sample (default 50)")
-    p.add_argument("--eta", type=float, default=0.0, help="DDIM noise, in [0, 1] (0: deterministic, 1: DDPM-like)")
-    p.add_argument("--spacing", default="trailing", choices=samplers.SPACINGS,
-                   help="timestep spacing on discrete schedules (diffusers' names; default trailing)")
+    p.add_argument("--eta", type=float,
+                   help="noise in [0, 1] of ddim (default 0), euler_ancestral and dpmpp_2m_sde (default 1)")
+    p.add_argument("--s-churn", type=float, help="heun / euler: EDM's stochastic churn S_churn (default 0)")
+    p.add_argument("--spacing", choices=samplers.SPACINGS,
+                   help="time grid: diffusers' spacings, or Karras / exponential noise levels "
+                        "(default karras on the edm schedule, trailing elsewhere); see docs/samplers.md")
     p.add_argument("--n", type=positive("n"), default=2000, help="number of samples (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="sample i depends only on (seed, i)")
 
@@ -56,6 +59,8 @@ def build_parser():
     p.add_argument("--width", type=positive("width"), default=TrainConfig.width)
     p.add_argument("--depth", type=positive("depth"), default=TrainConfig.depth)
     p.add_argument("--conditional", action="store_true", help="condition on the data set's class labels")
+    p.add_argument("--min-snr-gamma", type=float, help="Min-SNR-gamma loss weighting (Hang et al. 2023), e.g. 5")
+    p.add_argument("--sigma-data", type=float, default=TrainConfig.sigma_data, help="edm family: data std (default 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="run folder (config.json + model.safetensors)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -108,7 +113,8 @@ def cmd_train(args):
     if not args.resume:
         cfg = TrainConfig(data=args.data, family=args.family, prediction=args.prediction, schedule=args.schedule,
                           steps=args.steps or TrainConfig.steps, batch_size=args.batch_size, lr=args.lr,
-                          width=args.width, depth=args.depth, conditional=args.conditional, seed=args.seed)
+                          width=args.width, depth=args.depth, conditional=args.conditional, seed=args.seed,
+                          min_snr_gamma=args.min_snr_gamma, sigma_data=args.sigma_data)
     run = train(cfg, args.out, resume=args.resume, steps=args.steps)
     print(f"trained {run.cfg.family} ({run.cfg.prediction}, {run.cfg.schedule}) on {run.cfg.data} "
           f"for {run.step} steps: {args.out}")
@@ -118,25 +124,29 @@ def sample_run(args):
     from .run import Run
     run = Run.load(args.run)
     start = time.perf_counter()
-    points = run.sample(args.n, args.sampler, args.nfe, args.seed, args.eta, args.spacing, progress=True)
+    evals = []                                  # (evaluation index within its batch) per network evaluation
+    options = {"s_churn": args.s_churn} if args.s_churn is not None else {}
+    points = run.sample(args.n, args.sampler, args.nfe, args.seed, args.eta, args.spacing, progress=True,
+                        callback=lambda i, *_: evals.append(i), **options)
+    args.nfe_counted = len(evals) / max(1, evals.count(0))      # evaluations per sample, counted
     return run, points, time.perf_counter() - start
 
 
 def cmd_sample(args):
     out = check_output(args.out, (".npy", ".png"))
     _, points, _ = sample_run(args)
-    write_points(points, out, f"{args.sampler}, {args.nfe} NFE")
+    write_points(points, out, f"{args.sampler}, {args.nfe_counted:g} NFE")
 
 
 def cmd_evaluate(args):
     from .metrics.points import report
     run, points, seconds = sample_run(args)
     result = report(points, data.load(run.cfg.data, "heldout", args.n).x, data.load(run.cfg.data, "fresh", args.n).x)
-    result.update(sampler=args.sampler, nfe=args.nfe, sample_seconds=seconds)
+    result.update(sampler=args.sampler, nfe=args.nfe_counted, sample_seconds=seconds)
     if args.json:
         print(json.dumps(result))
         return
-    print(f"{run.cfg.data}, {args.sampler} at {args.nfe} NFE, n={result['n']}, {seconds:.2f} s to sample")
+    print(f"{run.cfg.data}, {args.sampler} at {args.nfe_counted:g} NFE, n={result['n']}, {seconds:.2f} s to sample")
     for name in ("w2", "swd", "mmd"):
         print(f"  {name:4s} {result[name]:.4f}   floor {result[name + '_floor']:.4f}   ratio {result[name + '_ratio']:.2f}")
 

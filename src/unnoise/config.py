@@ -10,6 +10,7 @@ from .paths import DISCRETE_SCHEDULES
 FAMILIES = {
     "diffusion": ("linear", "eps", DISCRETE_SCHEDULES + ("vp-cosine",), ("eps", "x0", "v")),
     "flow": ("rectified", "velocity", ("rectified", "vp-cosine"), ("velocity",)),
+    "edm": ("edm", "edm", ("edm",), ("edm",)),      # Karras et al. 2022: preconditioned F, log-normal sigma
 }
 
 
@@ -33,6 +34,8 @@ class TrainConfig:
     label_dropout: float = 0.1        # classifier-free guidance: share of labels replaced by 'no class'
     seed: int = 0
     checkpoint_every: int = 1000
+    min_snr_gamma: float | None = None  # Min-SNR-gamma loss weighting (Hang et al. 2023) for eps, x0 or v
+    sigma_data: float = 1.0           # EDM's data std; model units have unit variance (EDM's images: 0.5)
 
     def __post_init__(self):
         choose("family", self.family, tuple(FAMILIES))
@@ -44,6 +47,11 @@ class TrainConfig:
             setattr(self, name, positive_int(name.replace("_", "-"), getattr(self, name)))
         if not self.lr > 0:
             raise UnnoiseError(f"lr must be positive, got {self.lr}")
+        if self.min_snr_gamma is not None and not (self.min_snr_gamma > 0 and self.prediction in ("eps", "x0", "v")):
+            raise UnnoiseError(f"min-snr-gamma must be positive and applies to eps, x0 or v prediction "
+                               f"(got {self.min_snr_gamma} with {self.prediction})")
+        if not self.sigma_data > 0:
+            raise UnnoiseError(f"sigma-data must be positive, got {self.sigma_data}")
         if not (0 <= self.ema < 1 and 0 <= self.label_dropout < 1):
             raise UnnoiseError("ema and label-dropout must lie in [0, 1)")
 

@@ -15,9 +15,9 @@ import torch
 
 from .errors import UnnoiseError
 
-PREDICTIONS = ("eps", "x0", "v", "velocity")
+PREDICTIONS = ("eps", "x0", "v", "velocity", "edm")
 DISCRETE_SCHEDULES = ("linear", "scaled_linear", "cosine", "sigmoid")
-SCHEDULES = DISCRETE_SCHEDULES + ("vp-cosine", "rectified")
+SCHEDULES = DISCRETE_SCHEDULES + ("vp-cosine", "rectified", "edm")
 
 
 def _bcast(value, x):
@@ -32,7 +32,10 @@ class GaussianPath:
     name = "path"
     t_end = 0.0   # clean data
     t_max = 1.0   # noisiest time a sampler starts from
+    t_min = 1e-3  # least noisy time a Karras or exponential grid reaches before clean data
     discrete = False
+    frame = "ve"  # how ODE samplers see the path (see samplers.frame): "ve" (k-diffusion, EDM) or "flow"
+    sigma_data = 0.5  # EDM preconditioning's data standard deviation (prediction "edm")
 
     def alpha(self, t):
         raise NotImplementedError
@@ -49,9 +52,17 @@ class GaussianPath:
         t = torch.as_tensor(t, dtype=torch.float64)
         return 2 * (torch.log(self.alpha(t)) - torch.log(self.sigma(t)))
 
+    def t_from_sigma_ratio(self, ve):
+        """The time whose sigma / alpha equals ve: the inverse samplers need for Karras grids and S_churn."""
+        raise NotImplementedError
+
     def net_time(self, t):
         """The time the network sees, scaled to [0, 1]."""
         return torch.as_tensor(t, dtype=torch.float32)
+
+    def net_input(self, x, t):
+        """What the network sees of x_t (EDM scales it by c_in; every other path passes it through)."""
+        return x
 
     def sample_t(self, n, generator):
         """Training times: uniform over (0, t_max]."""
@@ -73,6 +84,9 @@ class GaussianPath:
         if prediction == "velocity":
             da, ds = (_bcast(d, x0) for d in self.derivatives(t))
             return da * x0 + ds * eps
+        if prediction == "edm":  # F = (x0 - c_skip x) / c_out, in the variables x / alpha, sigma / alpha
+            c_skip, c_out, _, _ = edm_scalings(s / a, self.sigma_data)
+            return (x0 - c_skip * (x0 + s / a * eps)) / c_out
         raise UnnoiseError(f"unknown prediction {prediction!r}; choose one of {', '.join(PREDICTIONS)}")
 
     def to_x0_eps(self, prediction, out, x, t):
@@ -89,6 +103,10 @@ class GaussianPath:
             da, ds = (_bcast(d, x) for d in self.derivatives(t))
             det = a * ds - s * da
             return (ds * x - s * out) / det, (a * out - da * x) / det
+        if prediction == "edm":  # D = c_skip x + c_out F (Karras et al. 2022, eq. 7)
+            c_skip, c_out, _, _ = edm_scalings(s / a, self.sigma_data)
+            x0 = c_skip * x / a + c_out * out
+            return x0, (x - a * x0) / s
         raise UnnoiseError(f"unknown prediction {prediction!r}; choose one of {', '.join(PREDICTIONS)}")
 
     def score(self, eps, t):
@@ -102,6 +120,14 @@ class GaussianPath:
 
     def config(self):
         return {"schedule": self.name}
+
+
+def edm_scalings(sigma, sigma_data):
+    """EDM preconditioning (Karras et al. 2022, Table 1): c_skip, c_out, c_in, c_noise at noise level sigma."""
+    sigma = torch.as_tensor(sigma)
+    sigma = sigma if sigma.is_floating_point() else sigma.double()
+    norm = (sigma**2 + sigma_data**2).sqrt()
+    return sigma_data**2 / norm**2, sigma * sigma_data / norm, 1 / norm, sigma.log() / 4
 
 
 def _betas(schedule, T, beta_start, beta_end):
@@ -129,6 +155,7 @@ class DiscretePath(GaussianPath):
 
     discrete = True
     t_end = -1.0
+    t_min = 0.0
 
     def __init__(self, schedule="linear", T=1000, beta_start=1e-4, beta_end=0.02):
         self.name, self.T = schedule, T
@@ -137,10 +164,13 @@ class DiscretePath(GaussianPath):
         self.alphas_cumprod = torch.cumprod(1.0 - self.betas, dim=0)                  # (T,)
         ab = self.alphas_cumprod.double()
         self.log_ve = 0.5 * torch.log((1 - ab) / ab)                                  # log(sigma / alpha)
+        self._alpha_bar_table = torch.cat([torch.ones(1, dtype=torch.float64), ab])   # t = -1, 0, ..., T - 1
         self.t_max = float(T - 1)
 
     def alpha_bar(self, t):
         t = torch.as_tensor(t, dtype=torch.float64)
+        if t.dim() == 0 and float(t).is_integer() and -1 <= float(t) < self.T:   # a sampler's grid point: look it up
+            return self._alpha_bar_table[int(t) + 1]
         k = t.clamp(0, self.T - 1)
         lo = k.floor().long().clamp(max=self.T - 2)
         w = k - lo
@@ -190,11 +220,15 @@ class VPCosinePath(GaussianPath):
         t = torch.as_tensor(t, dtype=torch.float64)
         return -math.pi / 2 * torch.sin(t * math.pi / 2), math.pi / 2 * torch.cos(t * math.pi / 2)
 
+    def t_from_sigma_ratio(self, ve):
+        return torch.atan(torch.as_tensor(ve, dtype=torch.float64)) * 2 / math.pi
+
 
 class RectifiedPath(GaussianPath):
     """Rectified flow / conditional OT path (Liu et al. 2022; Lipman et al. 2022): alpha = 1 - t, sigma = t."""
 
     name = "rectified"
+    frame = "flow"  # its ODE samplers step in (x, t) along the velocity, as flow matching does
 
     def alpha(self, t):
         return 1 - torch.as_tensor(t, dtype=torch.float64)
@@ -206,8 +240,51 @@ class RectifiedPath(GaussianPath):
         t = torch.as_tensor(t, dtype=torch.float64)
         return -torch.ones_like(t), torch.ones_like(t)
 
+    def t_from_sigma_ratio(self, ve):
+        return 1 / (1 + 1 / torch.as_tensor(ve, dtype=torch.float64))      # ve = inf gives t = 1
 
-def make_path(schedule="linear", T=1000, beta_start=1e-4, beta_end=0.02):
+
+class EDMPath(GaussianPath):
+    """EDM's variance-exploding path (Karras et al. 2022): alpha = 1, sigma = t, t in [0.002, 80].
+
+    The network is preconditioned (Table 1): it sees c_in x and c_noise = log(sigma) / 4, and predicts
+    F with x0 = c_skip x + c_out F (prediction "edm"); training draws log-normal sigma (P_mean, P_std).
+    """
+
+    name = "edm"
+    t_min, t_max = 0.002, 80.0
+
+    def __init__(self, sigma_data=0.5, P_mean=-1.2, P_std=1.2):
+        self.sigma_data, self.P_mean, self.P_std = sigma_data, P_mean, P_std
+
+    def alpha(self, t):
+        return torch.ones_like(torch.as_tensor(t, dtype=torch.float64))
+
+    def sigma(self, t):
+        return torch.as_tensor(t, dtype=torch.float64).clone()
+
+    def derivatives(self, t):
+        t = torch.as_tensor(t, dtype=torch.float64)
+        return torch.zeros_like(t), torch.ones_like(t)
+
+    def t_from_sigma_ratio(self, ve):
+        return torch.as_tensor(ve, dtype=torch.float64).clone()
+
+    def net_time(self, t):
+        return edm_scalings(t, self.sigma_data)[3].float()
+
+    def net_input(self, x, t):
+        return x * _bcast(edm_scalings(t, self.sigma_data)[2], x)
+
+    def sample_t(self, n, generator):
+        """Training noise levels: ln(sigma) ~ N(P_mean, P_std^2) (EDM section 5)."""
+        return (self.P_mean + self.P_std * torch.randn(n, generator=generator, dtype=torch.float64)).exp()
+
+    def config(self):
+        return {"schedule": self.name, "sigma_data": self.sigma_data}
+
+
+def make_path(schedule="linear", T=1000, beta_start=1e-4, beta_end=0.02, sigma_data=0.5):
     """Build a path by schedule name (diffusers' names, with `cosine` for squaredcos_cap_v2)."""
     if schedule in DISCRETE_SCHEDULES:
         return DiscretePath(schedule, T, beta_start, beta_end)
@@ -215,4 +292,6 @@ def make_path(schedule="linear", T=1000, beta_start=1e-4, beta_end=0.02):
         return VPCosinePath()
     if schedule == "rectified":
         return RectifiedPath()
+    if schedule == "edm":
+        return EDMPath(sigma_data)
     raise UnnoiseError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")

@@ -30,7 +30,7 @@ class Run:
     def __init__(self, folder, cfg, net, step, num_classes):
         self.folder, self.cfg, self.net, self.step = Path(folder), cfg, net.eval(), step
         self.num_classes = num_classes
-        self.path = make_path(cfg.schedule)
+        self.path = make_path(cfg.schedule, sigma_data=cfg.sigma_data)
         self.dataset = data.load(cfg.data, "heldout")
 
     @classmethod
@@ -58,7 +58,7 @@ class Run:
         def denoise(x, t):
             t_batch = torch.full((x.shape[0],), float(t), dtype=torch.float64)
             with torch.no_grad():
-                out = self.net(x, self.path.net_time(t_batch), y)
+                out = self.net(self.path.net_input(x, t_batch), self.path.net_time(t_batch), y)
             x0, eps = self.path.to_x0_eps(self.cfg.prediction, out, x, t)
             if clip:
                 x0 = torch.maximum(torch.minimum(x0, self.dataset.high), self.dataset.low)
@@ -66,26 +66,31 @@ class Run:
             return x0, eps
         return denoise
 
-    def sample(self, n=2000, sampler="ddpm", nfe=50, seed=0, eta=0.0, spacing="trailing",
-               batch_size=1000, callback=None, progress=False, clip=True):
-        """n samples in data units, (n, 2); sample i depends only on (seed, i), not on the batch size."""
+    def sample(self, n=2000, sampler="ddpm", nfe=50, seed=0, eta=None, spacing=None,
+               batch_size=1000, callback=None, progress=False, clip=True, **options):
+        """n samples in data units, (n, 2); sample i depends only on (seed, i), not on the batch size.
+
+        options go to the sampler (eta, s_churn, ...); callback(i, t, x, x0) follows each network evaluation.
+        clip clamps the x0 estimate to the training data's range (as diffusers' clip_sample does).
+        """
         n, nfe, batch_size = (positive_int(k, v) for k, v in (("n", n), ("nfe", nfe), ("batch-size", batch_size)))
         step_fn = samplers.SAMPLERS[samplers.choose("sampler", sampler, tuple(samplers.SAMPLERS))]
-        options = {"eta": eta} if sampler == "ddim" else {}
-        if not 0.0 <= eta <= 1.0:
-            raise UnnoiseError(f"eta must lie in [0, 1], got {eta}")
-        ts = samplers.timesteps(self.path, samplers.steps_for(sampler, nfe), spacing)
+        options = samplers.check_options(sampler, {**options, **({"eta": eta} if eta is not None else {})})
+        steps = samplers.steps_for(sampler, nfe)
+        ts = samplers.timesteps(self.path, steps, spacing or samplers.default_spacing(self.path))
         starts = range(0, n, batch_size)
-        bar = tqdm(total=len(starts) * (len(ts) - 1), desc="sampling", disable=not progress, leave=False)
+        per_batch = None if sampler == "dopri5" else samplers.nfe_of(sampler, steps)
+        bar = tqdm(total=per_batch and len(starts) * per_batch, desc="sampling", disable=not progress, leave=False)
 
         def step_done(*args):
             bar.update()
             if callback:
                 callback(*args)
         out = []
+        prior_std = float((self.path.alpha(self.path.t_max) ** 2 + self.path.sigma(self.path.t_max) ** 2).sqrt())
         for start in starts:
             noise = samplers.PerSampleNoise.for_range(seed, start, min(n, start + batch_size))
-            x = noise.initial((2,))
+            x = noise.initial((2,)) * prior_std        # std of x_T for unit-variance data (1 on VP paths, ~80 on EDM's)
             out.append(step_fn(self.model(clip=clip), x, ts, self.path, noise, callback=step_done, **options))
         bar.close()
         return self.dataset.denormalize(torch.cat(out))

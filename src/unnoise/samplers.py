@@ -4,38 +4,29 @@
 
 - model(x, t) -> (x0, eps): the network's prediction at time t, already converted by the path;
 - x: the starting sample at ts[0] (B, ...);
-- ts: the decreasing time grid, ending at path.t_end (clean data);
+- ts: the decreasing time grid, ending at path.t_end (clean data), from schedules.timesteps;
 - noise(x): fresh N(0, I) noise shaped like x, drawn per sample (see PerSampleNoise);
-- callback(i, t, x, x0): called after each network evaluation, for figures and animations.
+- callback(i, t, x, x0): called after network evaluation i (counted from 0) at time t, with the state x
+  that evaluation produced (for multi-stage solvers: the next stage's input) and its x0 estimate.
 
+ODE solvers (euler, heun, midpoint, rk4, dopri5) integrate in the path's frame (schedules.frame):
+x / alpha against sigma / alpha on diffusion paths (k-diffusion, EDM), (x, t) on the rectified path.
+Multi-stage solvers take their last step, into clean data, as one Euler step (EDM Algorithm 2).
 Nothing is kept between calls: a sampler holds no step counter and can be called twice.
 """
+
+import inspect
+import math
 
 import torch
 
 from .errors import UnnoiseError, choose
+from .schedules import SPACINGS, default_spacing, frame, sigma_ratio, slope, t_at, timesteps  # noqa: F401 (re-exported)
 
-SPACINGS = ("trailing", "leading", "linspace")
 
-
-def timesteps(path, steps, spacing="trailing"):
-    """The time grid of `steps` steps, from the noisiest time to clean data: (steps + 1,) float64.
-
-    Discrete paths use diffusers' spacings (Lin et al. 2023, Table 2); continuous paths are uniform in t.
-    """
-    choose("spacing", spacing, SPACINGS)
-    if not path.discrete:
-        return torch.linspace(path.t_max, path.t_end, steps + 1, dtype=torch.float64)
-    T = path.T
-    if steps > T:
-        raise UnnoiseError(f"{steps} steps is more than the path's {T} training timesteps")
-    if spacing == "trailing":
-        ts = torch.arange(T, 0, -T / steps, dtype=torch.float64).round() - 1
-    elif spacing == "leading":
-        ts = (torch.arange(steps, dtype=torch.float64) * (T // steps)).flip(0)
-    else:
-        ts = torch.linspace(0, T - 1, steps, dtype=torch.float64).round().flip(0)
-    return torch.cat([ts, torch.tensor([path.t_end], dtype=torch.float64)])
+def _f(value, x):
+    """A float64 coefficient as a scalar of x's dtype."""
+    return torch.as_tensor(value).to(x.dtype)
 
 
 def posterior(path, x, x0, t, s):
@@ -47,12 +38,25 @@ def posterior(path, x, x0, t, s):
     return mean, var_ts * s_s**2 / s_t**2
 
 
+def check_eta(eta):
+    if not 0.0 <= eta <= 1.0:
+        raise UnnoiseError(f"eta must lie in [0, 1], got {eta}")
+
+
+def ddim_step(path, x, x0, eps, t, s, eta, noise):
+    """x_s = alpha_s x0 + sqrt(sigma_s^2 - std^2) eps + std z, std = eta * posterior std (DDIM eq. 12)."""
+    a_t, s_t, a_s, s_s = (float(v) for v in (path.alpha(t), path.sigma(t), path.alpha(s), path.sigma(s)))
+    std = eta * s_s / s_t * max(0.0, s_t**2 - (a_t / a_s) ** 2 * s_s**2) ** 0.5 if eta > 0 else 0.0
+    x = a_s * x0 + max(0.0, s_s**2 - std**2) ** 0.5 * eps
+    return x + std * noise(x) if std > 0 else x
+
+
 def sample_ddpm(model, x, ts, path, noise, callback=None):
     """DDPM ancestral sampling (Ho et al. 2020, Algorithm 2), each step a draw from q(x_s | x_t, x0_hat)."""
     for i in range(len(ts) - 1):
         x0, _ = model(x, ts[i])
         mean, var = posterior(path, x, x0, ts[i], ts[i + 1])
-        x = mean + var.sqrt().to(x.dtype) * noise(x) if var > 0 else mean
+        x = mean + _f(var.sqrt(), x) * noise(x) if var > 0 else mean
         if callback:
             callback(i, ts[i], x, x0)
     return x
@@ -60,28 +64,276 @@ def sample_ddpm(model, x, ts, path, noise, callback=None):
 
 def sample_ddim(model, x, ts, path, noise, callback=None, eta=0.0):
     """DDIM (Song, Meng & Ermon 2021, eq. 12): eta = 0 is deterministic, eta = 1 matches DDPM's step."""
-    if not 0.0 <= eta <= 1.0:
-        raise UnnoiseError(f"eta must lie in [0, 1], got {eta}")
+    check_eta(eta)
+    for i in range(len(ts) - 1):
+        x0, eps = model(x, ts[i])
+        x = ddim_step(path, x, x0, eps, ts[i], ts[i + 1], eta, noise)
+        if callback:
+            callback(i, ts[i], x, x0)
+    return x
+
+
+def sample_euler_ancestral(model, x, ts, path, noise, callback=None, eta=1.0):
+    """Euler ancestral (k-diffusion sample_euler_ancestral): Euler to sigma_down, then noise sigma_up.
+
+    In x / alpha with sigma_up = eta sqrt(s^2 (t^2 - s^2) / t^2) this is exactly DDIM's step with the same eta.
+    """
+    return sample_ddim(model, x, ts, path, noise, callback, eta)
+
+
+def churn(path, x, t, noise, gamma, s_tmin, s_tmax, s_noise):
+    """EDM Algorithm 2 lines 4-6: raise the noise level sigma/alpha by (1 + gamma) with fresh noise."""
+    level = sigma_ratio(path, t)
+    if gamma <= 0 or not (s_tmin <= level <= s_tmax) or not torch.isfinite(level):
+        return x, t
+    t_hat = path.t_from_sigma_ratio(level * (1 + gamma))
+    a = path.alpha(t_hat) / path.alpha(t)                    # forward kernel q(x_t_hat | x_t)
+    std = (path.sigma(t_hat) ** 2 - a**2 * path.sigma(t) ** 2).clamp(min=0).sqrt()
+    return _f(a, x) * x + _f(std * s_noise, x) * noise(x), t_hat
+
+
+# Explicit Runge-Kutta tableaus (nodes, stage coefficients, weights) in the frame's tau.
+TABLEAUS = {
+    "euler": ((0,), (), (1,)),
+    "heun": ((0, 1), ((1,),), (0.5, 0.5)),
+    "midpoint": ((0, 0.5), ((0.5,),), (0, 1)),
+    "rk4": ((0, 0.5, 0.5, 1), ((0.5,), (0, 0.5), (0, 0, 1)), (1 / 6, 1 / 3, 1 / 3, 1 / 6)),
+}
+
+
+def rk_step(model, path, x, t, s, tableau, evals, callback):
+    """One explicit Runge-Kutta step from t to s on dy/dtau, y = x / c (schedules.frame); returns (x, evals)."""
+    nodes, coeffs, weights = tableau
+    (c_t, tau_t), (c_s, tau_s) = frame(path, t), frame(path, s)
+    h, y, slopes = tau_s - tau_t, x / _f(c_t, x), []                            # y: (B, ...)
+    x_k, t_k = x, t
+    for k in range(len(nodes)):
+        x0, eps = model(x_k, t_k)
+        slopes.append(slope(path, x0, eps))
+        t_eval, last = t_k, k + 1 == len(nodes)
+        t_k = s if last or nodes[k + 1] == 1 else t_at(path, tau_t + nodes[k + 1] * h)
+        c_k = c_s if last else frame(path, t_k)[0]
+        row = weights if last else coeffs[k]
+        x_k = (y + _f(h, x) * sum(_f(w, x) * d for w, d in zip(row, slopes) if w)) * _f(c_k, x)
+        if callback:
+            callback(evals + k, t_eval, x_k, x0)
+    return x_k, evals + len(nodes)
+
+
+def solve_ode(model, x, ts, path, noise, callback, tableau, s_churn=0.0, s_tmin=0.0, s_tmax=math.inf, s_noise=1.0):
+    """Fixed-step ODE solving on the grid, EDM-style churn optional; the last step into clean data is Euler."""
+    if s_churn < 0 or s_noise < 0:
+        raise UnnoiseError(f"s_churn and s_noise must be >= 0, got {s_churn} and {s_noise}")
+    n = len(ts) - 1
+    gamma = min(s_churn / n, math.sqrt(2) - 1)
+    evals = 0
+    for i in range(n):
+        x, t = churn(path, x, ts[i], noise, gamma, s_tmin, s_tmax, s_noise)
+        last = path.sigma(ts[i + 1]) == 0
+        x, evals = rk_step(model, path, x, t, ts[i + 1], TABLEAUS["euler"] if last else tableau, evals, callback)
+    return x
+
+
+def sample_euler(model, x, ts, path, noise, callback=None, s_churn=0.0, s_tmin=0.0, s_tmax=math.inf, s_noise=1.0):
+    """Euler on the probability-flow ODE (Karras et al. 2022, Algorithm 2 without its 2nd-order correction)."""
+    return solve_ode(model, x, ts, path, noise, callback, TABLEAUS["euler"], s_churn, s_tmin, s_tmax, s_noise)
+
+
+def sample_heun(model, x, ts, path, noise, callback=None, s_churn=0.0, s_tmin=0.0, s_tmax=math.inf, s_noise=1.0):
+    """Heun's 2nd-order method with stochastic churn (Karras et al. 2022, EDM Algorithm 2)."""
+    return solve_ode(model, x, ts, path, noise, callback, TABLEAUS["heun"], s_churn, s_tmin, s_tmax, s_noise)
+
+
+def sample_midpoint(model, x, ts, path, noise, callback=None):
+    """Explicit midpoint rule (2nd-order Runge-Kutta) on the probability-flow ODE."""
+    return solve_ode(model, x, ts, path, noise, callback, TABLEAUS["midpoint"])
+
+
+def sample_rk4(model, x, ts, path, noise, callback=None):
+    """Classical 4th-order Runge-Kutta on the probability-flow ODE."""
+    return solve_ode(model, x, ts, path, noise, callback, TABLEAUS["rk4"])
+
+
+def half_log_snr(alpha, sigma):
+    """lambda = log(alpha / sigma), DPM-Solver's time variable (-inf at pure noise, +inf at clean data)."""
+    if sigma == 0:
+        return math.inf
+    return math.log(alpha) - math.log(sigma) if alpha > 0 else -math.inf
+
+
+def grid_coefficients(path, ts):
+    """alpha, sigma and lambda at every grid point, as floats: three lists of len(ts)."""
+    alphas, sigmas = [float(v) for v in path.alpha(ts)], [float(v) for v in path.sigma(ts)]
+    return alphas, sigmas, [half_log_snr(a, s) for a, s in zip(alphas, sigmas)]
+
+
+def dpmpp_step(x, x0, x0_prev, a_s, s_s, s_t, h, h_prev, eta=0.0, noise=None):
+    """One DPM-Solver++(2M) step, its SDE form when eta > 0 (Lu et al. 2022), h = lambda_s - lambda_t.
+
+    x_s = (s_s / s_t) e^(-eta h) x + a_s (1 - e^(-(1 + eta) h)) D (+ s_s sqrt(1 - e^(-2 eta h)) z), with the
+    midpoint D = x0 + (h / 2 h_prev)(x0 - x0_prev), or D = x0 (first order) without x0_prev.
+    """
+    if s_s == 0:                                       # h = inf: lands on alpha_s x0
+        return a_s * x0
+    d = x0 if x0_prev is None else x0 + (h / h_prev / 2) * (x0 - x0_prev)
+    x_next = s_s / s_t * (math.exp(-eta * h) if eta > 0 else 1.0) * x + a_s * -math.expm1(-(1 + eta) * h) * d
+    if eta > 0:
+        x_next = x_next + s_s * math.sqrt(-math.expm1(-2 * eta * h)) * noise(x)
+    return x_next
+
+
+def sample_dpmpp_2m_sde(model, x, ts, path, noise, callback=None, eta=1.0):
+    """DPM-Solver++(2M) SDE (Lu et al. 2022, DPM-Solver++, Algorithm 2 and its SDE variant), midpoint form.
+
+    eta = 0 is the ODE solver DPM-Solver++(2M); the first step, and the last into clean data, are first order.
+    k-diffusion: sample_dpmpp_2m_sde(solver_type="midpoint").
+    """
+    check_eta(eta)
+    alphas, sigmas, lam = grid_coefficients(path, ts)
+    x0_prev = None
+    for i in range(len(ts) - 1):
+        x0, _ = model(x, ts[i])
+        h_prev = lam[i] - lam[i - 1] if i > 0 else None
+        x = dpmpp_step(x, x0, x0_prev, alphas[i + 1], sigmas[i + 1], sigmas[i], lam[i + 1] - lam[i], h_prev, eta, noise)
+        x0_prev = x0
+        if callback:
+            callback(i, ts[i], x, x0)
+    return x
+
+
+def sample_dpmpp_2m(model, x, ts, path, noise, callback=None):
+    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): multistep 2nd order in lambda on the data prediction."""
+    return sample_dpmpp_2m_sde(model, x, ts, path, noise, callback, eta=0.0)
+
+
+def unipc_corrector_weights(h, r):
+    """UniC-2 weights (rho_1, rho_2) for B(h) = e^h - 1 (Zhao et al. 2023, bh2): solve R rho = b."""
+    hh = -h
+    phi = math.expm1(hh) / hh - 1
+    b1 = phi / math.expm1(hh)
+    b2 = 2 * (phi / hh - 0.5) / math.expm1(hh)
+    rho1 = (b1 - b2) / (1 - r) if math.isfinite(r) else 0.0
+    return rho1, b1 - rho1
+
+
+def sample_unipc(model, x, ts, path, noise, callback=None):
+    """UniPC-2M, bh2 (Zhao et al. 2023, UniPC): DPM-Solver++(2M) as predictor, then the UniC corrector.
+
+    After each network evaluation the corrector re-takes the previous step with the new x0 estimate (no
+    extra evaluation); the first step and the last, into clean data, are first order (diffusers' default).
+    """
+    alphas, sigmas, lam = grid_coefficients(path, ts)
+    x0s, x_last = [], None                             # the last two x0 estimates; x before the last step
+    for i in range(len(ts) - 1):
+        x0, _ = model(x, ts[i])
+        if i > 0:                                      # UniC: redo the step into x_i with x0_{i-1} and x0_i
+            h = lam[i] - lam[i - 1]
+            corr = 0.5 * (x0 - x0s[-1])
+            if i > 1:
+                r = (lam[i - 2] - lam[i - 1]) / h
+                rho1, rho2 = unipc_corrector_weights(h, r)
+                corr = (rho1 / r if math.isfinite(r) else 0.0) * (x0s[-2] - x0s[-1]) + rho2 * (x0 - x0s[-1])
+            x = dpmpp_step(x_last, x0s[-1] + corr, None, alphas[i], sigmas[i], sigmas[i - 1], h, None)
+        h_prev = lam[i] - lam[i - 1] if i > 0 else None
+        x_last, x0_prev, x0s = x, (x0s[-1] if x0s else None), (x0s + [x0])[-2:]
+        x = dpmpp_step(x, x0, x0_prev, alphas[i + 1], sigmas[i + 1], sigmas[i], lam[i + 1] - lam[i], h_prev)
+        if callback:
+            callback(i, ts[i], x, x0)
+    return x
+
+
+def sample_euler_maruyama(model, x, ts, path, noise, callback=None):
+    """Euler-Maruyama on the reverse-time SDE (Song et al. 2021, eq. 6), in x / alpha with time sigma / alpha.
+
+    With s = sigma / alpha the forward SDE is dy = sqrt(2 s) dW, so a step is
+    y += 2 (s_next - s) eps + sqrt(2 s (s - s_next)) z; the last step, into clean data, is the denoised x0.
+    """
+    if path.alpha(ts[0]) == 0:
+        raise UnnoiseError(f"euler_maruyama cannot start where alpha = 0 ({path.name} path, t = {float(ts[0]):g}): "
+                           "its reverse SDE is singular there; use ddpm, euler_ancestral or dpmpp_2m_sde")
     for i in range(len(ts) - 1):
         t, s = ts[i], ts[i + 1]
         x0, eps = model(x, t)
-        _, var = posterior(path, x, x0, t, s)
-        std = eta * var.sqrt()
-        x = path.alpha(s).to(x.dtype) * x0 + (path.sigma(s) ** 2 - std**2).clamp(min=0).sqrt().to(x.dtype) * eps
-        if std > 0:
-            x = x + std.to(x.dtype) * noise(x)
+        if path.sigma(s) == 0:
+            x = _f(path.alpha(s), x) * x0
+        else:
+            lt, ls = sigma_ratio(path, t), sigma_ratio(path, s)
+            y = x / _f(path.alpha(t), x) + _f(2 * (ls - lt), x) * eps + _f((2 * lt * (lt - ls)).sqrt(), x) * noise(x)
+            x = y * _f(path.alpha(s), x)
         if callback:
             callback(i, t, x, x0)
     return x
 
 
-SAMPLERS = {"ddpm": sample_ddpm, "ddim": sample_ddim}
+def sample_dopri5(model, x, ts, path, noise=None, callback=None, rtol=1e-5, atol=1e-5):
+    """Probability-flow ODE (Song et al. 2021, eq. 13) by adaptive Dormand-Prince 5(4) (torchdiffeq): the reference.
+
+    Integrates dy/dlog(tau) = tau dy/dtau in the path's frame from ts[0] to path.t_min, then one Euler step
+    into clean data; rtol / atol set the cost, not the grid (only ts[0] and ts[-1] are used).
+    """
+    from torchdiffeq import odeint
+    evals = []
+    t_last = torch.tensor(max(float(path.t_min), float(ts[-1])), dtype=torch.float64)
+    (c0, tau0), (c1, tau1) = frame(path, ts[0]), frame(path, t_last)
+
+    def field(u, y):                                                   # dy/du at u = log tau
+        tau = u.double().exp()
+        t = t_at(path, tau)
+        x_t = y * _f(frame(path, t)[0], y)
+        x0, eps = model(x_t, t)
+        if callback:
+            callback(len(evals), t, x_t, x0)
+        evals.append(t)
+        return _f(tau, y) * slope(path, x0, eps)
+    grid = torch.stack([tau0, tau1]).log().to(x.dtype)
+    y = odeint(field, x / _f(c0, x), grid, rtol=rtol, atol=atol, method="dopri5")[-1]
+    x = y * _f(c1, y)
+    if t_last == ts[-1]:
+        return x
+    return rk_step(model, path, x, t_last, ts[-1], TABLEAUS["euler"], len(evals), callback)[0]
+
+
+SAMPLERS = {
+    "ddpm": sample_ddpm, "ddim": sample_ddim, "euler": sample_euler, "euler_ancestral": sample_euler_ancestral,
+    "heun": sample_heun, "midpoint": sample_midpoint, "rk4": sample_rk4, "dpmpp_2m": sample_dpmpp_2m,
+    "dpmpp_2m_sde": sample_dpmpp_2m_sde, "unipc": sample_unipc, "euler_maruyama": sample_euler_maruyama,
+    "dopri5": sample_dopri5,
+}
+STAGES = {"heun": 2, "midpoint": 2, "rk4": 4}      # network evaluations per step, but 1 for the last step
 
 
 def steps_for(sampler, nfe):
-    """Steps a sampler takes for a budget of nfe network evaluations (one per step for these)."""
+    """Steps a sampler takes for a budget of nfe network evaluations; k-stage solvers cost k (steps - 1) + 1."""
     choose("sampler", sampler, tuple(SAMPLERS))
-    return nfe
+    if sampler == "dopri5":
+        return 1                                   # adaptive: its tolerance, not nfe, sets the cost
+    k = STAGES.get(sampler, 1)
+    if k > 1 and nfe < k + 1:
+        raise UnnoiseError(f"{sampler} needs an nfe of at least {k + 1} ({k} per step, 1 for the last step), got {nfe}")
+    return (nfe - 1) // k + 1
+
+
+def nfe_of(sampler, steps):
+    """Network evaluations a fixed-step sampler makes on a grid of `steps` steps."""
+    return STAGES.get(sampler, 1) * (steps - 1) + 1
+
+
+def options_of(sampler):
+    """The keyword options a sampler accepts (eta, s_churn, ...), with their defaults."""
+    params = inspect.signature(SAMPLERS[choose("sampler", sampler, tuple(SAMPLERS))]).parameters
+    return {name: p.default for name, p in list(params.items())[6:]}       # after (model, x, ts, path, noise, callback)
+
+
+def check_options(sampler, options):
+    """Refuse options the sampler does not take, naming those it does."""
+    known = options_of(sampler)
+    for name in options:
+        if name not in known:
+            valid = ", ".join(known) or "none"
+            raise UnnoiseError(f"sampler {sampler} takes no option {name!r}; its options: {valid}")
+    if "eta" in options:
+        check_eta(options["eta"])
+    return options
 
 
 class PerSampleNoise:

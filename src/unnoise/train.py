@@ -12,7 +12,7 @@ from .checkpoint import (load_json, load_tensors, load_weights, optimizer_tensor
                          save_json, save_tensors)
 from .config import TrainConfig
 from .errors import UnnoiseError
-from .losses import denoising_loss
+from .losses import training_loss
 from .paths import make_path
 from .run import Run, build_net, run_config
 
@@ -80,7 +80,7 @@ def train(cfg, out, resume=False, steps=None, progress=True):
     ema = copy.deepcopy(net).requires_grad_(False)
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(cfg.seed)
-    path = make_path(cfg.schedule)
+    path = make_path(cfg.schedule, sigma_data=cfg.sigma_data)
     step = restore_checkpoint(folder, net, ema, optimizer, generator) if resume else 0
     last_saved = step if resume else None
     bar = tqdm(range(step, cfg.steps), initial=step, total=cfg.steps, desc="training", disable=not progress)
@@ -92,7 +92,7 @@ def train(cfg, out, resume=False, steps=None, progress=True):
             y = torch.where(drop, dataset.num_classes, y_all[idx])
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
-        loss = denoising_loss(net, path, cfg.prediction, x_all[idx], y, generator)
+        loss = training_loss(net, path, cfg, x_all[idx], y, generator)
         if not torch.isfinite(loss):
             kept = f"the last good checkpoint (step {last_saved}) is kept" if last_saved is not None else "no checkpoint had been written"
             raise UnnoiseError(f"training stopped: the loss became {loss.item()} at step {step} "
