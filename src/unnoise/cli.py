@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, samplers
+from . import cli_flow, data, samplers
 from .config import FAMILIES, TrainConfig
 from .errors import UnnoiseError, positive_int
 from .paths import PREDICTIONS, SCHEDULES
@@ -39,6 +39,7 @@ def add_sampling(p):
                    help="timestep spacing on discrete schedules (diffusers' names; default trailing)")
     p.add_argument("--n", type=positive("n"), default=2000, help="number of samples (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="sample i depends only on (seed, i)")
+    cli_flow.add_guidance(p, positive)
 
 
 def build_parser():
@@ -56,6 +57,8 @@ def build_parser():
     p.add_argument("--width", type=positive("width"), default=TrainConfig.width)
     p.add_argument("--depth", type=positive("depth"), default=TrainConfig.depth)
     p.add_argument("--conditional", action="store_true", help="condition on the data set's class labels")
+    p.add_argument("--coupling", default="independent", choices=("independent", "ot", "sinkhorn"),
+                   help="noise-data pairing in each batch: independent, exact minibatch OT (OT-CFM), or Sinkhorn")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="run folder (config.json + model.safetensors)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -78,6 +81,8 @@ def build_parser():
     p.add_argument("--split", default="train", choices=tuple(data.SPLITS), help="seeded split (default train)")
     p.add_argument("--seed", type=int, help="draw with this seed instead of the split's")
     p.add_argument("--out", required=True, help="real.npy ((n, 2) floats) or real.png")
+
+    cli_flow.add_parsers(sub, positive)
 
     p = sub.add_parser("demo", help="train on moons and write every figure into one folder (about a minute)")
     p.add_argument("--out", default="demo", help="output folder (default demo/)")
@@ -108,7 +113,8 @@ def cmd_train(args):
     if not args.resume:
         cfg = TrainConfig(data=args.data, family=args.family, prediction=args.prediction, schedule=args.schedule,
                           steps=args.steps or TrainConfig.steps, batch_size=args.batch_size, lr=args.lr,
-                          width=args.width, depth=args.depth, conditional=args.conditional, seed=args.seed)
+                          width=args.width, depth=args.depth, conditional=args.conditional, seed=args.seed,
+                          coupling=args.coupling)
     run = train(cfg, args.out, resume=args.resume, steps=args.steps)
     print(f"trained {run.cfg.family} ({run.cfg.prediction}, {run.cfg.schedule}) on {run.cfg.data} "
           f"for {run.step} steps: {args.out}")
@@ -118,7 +124,8 @@ def sample_run(args):
     from .run import Run
     run = Run.load(args.run)
     start = time.perf_counter()
-    points = run.sample(args.n, args.sampler, args.nfe, args.seed, args.eta, args.spacing, progress=True)
+    points = run.sample(args.n, args.sampler, args.nfe, args.seed, args.eta, args.spacing, progress=True,
+                        label=args.label, guidance=args.guidance)
     return run, points, time.perf_counter() - start
 
 
@@ -152,7 +159,8 @@ def cmd_demo(args):
     demo(args.out)
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "data": cmd_data, "demo": cmd_demo}
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "data": cmd_data, "demo": cmd_demo,
+            **cli_flow.COMMANDS}
 
 
 def main(argv=None):

@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import data, samplers
+from . import data, guidance as cfg_guidance, samplers
 from .checkpoint import load_json, load_weights
 from .config import TrainConfig
 from .errors import UnnoiseError, positive_int
@@ -58,8 +58,12 @@ class Run:
         return denoise
 
     def sample(self, n=2000, sampler="ddpm", nfe=50, seed=0, eta=0.0, spacing="trailing",
-               batch_size=1000, callback=None, progress=False):
-        """n samples in data units, (n, 2); sample i depends only on (seed, i), not on the batch size."""
+               batch_size=1000, callback=None, progress=False, label=None, guidance=1.0):
+        """n samples in data units, (n, 2); sample i depends only on (seed, i), not on the batch size.
+
+        label: class to draw (conditional runs); guidance: classifier-free guidance weight w (guidance.py).
+        """
+        cfg_guidance.check(self, label, guidance)
         n, nfe, batch_size = (positive_int(k, v) for k, v in (("n", n), ("nfe", nfe), ("batch-size", batch_size)))
         step_fn = samplers.SAMPLERS[samplers.choose("sampler", sampler, tuple(samplers.SAMPLERS))]
         options = {"eta": eta} if sampler == "ddim" else {}
@@ -75,6 +79,7 @@ class Run:
         for start in starts:
             noise = samplers.PerSampleNoise.for_range(seed, start, min(n, start + batch_size))
             x = noise.initial((2,))
-            out.append(step_fn(self.model(), x, ts, self.path, noise, callback=step_done, **options))
+            model = cfg_guidance.model_for(self, label, guidance, start, start + len(x))
+            out.append(step_fn(model, x, ts, self.path, noise, callback=step_done, **options))
         bar.close()
         return self.dataset.denormalize(torch.cat(out))
