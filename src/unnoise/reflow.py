@@ -38,17 +38,22 @@ def load_pairs(folder):
     return tensors["x0"], tensors["eps"], tensors["y"]
 
 
-def reflow(source, out, pairs=20000, steps=None, lr=None, seed=0, progress=True):
-    """Reflow the flow run `source` into the new run folder `out`; returns the new Run."""
-    from .train import train
+def write_pairs(source, folder, pairs=20000, seed=0):
+    """Check that source is a flow run, write its pairs into the new run folder; returns the source Run."""
     run = Run.load(source)
     if run.cfg.family != "flow":
         raise UnnoiseError(f"{source} is a {run.cfg.family} run; reflow needs a flow model (--family flow)")
-    folder = Path(out)
+    folder = Path(folder)
     if (folder / "config.json").exists():
         raise UnnoiseError(f"{folder} already holds a run; choose another --out (or resume it with train --resume)")
     x0, eps, y = generate_pairs(run, positive_int("pairs", pairs), seed)
     save_tensors(folder / PAIRS, {"x0": x0, "eps": eps, "y": y})
-    cfg = dataclasses.replace(run.cfg, coupling="reflow", seed=seed, steps=steps or run.cfg.steps,
-                              lr=lr or run.cfg.lr)
-    return train(cfg, folder, progress=progress, init=run.net.state_dict())
+    return run
+
+
+def reflow(source, out, pairs=20000, steps=None, lr=None, seed=0, progress=True):
+    """Reflow the flow run `source` into the new run folder `out`, starting from its weights; returns the new Run."""
+    from .train import train
+    run = write_pairs(source, out, pairs, seed)
+    cfg = dataclasses.replace(run.cfg, coupling="reflow", seed=seed, steps=steps or run.cfg.steps, lr=lr or run.cfg.lr)
+    return train(cfg, out, progress=progress, init=run.net.state_dict())
