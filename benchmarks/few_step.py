@@ -35,11 +35,16 @@ NFES = (1, 2, 4, 8)
 METHODS = ("diffusion", "flow", "ot-cfm", "reflow")
 
 
-def seconds_per_step(cfg, folder, steps=60):
-    """Time a short run of cfg (start-up included, so the estimate errs on the safe side)."""
-    start = time.perf_counter()
-    train(dataclasses.replace(cfg, steps=steps, warmup=10), folder, progress=False)
-    return (time.perf_counter() - start) / steps
+def seconds_per_step(cfg, folder, steps=100):
+    """Seconds per training step of cfg: the time of 20 + steps steps minus that of 20 (start-up cancels),
+    after one untimed warm-up run (first calls, data caches)."""
+    times = []
+    train(dataclasses.replace(cfg, steps=10, warmup=5), folder / "warmup", progress=False)
+    for k in (20, 20 + steps):
+        start = time.perf_counter()
+        train(dataclasses.replace(cfg, steps=k, warmup=10), folder / str(k), progress=False)
+        times.append(time.perf_counter() - start)
+    return max((times[1] - times[0]) / steps, 0.5 * times[1] / (20 + steps))
 
 
 def budgeted(cfg, folder, budget, scratch):
@@ -181,7 +186,7 @@ def main():
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--budget", type=float, default=60.0, help="training seconds per method")
     p.add_argument("--n", type=int, default=2000)
-    p.add_argument("--width", type=int, default=TrainConfig.width)
+    p.add_argument("--width", type=int, default=128, help="MLP width (default 128: 2-3 x the steps of 256 in the budget)")
     p.add_argument("--pairs", type=int, default=10000, help="reflow pairs")
     p.add_argument("--jobs", type=int, default=1, help="(data, seed) jobs in parallel")
     p.add_argument("--threads", type=int, default=2, help="torch threads per job (1 is far faster on a loaded machine)")

@@ -145,6 +145,17 @@ def test_guidance_draws_each_class_closer_to_its_mode(runs):
     assert spread[1] < 0.5                                                 # the class's own mode (radius-2 ring)
 
 
+def test_evaluate_compares_a_class_with_that_class_only(runs, capsys):
+    import json
+    folder = str(runs["conditional"].folder)
+    ratios = []
+    for extra in ([], ["--guidance", "1"]):
+        assert main(["evaluate", folder, "--sampler", "ddim", "--nfe", "20", "--n", "300", "--class", "5", "--json"]
+                    + extra) == 0
+        ratios.append(json.loads(capsys.readouterr().out)["w2_ratio"])
+    assert ratios[0] == ratios[1] < 3.0                     # against all 8 modes a single class would score ~10 x
+
+
 # --- bad input: one line, exit code 2 -----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -171,3 +182,34 @@ def test_bad_inputs_fail_in_one_line_with_exit_code_2(runs, diffusion_run, tmp_p
         assert message in err and "\n" not in err, (argv, err)
     with pytest.raises(UnnoiseError):
         TrainConfig(coupling="greedy")
+
+
+# --- likelihood of a trained run ------------------------------------------------------------------------
+
+def test_likelihood_cli_reports_nats_bits_and_stderr_in_data_units(runs, capsys):
+    import json
+    import math
+    folder = str(runs["independent"].folder)
+    assert main(["likelihood", folder, "--n", "60", "--json"]) == 0
+    exact = json.loads(capsys.readouterr().out)
+    assert main(["likelihood", folder, "--n", "60", "--json", "--divergence", "hutchinson", "--probes", "2"]) == 0
+    hutch = json.loads(capsys.readouterr().out)
+    scale = runs["independent"].dataset.scale
+    assert exact["nll_nats"] - exact["nll_nats_model_units"] == pytest.approx(float(torch.log(scale).sum()), abs=1e-5)
+    assert exact["bpd"] == pytest.approx(exact["nll_nats"] / (2 * math.log(2)))
+    assert exact["n"] == 60 and exact["space"] == "data" and hutch["probes"] == 2
+    assert abs(exact["nll_nats"] - hutch["nll_nats"]) < 3 * hutch["stderr_nats"]
+    # 8 Gaussians of std 0.1: the true NLL is log 8 + log(2 pi 0.01) = -1.83 nats; a tiny model is above it
+    assert -1.83 < exact["nll_nats"] < 2.5                                   # measured 1.51
+
+
+def test_figures_command_writes_every_flow_picture(runs, tmp_path, capsys):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        folders = [str(runs[k].folder) for k in ("conditional", "reflow")]
+        assert main(["figures", *folders, "--out", str(tmp_path)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    for name in ("paths", "trajectories", "velocity", "likelihood", "guidance"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000, name

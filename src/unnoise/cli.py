@@ -86,6 +86,8 @@ def build_parser():
 
     p = sub.add_parser("demo", help="train on moons and write every figure into one folder (about a minute)")
     p.add_argument("--out", default="demo", help="output folder (default demo/)")
+    p.add_argument("--family", default="diffusion", choices=tuple(FAMILIES),
+                   help="flow adds the flow pictures: trajectories, paths, velocity, likelihood map")
     return parser
 
 
@@ -138,7 +140,8 @@ def cmd_sample(args):
 def cmd_evaluate(args):
     from .metrics.points import report
     run, points, seconds = sample_run(args)
-    result = report(points, data.load(run.cfg.data, "heldout", args.n).x, data.load(run.cfg.data, "fresh", args.n).x)
+    real = [cli_flow.real_points(run, split, args.n, args.label) for split in ("heldout", "fresh")]
+    result = report(points, *real)
     result.update(sampler=args.sampler, nfe=args.nfe, sample_seconds=seconds)
     if args.json:
         print(json.dumps(result))
@@ -156,7 +159,7 @@ def cmd_data(args):
 
 def cmd_demo(args):
     from .demo import demo
-    demo(args.out)
+    demo(args.out, args.family)
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "data": cmd_data, "demo": cmd_demo,

@@ -15,6 +15,15 @@ def add_guidance(p, positive):
                    help="draw class C of a conditional run (default: unconditional, or every class in turn with --guidance)")
 
 
+def real_points(run, split, n, label=None):
+    """n real points of the split, or of class `label` only (what --class samples are compared with)."""
+    from . import data
+    if label is None:
+        return data.load(run.cfg.data, split, n).x
+    real = data.load(run.cfg.data, split, n * run.num_classes * 2)
+    return real.x[real.y == label][:n]
+
+
 def add_parsers(sub, positive):
     p = sub.add_parser("reflow", help="retrain a flow on its own (noise, sample) pairs so 1-2 Euler steps suffice",
                        description="Rectified flow (Liu et al. 2022): sample pairs with the run's ODE (dopri5), then "
@@ -28,8 +37,9 @@ def add_parsers(sub, positive):
 
     p = sub.add_parser("likelihood", help="exact NLL of held-out data through the probability-flow ODE",
                        description="Instantaneous change of variables (Chen et al. 2018; Song et al. 2021 App. D), "
-                                   "dopri5 at rtol=atol=1e-5 (1e-6 moves a trained 2D model by ~1e-3 nats). nll_nats and bpd are in data units (the model's "
-                                   "normalisation is undone: log p_data = log p_model - sum log scale).")
+                                   "dopri5 at rtol=atol=1e-5 (1e-6 moves a trained 2D model by ~1e-3 nats). "
+                                   "nll_nats and bpd are in data units (the model's normalisation is undone: "
+                                   "log p_data = log p_model - sum log scale).")
     p.add_argument("run", help="a continuous-time run folder (flow, or diffusion on vp-cosine)")
     p.add_argument("--n", type=positive("n"), default=1000, help="held-out points (default 1000)")
     p.add_argument("--divergence", default="exact", choices=("exact", "hutchinson"),
