@@ -22,7 +22,8 @@ from . import data
 from .errors import UnnoiseError, choose, positive_int
 from .ode import velocity_field
 
-DIVERGENCES = ("exact", "hutchinson")
+DIVERGENCES = ("auto", "exact", "hutchinson")
+EXACT_UP_TO = 16   # auto: the exact divergence up to this many dimensions (one backward pass each), Hutchinson above
 T_MIN = 1e-5   # start just off the data end, where x0-from-eps conversions divide by sigma = 0 (Song et al. 2021)
 
 
@@ -77,13 +78,15 @@ def log_likelihood(velocity, x, path, probes=None, prior=None, rtol=1e-6, atol=1
     return prior(z) + delta
 
 
-def nll(run, n=1000, divergence="exact", probes=1, seed=0, batch_size=500, rtol=1e-5, atol=1e-5):
+def nll(run, n=1000, divergence="auto", probes=1, seed=0, batch_size=500, rtol=1e-5, atol=1e-5):
     """Negative log-likelihood of n held-out points under run: a dict for `unnoise likelihood --json`."""
     choose("divergence", divergence, DIVERGENCES)
     n, probes, batch_size = (positive_int(k, v) for k, v in (("n", n), ("probes", probes), ("batch-size", batch_size)))
     velocity = velocity_field(run)   # a conditional run is measured through its unconditional ('no class') branch
     dataset = data.load(run.cfg.data, "heldout", n)
-    x = dataset.normalize(dataset.x).double()                                            # (n, D)
+    x = dataset.normalize(dataset.x).double().flatten(1)                                 # (n, D)
+    if divergence == "auto":
+        divergence = "exact" if x.shape[1] <= EXACT_UP_TO else "hutchinson"
     generator = torch.Generator().manual_seed(seed)
     start, logp = time.perf_counter(), []
     for chunk in x.split(batch_size):
@@ -99,7 +102,7 @@ def summary(nll_data, d, log_det, divergence, probes, seconds):
     """Mean NLL with its standard error over points, in nats and bits per dimension."""
     n = nll_data.shape[0]
     mean = float(nll_data.mean())
-    stderr = float(nll_data.std() / math.sqrt(n)) if n > 1 else float("nan")
+    stderr = float(nll_data.std() / math.sqrt(n)) if n > 1 else None
     return {"nll_nats": mean, "stderr_nats": stderr, "bpd": mean / (d * math.log(2)), "n": n,
             "nll_nats_model_units": mean - log_det, "space": "data", "dim": d,
             "divergence": divergence, "probes": probes, "seconds": seconds}
