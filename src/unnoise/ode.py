@@ -20,7 +20,9 @@ def velocity_field(run, y=None):
 
     def velocity(x, t):
         t = torch.as_tensor(t, dtype=torch.float64).reshape(())
-        out = run.net(x.float(), path.net_time(t.expand(x.shape[0])), y).double()   # (B, D)
+        t_batch = t.expand(x.shape[0])
+        inp = path.net_input(x, t_batch) if hasattr(path, "net_input") else x       # EDM's c_in, where a path has one
+        out = run.net(inp.float(), path.net_time(t_batch), y).double()              # (B, D)
         x0, eps = path.to_x0_eps(prediction, out, x.double(), t)
         return path.velocity(x0, eps, t)
     return velocity
