@@ -94,7 +94,7 @@ def likelihood_map(run, grid=48):
     image = ax.imshow(np.maximum(logp, logp.max() - 12), origin="lower", extent=(*lim[0], *lim[1]), cmap="magma")
     fig.colorbar(image, ax=ax, label="log p(x), nats (clipped 12 below the peak)")
     _points(ax, ds.x[:500], "#ffffff", size=1.5, alpha=0.6)
-    _frame(ax, lim, "model log-density through the probability-flow ODE, held-out data in white")
+    _frame(ax, lim, "log p(x) by the probability-flow ODE\nheld-out data in white")
     return fig
 
 
