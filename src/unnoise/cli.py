@@ -39,7 +39,7 @@ def add_sampling(p):
                    help="timestep spacing on discrete schedules (diffusers' names; default trailing)")
     p.add_argument("--n", type=positive("n"), default=2000, help="number of samples (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="sample i depends only on (seed, i)")
-    cli_flow.add_guidance(p, positive)
+    cli_flow.add_guidance(p)
 
 
 def build_parser():

@@ -8,7 +8,7 @@ GUIDANCE_HELP = ("classifier-free guidance weight w: out = out_uncond + w (out_c
                  "classes (Ho & Salimans' w is this w - 1); needs a --conditional run")
 
 
-def add_guidance(p, positive):
+def add_guidance(p):
     """--guidance and --class, for every command that samples."""
     p.add_argument("--guidance", type=float, default=1.0, metavar="W", help=GUIDANCE_HELP)
     p.add_argument("--class", dest="label", type=int, metavar="C",

@@ -43,8 +43,7 @@ def guided(cond, uncond, w):
 
 
 def model_for(run, label, w, start, stop):
-    """The denoiser for samples start..stop-1: unconditional when neither class nor guidance is asked."""
-    check(run, label, w)
+    """The denoiser for samples start..stop-1 (label and w already checked): unconditional when neither is asked."""
     if label is None and w == 1:
         return run.model()
     y = labels(run, label, start, stop)
