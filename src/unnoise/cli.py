@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, samplers
+from . import cli_flow, data, samplers
 from .config import FAMILIES, TrainConfig
 from .errors import UnnoiseError, positive_int
 from .paths import PREDICTIONS, SCHEDULES
@@ -42,6 +42,7 @@ def add_sampling(p):
                         "(default karras on the edm schedule, trailing elsewhere); see docs/samplers.md")
     p.add_argument("--n", type=positive("n"), default=2000, help="number of samples (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="sample i depends only on (seed, i)")
+    cli_flow.add_guidance(p)
 
 
 def build_parser():
@@ -61,6 +62,8 @@ def build_parser():
     p.add_argument("--conditional", action="store_true", help="condition on the data set's class labels")
     p.add_argument("--min-snr-gamma", type=float, help="Min-SNR-gamma loss weighting (Hang et al. 2023), e.g. 5")
     p.add_argument("--sigma-data", type=float, default=TrainConfig.sigma_data, help="edm family: data std (default 1)")
+    p.add_argument("--coupling", default="independent", choices=("independent", "ot", "sinkhorn"),
+                   help="noise-data pairing in each batch: independent, exact minibatch OT (OT-CFM), or Sinkhorn")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="run folder (config.json + model.safetensors)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -84,8 +87,12 @@ def build_parser():
     p.add_argument("--seed", type=int, help="draw with this seed instead of the split's")
     p.add_argument("--out", required=True, help="real.npy ((n, 2) floats) or real.png")
 
+    cli_flow.add_parsers(sub, positive)
+
     p = sub.add_parser("demo", help="train on moons and write every figure into one folder (about a minute)")
     p.add_argument("--out", default="demo", help="output folder (default demo/)")
+    p.add_argument("--family", default="diffusion", choices=tuple(FAMILIES),
+                   help="flow adds the flow pictures: trajectories, paths, velocity, likelihood map")
     return parser
 
 
@@ -114,7 +121,7 @@ def cmd_train(args):
         cfg = TrainConfig(data=args.data, family=args.family, prediction=args.prediction, schedule=args.schedule,
                           steps=args.steps or TrainConfig.steps, batch_size=args.batch_size, lr=args.lr,
                           width=args.width, depth=args.depth, conditional=args.conditional, seed=args.seed,
-                          min_snr_gamma=args.min_snr_gamma, sigma_data=args.sigma_data)
+                          min_snr_gamma=args.min_snr_gamma, sigma_data=args.sigma_data, coupling=args.coupling)
     run = train(cfg, args.out, resume=args.resume, steps=args.steps)
     print(f"trained {run.cfg.family} ({run.cfg.prediction}, {run.cfg.schedule}) on {run.cfg.data} "
           f"for {run.step} steps: {args.out}")
@@ -127,7 +134,7 @@ def sample_run(args):
     evals = []                                  # (evaluation index within its batch) per network evaluation
     options = {"s_churn": args.s_churn} if args.s_churn is not None else {}
     points = run.sample(args.n, args.sampler, args.nfe, args.seed, args.eta, args.spacing, progress=True,
-                        callback=lambda i, *_: evals.append(i), **options)
+                        callback=lambda i, *_: evals.append(i), label=args.label, guidance=args.guidance, **options)
     args.nfe_counted = len(evals) / max(1, evals.count(0))      # evaluations per sample, counted
     return run, points, time.perf_counter() - start
 
@@ -141,7 +148,8 @@ def cmd_sample(args):
 def cmd_evaluate(args):
     from .metrics.points import report
     run, points, seconds = sample_run(args)
-    result = report(points, data.load(run.cfg.data, "heldout", args.n).x, data.load(run.cfg.data, "fresh", args.n).x)
+    real = [cli_flow.real_points(run, split, args.n, args.label) for split in ("heldout", "fresh")]
+    result = report(points, *real)
     result.update(sampler=args.sampler, nfe=args.nfe_counted, sample_seconds=seconds)
     if args.json:
         print(json.dumps(result))
@@ -159,10 +167,11 @@ def cmd_data(args):
 
 def cmd_demo(args):
     from .demo import demo
-    demo(args.out)
+    demo(args.out, args.family)
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "data": cmd_data, "demo": cmd_demo}
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "data": cmd_data, "demo": cmd_demo,
+            **cli_flow.COMMANDS}
 
 
 def main(argv=None):

@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass, fields
 
 from . import data
+from .coupling import COUPLINGS
 from .errors import UnnoiseError, choose, positive_int
 from .paths import DISCRETE_SCHEDULES
 
@@ -32,6 +33,7 @@ class TrainConfig:
     depth: int = 3
     conditional: bool = False
     label_dropout: float = 0.1        # classifier-free guidance: share of labels replaced by 'no class'
+    coupling: str = "independent"     # noise-data pairing: independent, ot, sinkhorn; reflow (pairs.safetensors)
     seed: int = 0
     checkpoint_every: int = 1000
     min_snr_gamma: float | None = None  # Min-SNR-gamma loss weighting (Hang et al. 2023) for eps, x0 or v
@@ -43,6 +45,7 @@ class TrainConfig:
         schedule, prediction, schedules, predictions = FAMILIES[self.family]
         self.schedule = choose(f"schedule for {self.family}", self.schedule or schedule, schedules)
         self.prediction = choose(f"prediction for {self.family}", self.prediction or prediction, predictions)
+        choose("coupling", self.coupling, COUPLINGS + ("reflow",))
         for name in ("steps", "batch_size", "width", "depth", "checkpoint_every"):
             setattr(self, name, positive_int(name.replace("_", "-"), getattr(self, name)))
         if not self.lr > 0:

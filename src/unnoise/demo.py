@@ -68,7 +68,7 @@ def figures(run, folder, real, frames, ts, metrics):
     figures2d.save(figures2d.scatter(frames[-1], real=real, title=title), folder / "samples.png")
 
 
-def write_page(folder, metrics):
+def write_page(folder, metrics, extra=()):
     sections = [
         ("forward.png", "Forward process: the data is mixed with more and more Gaussian noise until nothing of it is left."),
         ("reverse.png", "Reverse process: the model starts from pure noise and removes a little of it at each step until the moons appear."),
@@ -77,7 +77,7 @@ def write_page(folder, metrics):
                       "at high noise every arrow points to the data's centre, at low noise onto the nearest moon."),
         ("samples.png", "Final samples (red) over held-out real data (grey); the title gives each metric beside its "
                         "floor, the value two independent real draws of the same size score."),
-    ]
+    ] + list(extra)
     body = "\n".join(f"<h2>{name}</h2><p>{html.escape(text)}</p><img src='{name}'>" for name, text in sections)
     summary = html.escape(f"W2 {metrics['w2']:.4f} against a real-vs-real floor of {metrics['w2_floor']:.4f} "
                           f"(ratio {metrics['w2_ratio']:.2f}), n={metrics['n']}, {metrics['nfe']} network evaluations "
@@ -85,11 +85,11 @@ def write_page(folder, metrics):
     atomic_write(folder / "index.html", lambda tmp: Path(tmp).write_text(PAGE.format(summary=summary, sections=body)))
 
 
-def demo(out="demo"):
+def demo(out="demo", family="diffusion"):
     """Train (or reuse) the moons run, then write figures, metrics.json and index.html into out/."""
     folder = Path(out)
     start = time.perf_counter()
-    run = train_or_reuse(folder / "run", TrainConfig(data="moons"))
+    run = train_or_reuse(folder / "run", TrainConfig(data="moons", family=family))
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     frames, ts = reverse_trajectory(run, N, NFE)
@@ -99,6 +99,10 @@ def demo(out="demo"):
     metrics.update(sampler="ddim", nfe=NFE, sample_seconds=sample_seconds, train_seconds=train_seconds)
     save_json(folder / "metrics.json", metrics)
     figures(run, folder, real, frames, ts, metrics)
-    write_page(folder, metrics)
+    extra = []
+    if run.cfg.family == "flow":   # the flow pictures (viz/flow.py)
+        from .viz.flow import CAPTIONS, write_all
+        extra = [(name, CAPTIONS[name]) for name in write_all([run], folder)]
+    write_page(folder, metrics, extra)
     print(f"W2 {metrics['w2']:.4f} (floor {metrics['w2_floor']:.4f}, ratio {metrics['w2_ratio']:.2f}), n={N}, NFE {NFE}")
     print(f"demo written to {folder}/: index.html, forward.png, reverse.png, reverse.gif, field.png, samples.png, metrics.json")

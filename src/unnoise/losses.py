@@ -5,14 +5,16 @@ import torch
 from .errors import UnnoiseError
 
 
-def denoising_loss(net, path, prediction, x0, y, generator, min_snr_gamma=None):
+def denoising_loss(net, path, prediction, x0, y, generator, min_snr_gamma=None, eps=None):
     """E_{t, eps} w(t) || net(x_t, t) - target ||^2 (Ho et al. 2020 eq. 14; Lipman et al. 2022 eq. 9 for velocity).
 
     The target is whatever `prediction` names (eps, x0, v or velocity), so one loss serves every family;
     w(t) = 1, or Min-SNR-gamma's weight when min_snr_gamma is set.
+    eps: noise already paired with x0 (see coupling.py); drawn here when None.
     """
     t = path.sample_t(x0.shape[0], generator)                           # (B,)
-    eps = torch.randn(x0.shape, generator=generator)                     # (B, ...)
+    if eps is None:
+        eps = torch.randn(x0.shape, generator=generator)                 # (B, ...)
     x_t = path.add_noise(x0, eps, t)
     out = net(x_t, path.net_time(t), y)
     target = path.target(prediction, x0, eps, t)
@@ -39,11 +41,11 @@ def min_snr_weight(path, prediction, t, gamma):
     raise UnnoiseError(f"min-snr-gamma weights eps, x0 or v prediction, not {prediction}")
 
 
-def edm_loss(net, path, x0, y, generator):
+def edm_loss(net, path, x0, y, generator, eps=None):
     """EDM's loss (Karras et al. 2022, eq. 8 and Table 1): ln sigma ~ N(P_mean, P_std^2),
     weight (sigma^2 + sigma_data^2) / (sigma sigma_data)^2 on || D(x0 + sigma n; sigma) - x0 ||^2."""
     sigma = path.sample_t(x0.shape[0], generator)                       # (B,) log-normal
-    noise = torch.randn(x0.shape, generator=generator)                  # (B, ...)
+    noise = torch.randn(x0.shape, generator=generator) if eps is None else eps   # (B, ...)
     x = path.add_noise(x0, noise, sigma)
     out = net(path.net_input(x, sigma), path.net_time(sigma), y)        # F(c_in x; c_noise)
     denoised, _ = path.to_x0_eps("edm", out, x, sigma)                  # D = c_skip x + c_out F
@@ -51,8 +53,11 @@ def edm_loss(net, path, x0, y, generator):
     return (weight.to(x0) * (denoised - x0).square().flatten(1).mean(1)).mean()
 
 
-def training_loss(net, path, cfg, x0, y, generator):
-    """The loss a training config asks for: EDM's for the edm family, the denoising loss otherwise."""
+def training_loss(net, path, cfg, x0, y, generator, eps=None):
+    """The loss a training config asks for: EDM's for the edm family, the denoising loss otherwise.
+
+    eps: noise paired with x0 by a coupling (OT-CFM, reflow); drawn by the loss when None.
+    """
     if cfg.family == "edm":
-        return edm_loss(net, path, x0, y, generator)
-    return denoising_loss(net, path, cfg.prediction, x0, y, generator, cfg.min_snr_gamma)
+        return edm_loss(net, path, x0, y, generator, eps)
+    return denoising_loss(net, path, cfg.prediction, x0, y, generator, cfg.min_snr_gamma, eps)

@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import data, samplers
+from . import data, guidance as cfg_guidance, samplers
 from .checkpoint import load_json, load_weights
 from .config import TrainConfig
 from .errors import UnnoiseError, positive_int
@@ -67,12 +67,14 @@ class Run:
         return denoise
 
     def sample(self, n=2000, sampler="ddpm", nfe=50, seed=0, eta=None, spacing=None,
-               batch_size=1000, callback=None, progress=False, clip=True, **options):
+               batch_size=1000, callback=None, progress=False, clip=True, label=None, guidance=1.0, **options):
         """n samples in data units, (n, 2); sample i depends only on (seed, i), not on the batch size.
 
         options go to the sampler (eta, s_churn, ...); callback(i, t, x, x0) follows each network evaluation.
         clip clamps the x0 estimate to the training data's range (as diffusers' clip_sample does).
+        label: class to draw (conditional runs); guidance: classifier-free guidance weight w (guidance.py).
         """
+        cfg_guidance.check(self, label, guidance)
         n, nfe, batch_size = (positive_int(k, v) for k, v in (("n", n), ("nfe", nfe), ("batch-size", batch_size)))
         step_fn = samplers.SAMPLERS[samplers.choose("sampler", sampler, tuple(samplers.SAMPLERS))]
         options = samplers.check_options(sampler, {**options, **({"eta": eta} if eta is not None else {})})
@@ -91,6 +93,7 @@ class Run:
         for start in starts:
             noise = samplers.PerSampleNoise.for_range(seed, start, min(n, start + batch_size))
             x = noise.initial((2,)) * prior_std        # std of x_T for unit-variance data (1 on VP paths, ~80 on EDM's)
-            out.append(step_fn(self.model(clip=clip), x, ts, self.path, noise, callback=step_done, **options))
+            model = cfg_guidance.model_for(self, label, guidance, start, start + len(x), clip)
+            out.append(step_fn(model, x, ts, self.path, noise, callback=step_done, **options))
         bar.close()
         return self.dataset.denormalize(torch.cat(out))

@@ -11,6 +11,7 @@ from . import data
 from .checkpoint import (load_json, load_tensors, load_weights, optimizer_tensors, restore_optimizer,
                          save_json, save_tensors)
 from .config import TrainConfig
+from .coupling import paired_noise
 from .errors import UnnoiseError
 from .losses import training_loss
 from .paths import make_path
@@ -69,14 +70,23 @@ def resolve_config(cfg, folder, resume, steps):
     return cfg
 
 
-def train(cfg, out, resume=False, steps=None, progress=True):
-    """Train cfg into the run folder `out` (continuing it when resume) and return the Run."""
+def train(cfg, out, resume=False, steps=None, progress=True, init=None):
+    """Train cfg into the run folder `out` (continuing it when resume) and return the Run.
+
+    init: a state dict to start net and EMA from (reflow starts from the trained flow).
+    """
     folder = Path(out)
     cfg = resolve_config(cfg, folder, resume, steps)
     dataset = data.load(cfg.data, "train")
     x_all, y_all = dataset.normalize(dataset.x), dataset.y                 # (N, 2), (N,)
+    eps_all = None
+    if cfg.coupling == "reflow":   # fixed (sample, noise, label) triples that reflow.py wrote into the folder
+        from .reflow import load_pairs
+        x_all, eps_all, y_all = load_pairs(folder)
     torch.manual_seed(cfg.seed)
     net = build_net(cfg, dataset.num_classes)
+    if init is not None:
+        net.load_state_dict(init)
     ema = copy.deepcopy(net).requires_grad_(False)
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -92,7 +102,9 @@ def train(cfg, out, resume=False, steps=None, progress=True):
             y = torch.where(drop, dataset.num_classes, y_all[idx])
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
-        loss = training_loss(net, path, cfg, x_all[idx], y, generator)
+        x0 = x_all[idx]
+        eps = eps_all[idx] if eps_all is not None else paired_noise(cfg.coupling, x0, generator)
+        loss = training_loss(net, path, cfg, x0, y, generator, eps=eps)
         if not torch.isfinite(loss):
             kept = f"the last good checkpoint (step {last_saved}) is kept" if last_saved is not None else "no checkpoint had been written"
             raise UnnoiseError(f"training stopped: the loss became {loss.item()} at step {step} "

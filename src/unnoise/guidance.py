@@ -1,0 +1,51 @@
+"""Classifier-free guidance (Ho & Salimans 2022) over any denoiser, diffusion or flow.
+
+    out_w = out_uncond + w * (out_cond - out_uncond)
+
+for out = eps, x0 or velocity alike: the three are affine in one another at fixed (x, t), and the
+weights (1 - w) and w sum to one, so guiding any of them gives the same sampler step.
+w = 1 is the conditional model unchanged, w = 0 the unconditional one, w > 1 sharpens each class.
+(Ho & Salimans write eps = (1 + w') eps_cond - w' eps_uncond; their w' is our w - 1.)
+"""
+
+import math
+
+import torch
+
+from .errors import UnnoiseError
+
+
+def check(run, label, w):
+    """Raise unless label and w make sense for run."""
+    if not math.isfinite(w) or w < 0:
+        raise UnnoiseError(f"guidance must be a finite number >= 0, got {w}")
+    if not run.cfg.conditional and (label is not None or w != 1):
+        raise UnnoiseError(f"{run.folder} is not a conditional model; --class and --guidance need one "
+                           "trained with --conditional")
+    if label is not None and not 0 <= label < run.num_classes:
+        raise UnnoiseError(f"class {label} is not one of the trained classes 0..{run.num_classes - 1}")
+
+
+def labels(run, label, start, stop):
+    """Class of samples start..stop-1: `label`, or every class in turn (i mod classes) when None."""
+    if label is not None:
+        return torch.full((stop - start,), label, dtype=torch.long)
+    return torch.arange(start, stop) % run.num_classes
+
+
+def guided(cond, uncond, w):
+    """The denoiser (x, t) -> (x0, eps) of eq. above, from the conditional and unconditional ones."""
+    def denoise(x, t):
+        x0_c, eps_c = cond(x, t)
+        x0_u, eps_u = uncond(x, t)
+        return x0_u + w * (x0_c - x0_u), eps_u + w * (eps_c - eps_u)
+    return denoise
+
+
+def model_for(run, label, w, start, stop, clip=True):
+    """The denoiser for samples start..stop-1 (label and w already checked): unconditional when neither is asked."""
+    if label is None and w == 1:
+        return run.model(clip=clip)
+    y = labels(run, label, start, stop)
+    cond = run.model(y, clip=clip)
+    return cond if w == 1 else guided(cond, run.model(clip=clip), w)
