@@ -1,7 +1,8 @@
 """Honest image metrics, each beside its floor: held-out real images scored the same way, at the same n.
 
 Features come from a small classifier trained on the data set itself (metrics/classifier.py), since
-Inception features mean nothing at 8x8 or 28x28. The reference is always the training split:
+Inception features mean nothing at 8x8 or 28x28; each of its 64 features is standardized by its mean
+and standard deviation over the training split. The reference is always the training split:
 
     fid, kid               Frechet and kernel distances of features (Heusel et al. 2017; Binkowski et al. 2018),
                            torchmetrics' implementations fed with our features
@@ -111,6 +112,8 @@ def report(samples, labels=None, source="digits", size=None, channels=None, cach
         raise UnnoiseError(f"image metrics need at least {K_NEAREST + 2} samples, got {len(samples)}")
     fake, real = subset(samples, n, seed=1), subset(held_x, n, seed=2)
     f_train, f_fake, f_real = (clf.features(net, x) for x in (train_x, fake, real))
+    mean, std = f_train.mean(0), f_train.std(0).clamp(min=1e-6)      # unit scale per feature, from train
+    f_train, f_fake, f_real = ((f - mean) / std for f in (f_train, f_fake, f_real))
     out = {"n": n, "reference_n": len(train_x), "classifier_accuracy": info["heldout_accuracy"]}
     out["fid"], out["fid_floor"] = fid(f_fake, f_train), fid(f_real, f_train)
     (out["kid"], out["kid_std"]), (out["kid_floor"], out["kid_floor_std"]) = kid(f_fake, f_train), kid(f_real, f_train)
