@@ -120,3 +120,20 @@ def test_report_puts_heldout_images_at_their_floor_and_noise_far_from_it(cache):
     assert noise["precision"] < noise["precision_floor"] and noise["class_accuracy"] < 0.5
     assert noise["memorization_ratio"] > 1.5
     assert "fid" in format_report(noise)
+
+
+def test_a_folder_without_classes_gets_rotation_features(tmp_path, monkeypatch):
+    """No labels: the classifier learns quarter turns instead, and class accuracy is left out."""
+    import numpy as np
+    from PIL import Image
+    gen = np.random.RandomState(0)
+    for i in range(40):
+        image = np.zeros((8, 8), dtype=np.uint8)
+        image[: gen.randint(2, 5), :] = 255                          # a bright band at the top: rotations show
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+    monkeypatch.setattr(clf, "STEPS", 60)
+    x, _, _ = load_images(str(tmp_path), "heldout", size=8)
+    result = report(x, None, str(tmp_path), cache=tmp_path / "cache", verbose=False)
+    _, info = clf.classifier(str(tmp_path), cache=tmp_path / "cache")
+    assert info["task"] == "rotation" and info["heldout_accuracy"] > 0.9
+    assert result["class_accuracy"] is None and result["n"] == 8

@@ -51,7 +51,7 @@ def image_dataset(source, split="train", size=None, channels=None):
     """load_images wrapped in unnoise.data.Dataset, with model units (x - 0.5) / 0.5 in [-1, 1]."""
     from . import Dataset
     x, y, class_names = load_images(source, split, size, channels)
-    name = source if source in SOURCES else Path(source).name
+    name = source if source in SOURCES else Path(source).resolve().name
     half = torch.tensor(0.5)
     return Dataset(name, x, y, len(class_names), half, half)
 

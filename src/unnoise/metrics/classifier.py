@@ -75,8 +75,9 @@ def rotated(x, y):
     return torch.stack([torch.rot90(img, int(k), dims=(1, 2)) for img, k in zip(x, turns)]), turns
 
 
-def train(x, y, num_classes, steps=STEPS, seed=SEED):
+def train(x, y, num_classes, steps=None, seed=SEED):
     """Adam with a cosine learning rate and one-pixel random shifts, from a fixed seed."""
+    steps = steps or STEPS
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -151,5 +152,6 @@ def _key(source, x, y, task):
     digest = hashlib.sha1()
     for part in (x.numpy().tobytes(), y.numpy().tobytes(), task, VERSION, STEPS, SEED):
         digest.update(part if isinstance(part, bytes) else str(part).encode())
-    label = source if source in ("digits", "mnist") else "folder-" + re.sub(r"[^A-Za-z0-9_.-]", "_", Path(source).name)
+    label = source if source in ("digits", "mnist") else "folder-" + Path(source).resolve().name
+    label = re.sub(r"[^A-Za-z0-9_.-]", "_", label)
     return f"{label}-{x.shape[-1]}px-{x.shape[1]}ch-{digest.hexdigest()[:12]}"
