@@ -44,8 +44,9 @@ def _show(ax, image):
 def labelled_grid(rows, row_labels=None, col_labels=None, title=None, cell=0.6):
     """A grid of images, rows[i] (K, C, H, W) on row i, with a label left of each row and above each column."""
     nrows, ncols = len(rows), max(len(r) for r in rows)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(cell * ncols + 0.8, cell * nrows + (0.5 if title else 0.2)),
-                             squeeze=False)
+    top = (0.35 if title else 0.05) + (0.25 if col_labels is not None else 0)   # inches above the grid
+    width, height = cell * ncols + 0.9, cell * nrows + top + 0.05
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
     for i, row in enumerate(rows):
         for j in range(ncols):
             ax = axes[i][j]
@@ -58,8 +59,9 @@ def labelled_grid(rows, row_labels=None, col_labels=None, title=None, cell=0.6):
             if i == 0 and col_labels is not None:
                 ax.set_title(str(col_labels[j]), fontsize=8)
     if title:
-        fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+        fig.suptitle(title, fontsize=9, y=1 - 0.08 / height, va="top")
+    fig.subplots_adjust(left=0.9 / width, right=0.99, bottom=0.05 / height, top=1 - top / height,
+                        wspace=0.05, hspace=0.05)
     return fig
 
 
