@@ -138,8 +138,12 @@ def _train_and_cache(source, size, channels, task, class_names, weights, meta, v
             "class_names": class_names, "heldout_accuracy": accuracy, "heldout_n": len(hx),
             "train_n": len(x), "steps": STEPS, "seed": SEED, "version": VERSION,
             "seconds": round(time.perf_counter() - start, 1)}
-    save_tensors(weights, net.state_dict(), metadata={"info": json.dumps(info)})
-    save_json(meta, info)
+    try:
+        save_tensors(weights, net.state_dict(), metadata={"info": json.dumps(info)})
+        save_json(meta, info)
+    except OSError as err:
+        print(f"unnoise: could not cache the image classifier in {weights.parent} ({err.strerror}); "
+              f"set UNNOISE_CACHE to a writable folder", file=sys.stderr)
     if verbose:
         what = "class" if task == "classes" else "rotation"
         print(f"unnoise: trained the {source} {size}x{size} classifier for image metrics in {info['seconds']} s: "
