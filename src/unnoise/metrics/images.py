@@ -103,6 +103,8 @@ def subset(x, n, seed=0):
 def report(samples, labels=None, source="digits", size=None, channels=None, cache=None, verbose=True):
     """Every image metric of samples (N, C, H, W) in [0, 1] against the training split, beside its held-out floor."""
     samples = _check(samples, size, channels)
+    if labels is not None and len(labels) != len(samples):
+        raise UnnoiseError(f"got {len(labels)} labels for {len(samples)} samples")
     size, channels = samples.shape[-1], samples.shape[1]
     train_x, _, _ = load_images(source, "train", size, channels)
     held_x, _, _ = load_images(source, "heldout", size, channels)
@@ -116,7 +118,8 @@ def report(samples, labels=None, source="digits", size=None, channels=None, cach
     f_train, f_fake, f_real = ((f - mean) / std for f in (f_train, f_fake, f_real))
     out = {"n": n, "reference_n": len(train_x), "classifier_accuracy": info["heldout_accuracy"]}
     out["fid"], out["fid_floor"] = fid(f_fake, f_train), fid(f_real, f_train)
-    (out["kid"], out["kid_std"]), (out["kid_floor"], out["kid_floor_std"]) = kid(f_fake, f_train), kid(f_real, f_train)
+    out["kid"], out["kid_std"] = kid(f_fake, f_train)
+    out["kid_floor"], out["kid_floor_std"] = kid(f_real, f_train)
     out["precision"], out["recall"] = precision_recall(subset(f_train, n, seed=3), f_fake)
     out["precision_floor"], out["recall_floor"] = precision_recall(subset(f_train, n, seed=3), f_real)
     out["class_accuracy"] = out["class_accuracy_floor"] = None
