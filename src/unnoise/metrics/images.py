@@ -1,0 +1,156 @@
+"""Honest image metrics, each beside its floor: held-out real images scored the same way, at the same n.
+
+Features come from a small classifier trained on the data set itself (metrics/classifier.py), since
+Inception features mean nothing at 8x8 or 28x28; each of its 64 features is standardized by its mean
+and standard deviation over the training split. The reference is always the training split:
+
+    fid, kid               Frechet and kernel distances of features (Heusel et al. 2017; Binkowski et al. 2018),
+                           torchmetrics' implementations fed with our features
+    precision, recall      k-NN manifolds in feature space (Kynkaanniemi et al. 2019), k = 3
+    class_accuracy         share of class-conditional samples the classifier puts in their class
+    memorization_ratio     median pixel distance from a sample to its nearest training image, over the
+                           same for held-out images: >= 0.9 means samples are no nearer the training
+                           images than unseen real images are; near 0 means copies
+"""
+
+import warnings
+
+import torch
+
+from ..data.images import load_images
+from ..errors import UnnoiseError
+from . import classifier as clf
+
+K_NEAREST = 3
+
+
+class _Given(torch.nn.Module):
+    """torchmetrics calls its feature extractor on what update() gets: we hand it features already made."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.num_features = dim
+
+    def forward(self, features):
+        return features.double()
+
+
+def fid(a, b):
+    """Frechet distance between Gaussians fitted to feature sets a (n, d) and b (m, d) (Heusel et al. 2017)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    metric = FrechetInceptionDistance(feature=_Given(a.shape[1]))
+    metric.update(torch.as_tensor(a), real=False)
+    metric.update(torch.as_tensor(b), real=True)
+    return float(metric.compute())
+
+
+def kid(a, b, subsets=100, subset_size=1000, seed=0):
+    """(mean, std) over random subsets of the unbiased cubic-kernel MMD^2 between a and b (Binkowski et al. 2018)."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+    size = min(subset_size, len(a), len(b))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                                 # "will save all extracted features"
+        metric = KernelInceptionDistance(feature=_Given(a.shape[1]), subsets=subsets, subset_size=size)
+    metric.update(torch.as_tensor(a), real=False)
+    metric.update(torch.as_tensor(b), real=True)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)                                         # its subsets come from torch.randperm
+        mean, std = metric.compute()
+    return float(mean), float(std)
+
+
+def knn_radii(x, k=K_NEAREST):
+    """Distance from each row of x (n, d) to its k-th nearest other row: the radius of its ball."""
+    dist = torch.cdist(x, x)                                            # (n, n), zero diagonal
+    return dist.kthvalue(k + 1, dim=1).values                           # k + 1: the row itself is first
+
+
+def coverage(points, centres, radii):
+    """Share of points (m, d) inside at least one ball (centres (n, d), radii (n,))."""
+    dist = torch.cdist(points, centres)                                 # (m, n)
+    return float((dist <= radii[None]).any(1).double().mean())
+
+
+def precision_recall(real, fake, k=K_NEAREST):
+    """Improved precision (fake inside the real manifold) and recall (real inside the fake one) (Kynkaanniemi et al. 2019)."""
+    real, fake = torch.as_tensor(real).double(), torch.as_tensor(fake).double()
+    precision = coverage(fake, real, knn_radii(real, k))
+    recall = coverage(real, fake, knn_radii(fake, k))
+    return precision, recall
+
+
+def nearest_distances(x, reference, batch=500):
+    """L2 distance from each image of x to its nearest image in reference: (n,)."""
+    x, reference = x.flatten(1).double(), reference.flatten(1).double()
+    return torch.cat([torch.cdist(x[i:i + batch], reference).min(1).values for i in range(0, len(x), batch)])
+
+
+def memorization_ratio(samples, train, heldout):
+    """median NN distance of samples to train / median NN distance of held-out images to train (>= 0.9: no copying)."""
+    return float(nearest_distances(samples, train).median() / nearest_distances(heldout, train).median())
+
+
+def class_accuracy(net, samples, labels):
+    """Share of samples the classifier assigns to the class they were asked for."""
+    return float((clf.predict(net, samples) == torch.as_tensor(labels)).double().mean())
+
+
+def subset(x, n, seed=0):
+    """A fixed random n rows of x: real sets are often sorted by class, so never take the first n."""
+    return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]]
+
+
+def report(samples, labels=None, source="digits", size=None, channels=None, cache=None, verbose=True):
+    """Every image metric of samples (N, C, H, W) in [0, 1] against the training split, beside its held-out floor."""
+    samples = _check(samples, size, channels)
+    if labels is not None and len(labels) != len(samples):
+        raise UnnoiseError(f"got {len(labels)} labels for {len(samples)} samples")
+    size, channels = samples.shape[-1], samples.shape[1]
+    train_x, _, _ = load_images(source, "train", size, channels)
+    held_x, _, _ = load_images(source, "heldout", size, channels)
+    net, info = clf.classifier(source, size, channels, cache, verbose)
+    n = min(len(samples), len(held_x))
+    if n < K_NEAREST + 2:
+        raise UnnoiseError(f"image metrics need at least {K_NEAREST + 2} samples, got {len(samples)}")
+    fake, real = subset(samples, n, seed=1), subset(held_x, n, seed=2)
+    f_train, f_fake, f_real = (clf.features(net, x) for x in (train_x, fake, real))
+    mean, std = f_train.mean(0), f_train.std(0).clamp(min=1e-6)      # unit scale per feature, from train
+    f_train, f_fake, f_real = ((f - mean) / std for f in (f_train, f_fake, f_real))
+    out = {"n": n, "reference_n": len(train_x), "classifier_accuracy": info["heldout_accuracy"]}
+    out["fid"], out["fid_floor"] = fid(f_fake, f_train), fid(f_real, f_train)
+    out["kid"], out["kid_std"] = kid(f_fake, f_train)
+    out["kid_floor"], out["kid_floor_std"] = kid(f_real, f_train)
+    out["precision"], out["recall"] = precision_recall(subset(f_train, n, seed=3), f_fake)
+    out["precision_floor"], out["recall_floor"] = precision_recall(subset(f_train, n, seed=3), f_real)
+    out["class_accuracy"] = out["class_accuracy_floor"] = None
+    if labels is not None and info["task"] == "classes":
+        out["class_accuracy"] = class_accuracy(net, samples, labels)
+        out["class_accuracy_floor"] = info["heldout_accuracy"]
+    out["memorization_ratio"] = memorization_ratio(fake, train_x, real)
+    out["memorization_ratio_floor"] = 1.0
+    return out
+
+
+def _check(samples, size, channels):
+    """Samples as float (N, C, H, W) in [0, 1], with a one-line error for the wrong shape."""
+    samples = torch.as_tensor(samples).float()
+    if samples.dim() != 4:
+        raise UnnoiseError(f"image metrics need samples shaped (N, C, H, W), got {tuple(samples.shape)}")
+    if size is not None and tuple(samples.shape[-2:]) != (size, size):
+        raise UnnoiseError(f"samples are {samples.shape[-2]}x{samples.shape[-1]}, the data set is {size}x{size}")
+    if channels is not None and samples.shape[1] != channels:
+        raise UnnoiseError(f"samples have {samples.shape[1]} channels, the data set has {channels}")
+    return samples.clamp(0, 1)
+
+
+def format_report(result):
+    """One line per metric: value, floor and, where it helps, what a good value is."""
+    lines = [f"image metrics at n={result['n']} against {result['reference_n']} training images "
+             f"(features from a classifier with held-out accuracy {result['classifier_accuracy']:.3f})"]
+    for name, hint in (("fid", "lower is better"), ("kid", "lower is better"), ("precision", "higher is better"),
+                       ("recall", "higher is better"), ("class_accuracy", "higher is better"),
+                       ("memorization_ratio", ">= 0.9: no nearer the training images than unseen real ones")):
+        if result.get(name) is not None:
+            lines.append(f"  {name:<19s} {result[name]:9.4f}   floor (held-out real) {result[name + '_floor']:9.4f}"
+                         f"   {hint}")
+    return "\n".join(lines)

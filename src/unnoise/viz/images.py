@@ -1,0 +1,128 @@
+"""Pictures of image models: sample grids (one row per class), guidance grids, denoising strips and GIFs.
+
+Every function takes images in data units, (N, C, H, W) in [0, 1], and returns a matplotlib figure;
+save(fig, path) writes it atomically. Pixels are drawn as squares (no smoothing), gray or RGB.
+"""
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from ..checkpoint import atomic_write  # noqa: E402
+from .figures2d import save  # noqa: E402,F401  (re-exported: save(fig, path) writes a PNG atomically)
+
+
+def tile(images, ncol, pad=1, fill=1.0):
+    """(N, C, H, W) -> one (C, rows * (H + pad) - pad, ncol * (W + pad) - pad) image, row by row."""
+    images = torch.as_tensor(images).detach().float().cpu().clamp(0, 1)
+    N, C, H, W = images.shape
+    rows = -(-N // ncol)
+    out = torch.full((C, rows * (H + pad) - pad, ncol * (W + pad) - pad), fill)
+    for i, image in enumerate(images):
+        r, c = divmod(i, ncol)
+        out[:, r * (H + pad):r * (H + pad) + H, c * (W + pad):c * (W + pad) + W] = image
+    return out
+
+
+def _show(ax, image):
+    """Draw one (C, H, W) image in [0, 1] with square pixels and no axes."""
+    image = torch.as_tensor(image).detach().float().cpu().clamp(0, 1)
+    if image.shape[0] == 1:
+        ax.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
+    ax.set_xticks([]), ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def labelled_grid(rows, row_labels=None, col_labels=None, title=None, cell=0.6):
+    """A grid of images, rows[i] (K, C, H, W) on row i, with a label left of each row and above each column."""
+    nrows, ncols = len(rows), max(len(r) for r in rows)
+    top = (0.35 if title else 0.05) + (0.25 if col_labels is not None else 0)   # inches above the grid
+    width, height = cell * ncols + 0.9, cell * nrows + top + 0.05
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(ncols):
+            ax = axes[i][j]
+            if j < len(row):
+                _show(ax, row[j])
+            else:
+                ax.axis("off")
+            if j == 0 and row_labels is not None:
+                ax.set_ylabel(str(row_labels[i]), rotation=0, ha="right", va="center", fontsize=8)
+            if i == 0 and col_labels is not None:
+                ax.set_title(str(col_labels[j]), fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9, y=1 - 0.08 / height, va="top")
+    fig.subplots_adjust(left=0.9 / width, right=0.99, bottom=0.05 / height, top=1 - top / height,
+                        wspace=0.05, hspace=0.05)
+    return fig
+
+
+def sample_grid(images, labels=None, class_names=None, per_row=10, title=None):
+    """Samples with one row per class (labels (N,)), or in rows of per_row when there are no labels."""
+    images = torch.as_tensor(images)
+    if labels is None:
+        rows = [images[i:i + per_row] for i in range(0, len(images), per_row)]
+        return labelled_grid(rows, title=title)
+    labels = torch.as_tensor(labels)
+    classes = torch.unique(labels).tolist()
+    rows = [images[labels == c][:per_row] for c in classes]
+    names = [class_names[c] if class_names else c for c in classes]
+    return labelled_grid(rows, row_labels=names, title=title)
+
+
+def guidance_grid(images, scales, title="same noise, rising guidance scale w"):
+    """images (S, K, C, H, W) or a list of S (K, C, H, W): row s holds the K samples drawn at guidance scale scales[s]."""
+    return labelled_grid(list(images), row_labels=[f"w={w:g}" for w in scales], title=title)
+
+
+def denoising_strip(xts, x0s, ts, title=None):
+    """x_t (top row) and the model's estimate of x0 (bottom row) at each step; each entry (C, H, W) or (B, C, H, W)."""
+    top, bottom = [_cell(x) for x in xts], [_cell(x) for x in x0s]
+    cols = [f"t={float(t):.2f}" for t in ts]
+    return labelled_grid([torch.stack(top), torch.stack(bottom)], row_labels=["x_t", "x0 estimate"],
+                         col_labels=cols, title=title, cell=1.1)
+
+
+def _cell(x):
+    """One image for a strip cell: a (C, H, W) image as is, a batch tiled in a near-square block."""
+    x = torch.as_tensor(x).detach().float().cpu()
+    if x.dim() == 3:
+        return x
+    return tile(x, ncol=int(max(1, round(len(x) ** 0.5))))
+
+
+def denoising_gif(xts, x0s, ts, out, ms=120):
+    """An atomic GIF of the denoising: each frame x_t | x0 estimate side by side, the last frame held longer."""
+    frames = []
+    for xt, x0, t in zip(xts, x0s, ts):
+        pair = tile(torch.stack([_cell(xt), _cell(x0)]), ncol=2, pad=2)   # (C, h, 2 w + 2)
+        fig, ax = plt.subplots(figsize=(4, 2.3))
+        _show(ax, pair)
+        ax.set_title(f"x_t  |  x0 estimate    t={float(t):.2f}", fontsize=9)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+        plt.close(fig)
+        buffer.seek(0)
+        frames.append(Image.open(buffer).convert("RGB"))
+    frames = [f.resize(frames[0].size) for f in frames]
+    frames = [f.convert("P", palette=Image.Palette.ADAPTIVE) for f in frames]
+    durations = [ms] * (len(frames) - 1) + [1500]
+    atomic_write(out, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                                                 duration=durations, loop=0))
+
+
+def save_image(images, out, ncol=10, upscale=4):
+    """Write images (N, C, H, W) as one plain PNG grid, each pixel upscale x upscale, atomically."""
+    grid = (tile(images, ncol) * 255).round().byte()                 # (C, h, w)
+    array = grid.permute(1, 2, 0).squeeze(-1).numpy() if grid.shape[0] == 1 else grid.permute(1, 2, 0).numpy()
+    image = Image.fromarray(array)
+    image = image.resize((image.width * upscale, image.height * upscale), Image.Resampling.NEAREST)
+    atomic_write(out, lambda tmp: image.save(tmp, format="PNG"))

@@ -1,0 +1,139 @@
+"""Image metrics against closed forms, and the cached classifier against real digits."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from unnoise.data.images import load_images
+from unnoise.metrics import classifier as clf
+from unnoise.metrics.images import (fid, format_report, kid, memorization_ratio, nearest_distances,
+                                    precision_recall, report)
+
+
+def _exact(n, mean, cov, seed):
+    """n points whose sample mean and unbiased sample covariance are exactly mean and cov."""
+    z = torch.randn(n, len(mean), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    z = z - z.mean(0)
+    z = z @ torch.linalg.inv(torch.linalg.cholesky(z.T @ z / (n - 1))).T   # sample covariance = I
+    return z @ torch.linalg.cholesky(cov).T + mean
+
+
+def _random_cov(d, seed):
+    a = torch.randn(d, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return a @ a.T / d + 0.1 * torch.eye(d, dtype=torch.float64)
+
+
+def test_fid_of_identical_features_is_zero():
+    a = torch.randn(300, 16, dtype=torch.float64)
+    assert abs(fid(a, a.clone())) < 1e-6
+
+
+def test_fid_matches_the_closed_form_between_gaussians():
+    """||m1 - m2||^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)), with scipy's matrix square root as the reference."""
+    d = 6
+    m1, m2 = torch.zeros(d, dtype=torch.float64), torch.linspace(-1, 2, d, dtype=torch.float64)
+    s1, s2 = _random_cov(d, 1), _random_cov(d, 2)
+    root = scipy.linalg.sqrtm(s1.numpy() @ s2.numpy()).real
+    expected = float((m1 - m2).square().sum()) + float(np.trace(s1.numpy() + s2.numpy() - 2 * root))
+    got = fid(_exact(500, m1, s1, 3), _exact(700, m2, s2, 4))
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def _mmd2_unbiased(a, b, degree=3, coef=1.0):
+    """Binkowski et al. 2018 eq. (6)-style unbiased MMD^2 with k(x, y) = (x.y / d + coef)^degree, written out."""
+    kernel = lambda x, y: (x @ y.T / a.shape[1] + coef) ** degree   # noqa: E731
+    m = len(a)
+    kaa, kbb, kab = kernel(a, a), kernel(b, b), kernel(a, b)
+    return float((kaa.sum() - kaa.trace() + kbb.sum() - kbb.trace()) / (m * (m - 1)) - 2 * kab.mean())
+
+
+def test_kid_is_the_unbiased_polynomial_mmd_and_near_zero_for_one_distribution():
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(200, 8, generator=gen, dtype=torch.float64), torch.randn(200, 8, generator=gen, dtype=torch.float64)
+    mean, _ = kid(a, b, subsets=3)                 # subsets of the whole set: exactly one MMD^2
+    assert mean == pytest.approx(_mmd2_unbiased(a, b), rel=1e-9)
+    near, far = kid(a, b + 0.3, subsets=3)[0], kid(a, b + 1.0, subsets=3)[0]
+    assert abs(mean) < 0.1 < near < 1.0 < far      # same law: ~0 (unbiased, so either sign); then it grows with the shift
+
+
+def test_precision_recall_of_identical_disjoint_and_half_covered_sets():
+    gen = torch.Generator().manual_seed(0)
+    real = torch.randn(200, 5, generator=gen)
+    assert precision_recall(real, real.clone()) == (1.0, 1.0)
+    assert precision_recall(real, real + 100.0) == (0.0, 0.0)
+    half = torch.cat([real[:100], real[100:] + 100.0])   # half the fakes copy reals, half are far away
+    assert precision_recall(real, half)[0] == 0.5
+    modes = torch.cat([real[:100] - 50.0, real[100:] + 50.0])   # two far-apart modes of real data
+    fake = torch.randn(300, 5, generator=gen) - 50.0             # a model that drops the second mode
+    precision, recall = precision_recall(modes, fake)
+    assert precision > 0.9 and 0.4 < recall <= 0.5      # the dropped mode is never covered
+
+
+def test_memorization_ratio_is_zero_for_copies_and_one_for_unseen_images():
+    train, _, _ = load_images("digits", "train")
+    heldout, _, _ = load_images("digits", "heldout")
+    assert memorization_ratio(train[:100], train, heldout) == 0.0
+    assert memorization_ratio(heldout, train, heldout) == 1.0
+    assert nearest_distances(heldout[:3], heldout[:3]).abs().max() == 0
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A fresh cache with the digits classifier trained in it once for this module."""
+    folder = tmp_path_factory.mktemp("cache")
+    clf.classifier("digits", cache=folder, verbose=False)
+    return folder
+
+
+def test_digits_classifier_is_accurate_and_cached_without_pickles(cache):
+    files = sorted(p.name for p in cache.iterdir())
+    assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".safetensors")
+    info = json.loads((cache / files[0]).read_text())
+    assert info["heldout_accuracy"] >= 0.95 and info["heldout_n"] == 359 and info["task"] == "classes"
+    x, y, _ = load_images("digits", "heldout")
+    net, again = clf.classifier("digits", cache=cache)
+    assert again == info                                                # loaded, not retrained
+    assert float((clf.predict(net, x) == y).float().mean()) == pytest.approx(info["heldout_accuracy"])
+
+
+def test_a_corrupt_cache_is_retrained(cache, tmp_path, monkeypatch):
+    for path in cache.iterdir():
+        (tmp_path / path.name).write_bytes(path.read_bytes()[:100] if path.suffix == ".safetensors"
+                                           else path.read_bytes())
+    trained = []
+    monkeypatch.setattr(clf, "train", lambda x, y, k, **kw: trained.append(1) or clf.Classifier(x.shape[1], k))
+    _, info = clf.classifier("digits", cache=tmp_path, verbose=False)
+    assert trained == [1] and (tmp_path / next(p.name for p in cache.iterdir() if p.suffix == ".json")).exists()
+
+
+def test_report_puts_heldout_images_at_their_floor_and_noise_far_from_it(cache):
+    x, y, _ = load_images("digits", "heldout")
+    real = report(x, y, "digits", cache=cache)
+    assert real["n"] == 359 and real["class_accuracy"] == pytest.approx(real["class_accuracy_floor"])
+    for name in ("fid", "kid", "precision", "recall", "memorization_ratio"):
+        assert real[name] == pytest.approx(real[f"{name}_floor"], rel=1e-6, abs=1e-9), name
+    noise = report(torch.rand(200, 1, 8, 8), torch.randint(0, 10, (200,)), "digits", cache=cache)
+    assert noise["n"] == 200 and noise["fid"] > 10 * noise["fid_floor"] and noise["kid"] > noise["kid_floor"]
+    assert noise["precision"] < noise["precision_floor"] and noise["class_accuracy"] < 0.5
+    assert noise["memorization_ratio"] > 1.5
+    assert "fid" in format_report(noise)
+
+
+def test_a_folder_without_classes_gets_rotation_features(tmp_path, monkeypatch):
+    """No labels: the classifier learns quarter turns instead, and class accuracy is left out."""
+    import numpy as np
+    from PIL import Image
+    gen = np.random.RandomState(0)
+    for i in range(40):
+        image = np.zeros((8, 8), dtype=np.uint8)
+        image[: gen.randint(2, 5), :] = 255                          # a bright band at the top: rotations show
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+    monkeypatch.setattr(clf, "STEPS", 60)
+    x, _, _ = load_images(str(tmp_path), "heldout", size=8)
+    result = report(x, None, str(tmp_path), cache=tmp_path / "cache", verbose=False)
+    _, info = clf.classifier(str(tmp_path), cache=tmp_path / "cache")
+    assert info["task"] == "rotation" and info["heldout_accuracy"] > 0.9
+    assert result["class_accuracy"] is None and result["n"] == 8
