@@ -44,7 +44,11 @@ def test_evaluate_json_has_every_metric_and_floor(run_folder, capsys):
 
 
 @pytest.mark.parametrize("argv,words", [
-    (["train", "--data", "mnist2d", "--out", "x"], ["invalid choice", "moons"]),
+    (["train", "--data", "mnist2d", "--out", "x"], ["unknown data set", "moons", "digits", "folder"]),
+    (["train", "--data", "no/such/folder", "--out", "x"], ["does not exist"]),
+    (["data", "digits", "--split", "fresh", "--out", "x.npy"], ["split", "heldout"]),
+    (["train", "--data", "digits", "--size", "7", "--out", "x"], ["--size 7", "multiple of 2"]),
+    (["train", "--data", "moons", "--size", "8", "--out", "x"], ["image data"]),
     (["train", "--family", "gan", "--out", "x"], ["invalid choice", "diffusion"]),
     (["train", "--schedule", "quadratic", "--out", "x"], ["invalid choice", "linear"]),
     (["train", "--prediction", "noise", "--out", "x"], ["invalid choice", "eps"]),

@@ -30,7 +30,7 @@ def test_eight_gaussians_components():
     assert (x - centres).std().item() == pytest.approx(0.1, abs=0.01)
 
 
-@pytest.mark.parametrize("name", data.names())
+@pytest.mark.parametrize("name", data.toy2d.NAMES)
 def test_splits_are_seeded_and_independent(name):
     a = data.load(name, "heldout", 500)
     assert torch.equal(a.x, data.load(name, "heldout", 500).x)

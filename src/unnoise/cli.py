@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cli_flow, data, samplers
-from .config import FAMILIES, TrainConfig
+from . import cli_flow, cli_images, data, guidance, samplers
+from .config import DEFAULTS, FAMILIES, TrainConfig
 from .errors import UnnoiseError, positive_int
 from .paths import PREDICTIONS, SCHEDULES
 
@@ -50,15 +50,22 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("train", help="train a model into a run folder")
-    p.add_argument("--data", default="moons", choices=data.names(), help="2D data set (default moons)")
+    p.add_argument("--data", default="moons", metavar="NAME",
+                   help=f"data set: {', '.join(data.names())}, or a folder of PNG/JPEG images, one subfolder per "
+                        "class or none (default moons)")
     p.add_argument("--family", default="diffusion", choices=tuple(FAMILIES))
     p.add_argument("--prediction", choices=PREDICTIONS, help="network target (default: eps for diffusion, velocity for flow)")
     p.add_argument("--schedule", choices=SCHEDULES, help="noise schedule (default: linear for diffusion, rectified for flow)")
-    p.add_argument("--steps", type=positive("steps"), help=f"optimizer steps (default {TrainConfig.steps})")
-    p.add_argument("--batch-size", type=positive("batch-size"), default=TrainConfig.batch_size)
-    p.add_argument("--lr", type=float, default=TrainConfig.lr)
-    p.add_argument("--width", type=positive("width"), default=TrainConfig.width)
-    p.add_argument("--depth", type=positive("depth"), default=TrainConfig.depth)
+    points, images = DEFAULTS["points"], DEFAULTS["images"]
+    for name, kind in (("steps", positive("steps")), ("batch-size", positive("batch-size")), ("lr", float),
+                       ("width", positive("width"))):
+        key = name.replace("-", "_")
+        p.add_argument(f"--{name}", type=kind, help=f"default {points[key]:g} for 2D data, {images[key]:g} for images"
+                       + (" (MLP units or U-Net base channels)" if name == "width" else ""))
+    p.add_argument("--depth", type=positive("depth"), default=TrainConfig.depth, help="MLP blocks (2D data)")
+    p.add_argument("--size", type=positive("size"), help="images: side in pixels, a multiple of 2 "
+                   "(default 8 for digits, 16 for mnist (28 native), 32 for a folder)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="images: 1 grayscale or 3 RGB (default: as stored)")
     p.add_argument("--conditional", action="store_true", help="condition on the data set's class labels")
     p.add_argument("--min-snr-gamma", type=float, help="Min-SNR-gamma loss weighting (Hang et al. 2023), e.g. 5")
     p.add_argument("--sigma-data", type=float, default=TrainConfig.sigma_data, help="edm family: data std (default 1)")
@@ -71,26 +78,35 @@ def build_parser():
     p = sub.add_parser("sample", help="draw samples from a trained run")
     p.add_argument("run", help="run folder")
     add_sampling(p)
-    p.add_argument("--out", required=True, help="samples.npy ((n, 2) floats, data units) or samples.png")
+    p.add_argument("--out", required=True, help="samples.npy ((n, 2) floats in data units, or images (n, C, H, W) "
+                   "in [0, 1]) or samples.png")
 
-    p = sub.add_parser("evaluate", help="sample and measure W2, sliced W2 and MMD beside their floors")
+    p = sub.add_parser("evaluate", help="sample and measure quality beside its real-vs-real floor",
+                       description="2D: W2, sliced W2, MMD. Images: classifier-feature FID and KID, precision, "
+                                   "recall, class accuracy, memorization ratio (docs/images.md).")
     p.add_argument("run", help="run folder")
     add_sampling(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--likelihood", action="store_true", help="images: add bits per dimension of held-out images")
 
     p = sub.add_parser("data", help="write real points of a data set",
                        description="moons and circles are scikit-learn's (noise 0.05; circles factor 0.5, x2); "
                                    "see unnoise.data.toy2d for the rest.")
-    p.add_argument("name", choices=data.names())
-    p.add_argument("--n", type=positive("n"), default=2000)
-    p.add_argument("--split", default="train", choices=tuple(data.SPLITS), help="seeded split (default train)")
-    p.add_argument("--seed", type=int, help="draw with this seed instead of the split's")
-    p.add_argument("--out", required=True, help="real.npy ((n, 2) floats) or real.png")
+    p.add_argument("name", help=f"{', '.join(data.names())}, or a folder of PNG/JPEG images")
+    p.add_argument("--n", type=positive("n"), help="points (default 2000) or images (default: the whole split)")
+    p.add_argument("--split", default="train", choices=tuple(data.SPLITS),
+                   help="split (default train); images have train and heldout")
+    p.add_argument("--seed", type=int, help="draw with this seed instead of the split's (images: which subset of --n)")
+    p.add_argument("--size", type=positive("size"), help="images: side in pixels (default 8 digits, 16 mnist, 32 folder)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="images: 1 grayscale or 3 RGB")
+    p.add_argument("--out", required=True, help="real.npy ((n, 2) floats, or images (n, C, H, W) in [0, 1]) or real.png")
 
     cli_flow.add_parsers(sub, positive)
 
     p = sub.add_parser("demo", help="train on moons and write every figure into one folder (about a minute)")
     p.add_argument("--out", default="demo", help="output folder (default demo/)")
+    p.add_argument("--data", default="moons", choices=("moons", "digits"),
+                   help="moons (default, about a minute) or digits (an image run, a few minutes)")
     p.add_argument("--family", default="diffusion", choices=tuple(FAMILIES),
                    help="flow adds the flow pictures: trajectories, paths, velocity, likelihood map")
     return parser
@@ -119,9 +135,10 @@ def cmd_train(args):
     cfg = None
     if not args.resume:
         cfg = TrainConfig(data=args.data, family=args.family, prediction=args.prediction, schedule=args.schedule,
-                          steps=args.steps or TrainConfig.steps, batch_size=args.batch_size, lr=args.lr,
-                          width=args.width, depth=args.depth, conditional=args.conditional, seed=args.seed,
-                          min_snr_gamma=args.min_snr_gamma, sigma_data=args.sigma_data, coupling=args.coupling)
+                          steps=args.steps, batch_size=args.batch_size, lr=args.lr, width=args.width,
+                          depth=args.depth, conditional=args.conditional, seed=args.seed, size=args.size,
+                          channels=args.channels, min_snr_gamma=args.min_snr_gamma, sigma_data=args.sigma_data,
+                          coupling=args.coupling)
     run = train(cfg, args.out, resume=args.resume, steps=args.steps)
     print(f"trained {run.cfg.family} ({run.cfg.prediction}, {run.cfg.schedule}) on {run.cfg.data} "
           f"for {run.step} steps: {args.out}")
@@ -133,21 +150,32 @@ def sample_run(args):
     start = time.perf_counter()
     evals = []                                  # (evaluation index within its batch) per network evaluation
     options = {"s_churn": args.s_churn} if args.s_churn is not None else {}
+    if args.label is None and run.images and run.cfg.conditional:
+        args.label = guidance.EACH                # image runs: one row per class, and class accuracy
     points = run.sample(args.n, args.sampler, args.nfe, args.seed, args.eta, args.spacing, progress=True,
                         callback=lambda i, *_: evals.append(i), label=args.label, guidance=args.guidance, **options)
     args.nfe_counted = len(evals) / max(1, evals.count(0))      # evaluations per sample, counted
+    args.labels = None
+    if args.label is not None or args.guidance != 1:
+        args.labels = guidance.labels(run, args.label, 0, args.n)
     return run, points, time.perf_counter() - start
 
 
 def cmd_sample(args):
     out = check_output(args.out, (".npy", ".png"))
-    _, points, _ = sample_run(args)
-    write_points(points, out, f"{args.sampler}, {args.nfe_counted:g} NFE")
+    run, points, _ = sample_run(args)
+    title = f"{args.sampler}, {args.nfe_counted:g} NFE"
+    if run.images:
+        cli_images.write_images(points, out, args.labels, title)
+    else:
+        write_points(points, out, title)
 
 
 def cmd_evaluate(args):
     from .metrics.points import report
     run, points, seconds = sample_run(args)
+    if run.images:
+        return cli_images.evaluate(run, points, args.labels, seconds, args)
     real = [cli_flow.real_points(run, split, args.n, args.label) for split in ("heldout", "fresh")]
     result = report(points, *real)
     result.update(sampler=args.sampler, nfe=args.nfe_counted, sample_seconds=seconds)
@@ -161,13 +189,19 @@ def cmd_evaluate(args):
 
 def cmd_data(args):
     out = check_output(args.out, (".npy", ".png"))
-    points = data.load(args.name, args.split, args.n, seed=args.seed).x
-    write_points(points, out, f"{args.name} ({args.split}, n={args.n})")
+    if data.is_images(args.name):
+        real = data.load(args.name, args.split, args.n, args.seed, args.size, args.channels)
+        return cli_images.write_images(real.x, out, real.y if real.num_classes else None,
+                                       f"{real.name} ({args.split}, n={len(real.x)})")
+    if args.size is not None or args.channels is not None:
+        raise UnnoiseError(f"--size and --channels are for image data, not the 2D set {args.name!r}")
+    points = data.load(args.name, args.split, args.n or 2000, seed=args.seed).x
+    write_points(points, out, f"{args.name} ({args.split}, n={len(points)})")
 
 
 def cmd_demo(args):
     from .demo import demo
-    demo(args.out, args.family)
+    demo(args.out, args.family, args.data)
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "data": cmd_data, "demo": cmd_demo,

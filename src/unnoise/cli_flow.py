@@ -11,14 +11,26 @@ GUIDANCE_HELP = ("classifier-free guidance weight w: out = out_uncond + w (out_c
 def add_guidance(p):
     """--guidance and --class, for every command that samples."""
     p.add_argument("--guidance", type=float, default=1.0, metavar="W", help=GUIDANCE_HELP)
-    p.add_argument("--class", dest="label", type=int, metavar="C",
-                   help="draw class C of a conditional run (default: unconditional, or every class in turn with --guidance)")
+    p.add_argument("--class", dest="label", type=class_label, metavar="C",
+                   help="draw class C of a conditional run, or 'each' for every class in turn (default: unconditional "
+                        "for 2D runs; every class in turn for image runs and with --guidance)")
+
+
+def class_label(text):
+    """--class: a class index or 'each'."""
+    import argparse
+    if text == "each":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--class takes a class index or 'each', not {text!r}") from None
 
 
 def real_points(run, split, n, label=None):
     """n real points of the split, or of class `label` only (what --class samples are compared with)."""
     from . import data
-    if label is None:
+    if label in (None, "each"):
         return data.load(run.cfg.data, split, n).x
     real = data.load(run.cfg.data, split, n * run.num_classes * 2)
     return real.x[real.y == label][:n]
@@ -49,7 +61,8 @@ def add_parsers(sub, positive):
     p.add_argument("--seed", type=int, default=0, help="seed of the Hutchinson probes")
     p.add_argument("--json", action="store_true", help="print one JSON object (nll_nats, stderr_nats, bpd, n, ...)")
 
-    p = sub.add_parser("figures", help="flow figures: trajectories, paths, velocity, likelihood map, guidance grid")
+    p = sub.add_parser("figures", help="figures of trained runs: flow trajectories, paths, velocity, likelihood map, "
+                                       "guidance grid; for an image run its samples, guidance and denoising")
     p.add_argument("runs", nargs="+", help="run folders; trajectories are drawn side by side, the rest for the first")
     p.add_argument("--out", default="figures", help="output folder (default figures/)")
 
@@ -76,8 +89,14 @@ def cmd_likelihood(args):
 
 def cmd_figures(args):
     from .run import Run
+    runs = [Run.load(r) for r in args.runs]
+    if runs[0].images:
+        from .viz.images import write_all as write_images
+        names = write_images(runs[0], args.out)
+        print(f"wrote {', '.join(names)} to {args.out}/")
+        return
     from .viz.flow import write_all
-    names = write_all([Run.load(r) for r in args.runs], args.out)
+    names = write_all(runs, args.out)
     print(f"wrote {', '.join(names)} to {args.out}/")
 
 

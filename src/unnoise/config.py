@@ -15,6 +15,13 @@ FAMILIES = {
 }
 
 
+# what a setting left at None becomes, for 2D points (MLP) and for images (U-Net)
+DEFAULTS = {
+    "points": {"steps": 3000, "batch_size": 512, "lr": 2e-3, "width": 256},
+    "images": {"steps": 3000, "batch_size": 128, "lr": 2e-3, "width": 32},
+}
+
+
 @dataclass
 class TrainConfig:
     """Everything that decides a training run; saved in the run's config.json."""
@@ -23,14 +30,14 @@ class TrainConfig:
     family: str = "diffusion"
     prediction: str | None = None     # family default: eps for diffusion, velocity for flow
     schedule: str | None = None       # family default: linear for diffusion, rectified for flow
-    steps: int = 3000
-    batch_size: int = 512
-    lr: float = 2e-3
+    steps: int | None = None          # None: the data kind's default (DEFAULTS), written into config.json
+    batch_size: int | None = None
+    lr: float | None = None
     warmup: int = 200
     ema: float = 0.999
     grad_clip: float = 1.0
-    width: int = 256
-    depth: int = 3
+    width: int | None = None          # MLP units, or the U-Net's base channels
+    depth: int = 3                    # MLP residual blocks (2D only)
     conditional: bool = False
     label_dropout: float = 0.1        # classifier-free guidance: share of labels replaced by 'no class'
     coupling: str = "independent"     # noise-data pairing: independent, ot, sinkhorn; reflow (pairs.safetensors)
@@ -38,10 +45,23 @@ class TrainConfig:
     checkpoint_every: int = 1000
     min_snr_gamma: float | None = None  # Min-SNR-gamma loss weighting (Hang et al. 2023) for eps, x0 or v
     sigma_data: float = 1.0           # EDM's data std; model units have unit variance (EDM's images: 0.5)
+    size: int | None = None           # images: side in pixels (default 8 digits, 16 mnist, 32 folder)
+    channels: int | None = None       # images: 1 or 3 (default: as the images are)
 
     def __post_init__(self):
         choose("family", self.family, tuple(FAMILIES))
-        choose("data set", self.data, data.names())
+        kind = "images" if data.is_images(self.data) else "points"
+        for name, value in DEFAULTS[kind].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        if kind == "images":
+            from .data.images import default_size
+            from .nets.unet import check_size
+            self.size = check_size(positive_int("size", self.size or default_size(self.data)), 2)
+            if self.channels not in (None, 1, 3):
+                raise UnnoiseError(f"channels must be 1 (grayscale) or 3 (RGB), got {self.channels}")
+        elif self.size is not None or self.channels is not None:
+            raise UnnoiseError(f"--size and --channels are for image data, not the 2D set {self.data!r}")
         schedule, prediction, schedules, predictions = FAMILIES[self.family]
         self.schedule = choose(f"schedule for {self.family}", self.schedule or schedule, schedules)
         self.prediction = choose(f"prediction for {self.family}", self.prediction or prediction, predictions)

@@ -15,6 +15,9 @@ import torch
 from .errors import UnnoiseError
 
 
+EACH = "each"   # label meaning every class in turn: sample i gets class i mod classes
+
+
 def check(run, label, w):
     """Raise unless label and w make sense for run."""
     if not math.isfinite(w) or w < 0:
@@ -22,13 +25,15 @@ def check(run, label, w):
     if not run.cfg.conditional and (label is not None or w != 1):
         raise UnnoiseError(f"{run.folder} is not a conditional model; --class and --guidance need one "
                            "trained with --conditional")
-    if label is not None and not 0 <= label < run.num_classes:
+    if label == EACH:
+        return
+    if label is not None and not (isinstance(label, int) and 0 <= label < run.num_classes):
         raise UnnoiseError(f"class {label} is not one of the trained classes 0..{run.num_classes - 1}")
 
 
 def labels(run, label, start, stop):
-    """Class of samples start..stop-1: `label`, or every class in turn (i mod classes) when None."""
-    if label is not None:
+    """Class of samples start..stop-1: `label`, or every class in turn (i mod classes) for None or EACH."""
+    if label not in (None, EACH):
         return torch.full((stop - start,), label, dtype=torch.long)
     return torch.arange(start, stop) % run.num_classes
 

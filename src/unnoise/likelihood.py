@@ -11,6 +11,8 @@ with probes z fixed for the whole solve (Grathwohl et al. 2019, FFJORD), unbiase
 Units. The network works on model units x_m = (x - shift) / scale (Dataset.normalize), so
 log p_data(x) = log p_model(x_m) - sum(log scale). `nll` reports both; nll_nats and bpd are in
 data units, bpd = nll / (D ln 2), and can be negative: these are densities, not probabilities.
+Images are in [0, 1]; their bpd follows the image literature's 8-bit scale, pixels on [0, 256):
+bpd = nll / (D ln 2) + 8 (a continuous density, not dequantized).
 """
 
 import math
@@ -83,7 +85,7 @@ def nll(run, n=1000, divergence="auto", probes=1, seed=0, batch_size=500, rtol=1
     choose("divergence", divergence, DIVERGENCES)
     n, probes, batch_size = (positive_int(k, v) for k, v in (("n", n), ("probes", probes), ("batch-size", batch_size)))
     velocity = velocity_field(run)   # a conditional run is measured through its unconditional ('no class') branch
-    dataset = data.load(run.cfg.data, "heldout", n)
+    dataset = data.load(run.cfg.data, "heldout", n, size=run.cfg.size, channels=run.cfg.channels)
     x = dataset.normalize(dataset.x).double().flatten(1)                                 # (n, D)
     if divergence == "auto":
         divergence = "exact" if x.shape[1] <= EXACT_UP_TO else "hutchinson"
@@ -94,8 +96,12 @@ def nll(run, n=1000, divergence="auto", probes=1, seed=0, batch_size=500, rtol=1
         logp.append(log_likelihood(velocity, chunk, run.path, z, rtol=rtol, atol=atol))
     logp_model = torch.cat(logp)                                                         # (n,)
     log_det = float(torch.log(dataset.scale.double()).sum())                              # data = scale * model + shift
-    return summary(-logp_model + log_det, x.shape[1], log_det, divergence, probes if divergence == "hutchinson" else 0,
-                   time.perf_counter() - start)
+    result = summary(-logp_model + log_det, x.shape[1], log_det, divergence,
+                     probes if divergence == "hutchinson" else 0, time.perf_counter() - start)
+    if getattr(run, "images", False):   # the images' convention: pixels on [0, 256), not [0, 1] (no dequantization)
+        result["bpd"] += 8.0
+        result["space"] = "8-bit pixels"
+    return result
 
 
 def summary(nll_data, d, log_det, divergence, probes, seconds):

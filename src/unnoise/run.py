@@ -1,5 +1,6 @@
 """A trained run: config, EMA network, path and data units; and sampling from it."""
 
+import functools
 from pathlib import Path
 
 import torch
@@ -10,12 +11,16 @@ from .checkpoint import load_json, load_weights
 from .config import TrainConfig
 from .errors import UnnoiseError, positive_int
 from .nets import MLP
+from .nets.unet import UNet
 from .paths import make_path
 
 
 def build_net(cfg, num_classes):
-    """The network a config describes (an MLP for 2D points)."""
-    return MLP(dim=2, width=cfg.width, depth=cfg.depth, num_classes=num_classes if cfg.conditional else 0)
+    """The network a config describes: an MLP for 2D points, a U-Net for images."""
+    classes = num_classes if cfg.conditional else 0
+    if cfg.size is not None:
+        return UNet(channels=cfg.channels, width=cfg.width, num_classes=classes, size=cfg.size)
+    return MLP(dim=2, width=cfg.width, depth=cfg.depth, num_classes=classes)
 
 
 def run_config(cfg, dataset, step):
@@ -31,7 +36,21 @@ class Run:
         self.folder, self.cfg, self.net, self.step = Path(folder), cfg, net.eval(), step
         self.num_classes = num_classes
         self.path = make_path(cfg.schedule, sigma_data=cfg.sigma_data)
-        self.dataset = data.load(cfg.data, "heldout")
+        self.images = cfg.size is not None
+        self.shape = (cfg.channels, cfg.size, cfg.size) if self.images else (2,)
+        if self.images:      # fixed units, so sampling needs no image folder: [0, 1] <-> [-1, 1]
+            self.low, self.high = torch.tensor(-1.0), torch.tensor(1.0)
+        else:
+            self.low, self.high = self.dataset.low, self.dataset.high
+
+    @functools.cached_property
+    def dataset(self):
+        """The held-out split of the run's data (loaded on first use)."""
+        return data.load(self.cfg.data, "heldout", size=self.cfg.size, channels=self.cfg.channels)
+
+    def to_data(self, z):
+        """Model units -> data units: 2D coordinates, or images in [0, 1]."""
+        return (z * 0.5 + 0.5).clamp(0, 1) if self.images else self.dataset.denormalize(z)
 
     @classmethod
     def load(cls, folder):
@@ -61,14 +80,15 @@ class Run:
                 out = self.net(self.path.net_input(x, t_batch), self.path.net_time(t_batch), y)
             x0, eps = self.path.to_x0_eps(self.cfg.prediction, out, x, t)
             if clip:
-                x0 = torch.maximum(torch.minimum(x0, self.dataset.high), self.dataset.low)
+                x0 = torch.maximum(torch.minimum(x0, self.high), self.low)
                 eps = (x - self.path.alpha(t).to(x.dtype) * x0) / self.path.sigma(t).to(x.dtype)
             return x0, eps
         return denoise
 
     def sample(self, n=2000, sampler="ddpm", nfe=50, seed=0, eta=None, spacing=None,
                batch_size=1000, callback=None, progress=False, clip=True, label=None, guidance=1.0, **options):
-        """n samples in data units, (n, 2); sample i depends only on (seed, i), not on the batch size.
+        """n samples in data units, (n, 2) points or (n, C, H, W) images in [0, 1]; sample i depends only
+        on (seed, i), not on the batch size.
 
         options go to the sampler (eta, s_churn, ...); callback(i, t, x, x0) follows each network evaluation.
         clip clamps the x0 estimate to the training data's range (as diffusers' clip_sample does).
@@ -92,8 +112,8 @@ class Run:
         prior_std = float((self.path.alpha(self.path.t_max) ** 2 + self.path.sigma(self.path.t_max) ** 2).sqrt())
         for start in starts:
             noise = samplers.PerSampleNoise.for_range(seed, start, min(n, start + batch_size))
-            x = noise.initial((2,)) * prior_std        # std of x_T for unit-variance data (1 on VP paths, ~80 on EDM's)
+            x = noise.initial(self.shape) * prior_std        # std of x_T for unit-variance data (1 on VP paths, ~80 on EDM's)
             model = cfg_guidance.model_for(self, label, guidance, start, start + len(x), clip)
             out.append(step_fn(model, x, ts, self.path, noise, callback=step_done, **options))
         bar.close()
-        return self.dataset.denormalize(torch.cat(out))
+        return self.to_data(torch.cat(out))

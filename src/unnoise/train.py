@@ -77,8 +77,13 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None):
     """
     folder = Path(out)
     cfg = resolve_config(cfg, folder, resume, steps)
-    dataset = data.load(cfg.data, "train")
-    x_all, y_all = dataset.normalize(dataset.x), dataset.y                 # (N, 2), (N,)
+    dataset = data.load(cfg.data, "train", size=cfg.size, channels=cfg.channels)
+    if cfg.size is not None:
+        cfg.channels = dataset.x.shape[1]
+    if cfg.conditional and dataset.num_classes < 2:
+        raise UnnoiseError(f"{cfg.data} has no classes (put images in one subfolder per class); "
+                           "train it without --conditional")
+    x_all, y_all = dataset.normalize(dataset.x), dataset.y                 # (N, 2) or (N, C, H, W), (N,)
     eps_all = None
     if cfg.coupling == "reflow":   # fixed (sample, noise, label) triples that reflow.py wrote into the folder
         from .reflow import load_pairs

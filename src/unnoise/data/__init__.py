@@ -1,16 +1,19 @@
-"""Data sets by name, each with a fixed training draw and independent held-out draws.
+"""Data sets by name: 2D point sets (toy2d.py) and images (images.py: digits, mnist, or a folder).
 
-Splits are seeded the same everywhere: `train` (seed 0), `heldout` (seed 1) and `fresh` (seed 2,
-a second independent real draw used only for the real-vs-real floor of every metric).
+2D splits are seeded the same everywhere: `train` (seed 0), `heldout` (seed 1) and `fresh` (seed 2,
+a second independent real draw used only for the real-vs-real floor of every metric). Images have
+a fixed `train` / `heldout` split (images.split_mask); their floors compare held-out with train.
 """
 
 import functools
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from ..errors import UnnoiseError, positive_int
-from . import toy2d
+from . import images, toy2d
 
 SPLITS = {"train": 0, "heldout": 1, "fresh": 2}
 TRAIN_SIZE_2D = 20000
@@ -41,15 +44,26 @@ class Dataset:
 
 
 def names():
-    return toy2d.NAMES
+    return toy2d.NAMES + images.SOURCES
 
 
-def load(name, split="train", n=None, seed=None):
-    """The named data set's split; n points (default: the whole training draw, or 2000); seed overrides the split's."""
+def is_images(name):
+    """True for digits, mnist or an image folder; raises for a name that is none of the known sets."""
+    if name in toy2d.NAMES:
+        return False
+    if name in images.SOURCES or os.sep in str(name) or Path(name).exists():
+        return True
+    raise UnnoiseError(f"unknown data set {name!r}; choose one of {', '.join(names())}, "
+                       "or give a folder of PNG/JPEG images (a path)")
+
+
+def load(name, split="train", n=None, seed=None, size=None, channels=None):
+    """The named data set's split: n points (default: the whole training draw, or 2000) or images
+    (default: all of the split; n picks a seeded subset); seed overrides a 2D split's seed."""
+    if is_images(name):
+        return load_images(name, split, n, seed, size, channels)
     if split not in SPLITS:
         raise UnnoiseError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    if name not in toy2d.NAMES:
-        raise UnnoiseError(f"unknown data set {name!r}; choose one of {', '.join(toy2d.NAMES)}")
     n = positive_int("n", n if n is not None else (TRAIN_SIZE_2D if split == "train" else 2000))
     x, y = toy2d.draw(name, n, SPLITS[split] if seed is None else seed)
     return Dataset(name, x, y, toy2d.CLASSES[name], *_train_units(name))
@@ -62,3 +76,13 @@ def _train_units(name):
     shift, scale = x.mean(0), x.std(0)
     z = (x - shift) / scale
     return shift, scale, z.min(0).values, z.max(0).values
+
+
+def load_images(name, split, n, seed, size, channels):
+    """An image split as a Dataset (model units in [-1, 1]); n images chosen by a seeded permutation."""
+    dataset = images.image_dataset(name, split, size, channels)
+    if n is not None:
+        n = positive_int("n", n)
+        keep = torch.randperm(len(dataset.x), generator=torch.Generator().manual_seed(seed or 0))[:n]
+        dataset.x, dataset.y = dataset.x[keep], dataset.y[keep]
+    return dataset

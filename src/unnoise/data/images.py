@@ -9,7 +9,6 @@ A folder holds PNG or JPEG files, either all at the top (no classes) or in one s
 and center-cropped to size x size; unreadable files are skipped with one warning.
 """
 
-import dataclasses
 import functools
 import warnings
 from pathlib import Path
@@ -54,10 +53,7 @@ def image_dataset(source, split="train", size=None, channels=None):
     x, y, class_names = load_images(source, split, size, channels)
     name = source if source in SOURCES else Path(source).resolve().name
     half = torch.tensor(0.5)
-    extra = {}
-    if "low" in {f.name for f in dataclasses.fields(Dataset)}:      # clip range of x0 estimates, model units
-        extra = {"low": torch.tensor(-1.0), "high": torch.tensor(1.0)}
-    return Dataset(name, x, y, len(class_names), half, half, **extra)
+    return Dataset(name, x, y, len(class_names), half, half, torch.tensor(-1.0), torch.tensor(1.0))
 
 
 def default_size(source):

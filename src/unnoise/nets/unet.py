@@ -99,13 +99,14 @@ class UNet(nn.Module):
 
 
 def check_size(size, factor):
-    """Raise a one-line error unless the U-Net, which halves an image log2(factor) times, can take size."""
+    """size, or a one-line error unless the U-Net, which halves an image log2(factor) times, can take it."""
     if size % factor or size < factor:
         below, above = max(factor, size - size % factor), size - size % factor + factor
         halvings = int(math.log2(factor))
         times = "once" if halvings == 1 else f"{halvings} times"
         raise UnnoiseError(f"--size {size} does not fit the U-Net: it halves the image {times}, "
                            f"so the size must be a multiple of {factor} (try {below} or {above})")
+    return size
 
 
 def num_params(net):

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from pathlib import Path  # noqa: E402
+
 from ..checkpoint import atomic_write  # noqa: E402
 from .figures2d import save  # noqa: E402,F401  (re-exported: save(fig, path) writes a PNG atomically)
 
@@ -126,3 +128,68 @@ def save_image(images, out, ncol=10, upscale=4):
     image = Image.fromarray(array)
     image = image.resize((image.width * upscale, image.height * upscale), Image.Resampling.NEAREST)
     atomic_write(out, lambda tmp: image.save(tmp, format="PNG"))
+
+
+CAPTIONS = {
+    "samples.png": "Generated images, one row per class for a class-conditional run.",
+    "guidance.png": "The same starting noise at rising guidance scale w: w=0 ignores the class, w=1 is the "
+                    "conditional model, larger w makes each digit more typical and less varied.",
+    "denoising.png": "Top: the noisy image x_t at a few steps; bottom: the model's guess of the clean image at "
+                     "that moment. The digit is already decided in the guess long before the noise is gone.",
+    "denoising.gif": "The same, one frame per network evaluation.",
+}
+
+
+def figure_sampler(run):
+    """The deterministic sampler the figures use: DDIM for discrete diffusion, Euler on every other path."""
+    return "ddim" if run.cfg.family == "diffusion" else "euler"
+
+
+def denoising_trace(run, nfe=20, label=None, seed=0, n=4):
+    """[(x_t, x0 estimate, t)] before each step of one deterministic sampling of n images, all in [0, 1]."""
+    trace, before = [], [None]
+
+    def record(i, t, x, x0):             # x is the state after step i; before[0] the state it started from
+        trace.append((before[0], run.to_data(x0), float(t)))
+        before[0] = run.to_data(x)
+    run.sample(n, figure_sampler(run), nfe, seed, label=label, callback=record)
+    x_T = run.to_data(_initial(run, n, seed))
+    trace[0] = (x_T,) + trace[0][1:]
+    return trace
+
+
+def _initial(run, n, seed):
+    """The starting noise of samples 0..n-1 under seed, in model units (what Run.sample starts from)."""
+    from ..samplers import PerSampleNoise
+    path = run.path
+    std = float((path.alpha(path.t_max) ** 2 + path.sigma(path.t_max) ** 2).sqrt())
+    return PerSampleNoise.for_range(seed, 0, n).initial(run.shape) * std
+
+
+def write_all(run, out, nfe=20, seed=0):
+    """samples.png, guidance.png (conditional runs), denoising.png and denoising.gif for an image run."""
+    from . import figures2d
+    from ..guidance import EACH
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    conditional = run.cfg.conditional
+    label = EACH if conditional else None
+    sampler = figure_sampler(run)
+    n = 10 * run.num_classes if conditional else 100
+    images = run.sample(n, sampler, nfe, seed, label=label)
+    labels = torch.arange(n) % run.num_classes if conditional else None
+    figures2d.save(sample_grid(images, labels, title=f"{run.cfg.family}, {sampler}, {nfe} NFE"), out / "samples.png")
+    written = ["samples.png"]
+    if conditional:
+        scales = (0.0, 1.0, 2.0, 4.0)
+        rows = [run.sample(run.num_classes, sampler, nfe, seed, label=EACH, guidance=w) for w in scales]
+        figures2d.save(guidance_grid(rows, scales), out / "guidance.png")
+        written.append("guidance.png")
+    frames = denoising_trace(run, nfe, label=0 if conditional else None, seed=seed)
+    pick = sorted(set(round(k * (len(frames) - 1) / 7) for k in range(8)))
+    xts, x0s, ts = zip(*[frames[k] for k in pick])
+    figures2d.save(denoising_strip(xts, x0s, ts, title=f"{sampler}, {nfe} steps: x_t and the x0 estimate"),
+                   out / "denoising.png")
+    xts, x0s, ts = zip(*frames)
+    denoising_gif(xts, x0s, ts, out / "denoising.gif")
+    return written + ["denoising.png", "denoising.gif"]

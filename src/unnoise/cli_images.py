@@ -1,0 +1,41 @@
+"""What `unnoise sample`, `evaluate` and `data` do for images: write arrays or grids, and the image metrics."""
+
+import json
+
+import numpy as np
+
+from .checkpoint import atomic_write
+
+
+def write_images(images, out, labels=None, title=None):
+    """Save images (n, C, H, W) in [0, 1] as .npy, or as a .png grid (one row per class when labelled)."""
+    from .viz import figures2d
+    from .viz.images import sample_grid
+    if out.suffix == ".npy":
+        atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), images.numpy()))
+    else:                   # a grid of at most 10 per class, or of the first 100
+        shown = images if labels is not None else images[:100]
+        figures2d.save(sample_grid(shown, labels, title=title), out)
+    print(f"wrote {len(images)} images ({'x'.join(map(str, images.shape[1:]))}) to {out}")
+
+
+def evaluate(run, images, labels, seconds, args):
+    """The image report beside its floors (metrics/images.py), plus bits per dimension when asked."""
+    from .metrics.images import format_report, report
+    result = report(images, labels, run.cfg.data, run.cfg.size, run.cfg.channels, verbose=not args.json)
+    result.update(sampler=args.sampler, nfe=args.nfe_counted, sample_seconds=seconds,
+                  sample_seconds_per_image=seconds / len(images))
+    if args.likelihood:
+        from .likelihood import nll
+        likelihood = nll(run, min(args.n, len(run.dataset.x)), "hutchinson", 1, args.seed)
+        result.update(bpd=likelihood["bpd"], bpd_stderr=likelihood["stderr_nats"] / (likelihood["dim"] * np.log(2)),
+                      bpd_n=likelihood["n"])
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"{run.cfg.data} {run.cfg.size}x{run.cfg.size}, {args.sampler} at {args.nfe_counted:g} NFE, "
+          f"{seconds / len(images) * 1000:.1f} ms per image")
+    print(format_report(result))
+    if "bpd" in result:
+        print(f"  bpd {result['bpd']:.3f} +- {result['bpd_stderr']:.3f} on {result['bpd_n']} held-out images "
+              "(8-bit scale, probability-flow ODE, Hutchinson)")
