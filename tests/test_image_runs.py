@@ -11,6 +11,8 @@ import unnoise
 from unnoise.cli import main
 from unnoise.data.images import load_images
 
+from .test_cli import fails_cleanly
+
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
@@ -105,14 +107,6 @@ def test_a_folder_of_images_trains_and_samples(tmp_path, capsys):
     assert main(["sample", str(tmp_path / "run"), "--nfe", "3", "--n", "4", "--class", "1",
                  "--out", str(tmp_path / "s.npy")]) == 0
     assert np.load(tmp_path / "s.npy").shape == (4, 1, 16, 16)
-
-
-def fails_cleanly(capsys, argv, *words):
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("unnoise: error:"), err
-    for word in words:
-        assert word in err, err
 
 
 def test_bad_image_input(digits_run, tmp_path, capsys):
