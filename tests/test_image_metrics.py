@@ -81,18 +81,17 @@ def test_memorization_ratio_is_zero_for_copies_and_one_for_unseen_images():
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A fresh cache with the digits classifier trained in it once for this module."""
-    folder = tmp_path_factory.mktemp("cache")
-    clf.classifier("digits", cache=folder, verbose=False)
-    return folder
+def cache(classifier_cache):
+    """The session's cache, with the digits classifier trained in it once."""
+    clf.classifier("digits", cache=classifier_cache, verbose=False)
+    return classifier_cache
 
 
 def test_digits_classifier_is_accurate_and_cached_without_pickles(cache):
     files = sorted(p.name for p in cache.iterdir())
     assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".safetensors")
     info = json.loads((cache / files[0]).read_text())
-    assert info["heldout_accuracy"] >= 0.95 and info["heldout_n"] == 359 and info["task"] == "classes"
+    assert info["heldout_accuracy"] >= 0.985 and info["heldout_n"] == 359 and info["task"] == "classes"
     x, y, _ = load_images("digits", "heldout")
     net, again = clf.classifier("digits", cache=cache)
     assert again == info                                                # loaded, not retrained

@@ -14,15 +14,9 @@ from unnoise.data.images import load_images
 from .test_cli import fails_cleanly
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """One classifier cache for the module (the user's own cache is left alone)."""
-    return tmp_path_factory.mktemp("classifier-cache")
-
-
 @pytest.fixture(autouse=True)
-def _cache_env(cache, monkeypatch):
-    monkeypatch.setenv("UNNOISE_CACHE", str(cache))
+def _cache_env(classifier_cache, monkeypatch):
+    monkeypatch.setenv("UNNOISE_CACHE", str(classifier_cache))
 
 
 @pytest.fixture(scope="module")

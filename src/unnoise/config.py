@@ -17,8 +17,8 @@ FAMILIES = {
 
 # what a setting left at None becomes, for 2D points (MLP) and for images (U-Net)
 DEFAULTS = {
-    "points": {"steps": 3000, "batch_size": 512, "lr": 2e-3, "width": 256},
-    "images": {"steps": 3000, "batch_size": 128, "lr": 2e-3, "width": 32},
+    "points": {"steps": 3000, "batch_size": 512, "lr": 2e-3, "width": 256, "ema": 0.999},
+    "images": {"steps": 3000, "batch_size": 128, "lr": 3e-3, "width": 32, "ema": 0.995},
 }
 
 
@@ -34,7 +34,7 @@ class TrainConfig:
     batch_size: int | None = None
     lr: float | None = None
     warmup: int = 200
-    ema: float = 0.999
+    ema: float | None = None
     grad_clip: float = 1.0
     width: int | None = None          # MLP units, or the U-Net's base channels
     depth: int = 3                    # MLP residual blocks (2D only)

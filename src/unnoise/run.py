@@ -7,6 +7,7 @@ import torch
 from tqdm import tqdm
 
 from . import data, guidance as cfg_guidance, samplers
+from .data import images
 from .checkpoint import load_json, load_weights
 from .config import TrainConfig
 from .errors import UnnoiseError, positive_int
@@ -50,7 +51,7 @@ class Run:
 
     def to_data(self, z):
         """Model units -> data units: 2D coordinates, or images in [0, 1]."""
-        return (z * 0.5 + 0.5).clamp(0, 1) if self.images else self.dataset.denormalize(z)
+        return (z * images.SCALE + images.SHIFT).clamp(0, 1) if self.images else self.dataset.denormalize(z)
 
     @classmethod
     def load(cls, folder):

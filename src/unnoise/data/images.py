@@ -26,6 +26,7 @@ SPLITS = ("train", "heldout")
 HELDOUT_FRACTION = 0.2
 SPLIT_SEED = 0
 EXTENSIONS = (".png", ".jpg", ".jpeg")
+SHIFT = SCALE = 0.5   # model units (x - 0.5) / 0.5: images in [0, 1] become [-1, 1], for every source
 
 
 class UnreadableImagesWarning(UserWarning):
@@ -52,8 +53,8 @@ def image_dataset(source, split="train", size=None, channels=None):
     from . import Dataset
     x, y, class_names = load_images(source, split, size, channels)
     name = source if source in SOURCES else Path(source).resolve().name
-    half = torch.tensor(0.5)
-    return Dataset(name, x, y, len(class_names), half, half, torch.tensor(-1.0), torch.tensor(1.0))
+    return Dataset(name, x, y, len(class_names), torch.tensor(SHIFT), torch.tensor(SCALE),
+                   torch.tensor(-1.0), torch.tensor(1.0))
 
 
 def default_size(source):

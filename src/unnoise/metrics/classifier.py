@@ -22,9 +22,9 @@ from ..checkpoint import load_json, load_weights, save_json, save_tensors
 from ..data.images import default_size, load_images
 from ..errors import UnnoiseError
 
-VERSION = 1          # bump when the architecture or the training recipe changes: old caches are ignored
+VERSION = 2          # bump when the architecture or the training recipe changes: old caches are ignored
 FEATURES = 64
-STEPS, BATCH, LR, SEED = 800, 128, 5e-3, 0
+STEPS, BATCH, LR, SEED = 2000, 128, 5e-3, 0   # held-out digits: 0.989 (800 steps at width 16: 0.978)
 
 
 def cache_dir():
@@ -37,7 +37,7 @@ def cache_dir():
 class Classifier(nn.Module):
     """(B, C, H, W) images in [0, 1] -> (B, classes) logits; features() gives the 64-d layer before them."""
 
-    def __init__(self, channels, num_classes, width=16):
+    def __init__(self, channels, num_classes, width=32):
         super().__init__()
         self.convs = nn.Sequential(
             nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),
