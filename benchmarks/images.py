@@ -23,8 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-import unnoise  # noqa: E402  (first: it sets OMP_WAIT_POLICY before torch loads)
 import torch  # noqa: E402
+import unnoise  # noqa: E402
 from unnoise.metrics.images import report  # noqa: E402
 from unnoise.viz import figures2d  # noqa: E402
 from unnoise.viz.images import sample_grid  # noqa: E402
