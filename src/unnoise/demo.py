@@ -39,7 +39,7 @@ def train_or_reuse(folder, cfg):
 def reverse_trajectory(run, n, nfe):
     """Samples at every step of DDIM, from pure noise to data, in data units."""
     noise = PerSampleNoise.for_range(0, 0, n)
-    x = noise.initial((2,))
+    x = run.initial(noise)
     frames = [x]
     ts = timesteps(run.path, nfe)
     sample_ddim(run.model(), x, ts, run.path, noise, callback=lambda i, t, x, x0: frames.append(x))

@@ -86,6 +86,13 @@ class Run:
             return x0, eps
         return denoise
 
+    def initial(self, noise):
+        """x_T for the samples `noise` draws: N(0, I) scaled to the prior's std for unit-variance data
+        (1 on VP paths, sigma_max ~80 on EDM's)."""
+        path = self.path
+        std = float((path.alpha(path.t_max) ** 2 + path.sigma(path.t_max) ** 2).sqrt())
+        return noise.initial(self.shape) * std
+
     def sample(self, n=2000, sampler="ddpm", nfe=50, seed=0, eta=None, spacing=None,
                batch_size=1000, callback=None, progress=False, clip=True, label=None, guidance=1.0, **options):
         """n samples in data units, (n, 2) points or (n, C, H, W) images in [0, 1]; sample i depends only
@@ -110,10 +117,9 @@ class Run:
             if callback:
                 callback(*args)
         out = []
-        prior_std = float((self.path.alpha(self.path.t_max) ** 2 + self.path.sigma(self.path.t_max) ** 2).sqrt())
         for start in starts:
             noise = samplers.PerSampleNoise.for_range(seed, start, min(n, start + batch_size))
-            x = noise.initial(self.shape) * prior_std        # std of x_T for unit-variance data (1 on VP paths, ~80 on EDM's)
+            x = self.initial(noise)
             model = cfg_guidance.model_for(self, label, guidance, start, start + len(x), clip)
             out.append(step_fn(model, x, ts, self.path, noise, callback=step_done, **options))
         bar.close()

@@ -153,17 +153,10 @@ def denoising_trace(run, nfe=20, label=None, seed=0, n=4):
         trace.append((before[0], run.to_data(x0), float(t)))
         before[0] = run.to_data(x)
     run.sample(n, figure_sampler(run), nfe, seed, label=label, callback=record)
-    x_T = run.to_data(_initial(run, n, seed))
+    from ..samplers import PerSampleNoise
+    x_T = run.to_data(run.initial(PerSampleNoise.for_range(seed, 0, n)))
     trace[0] = (x_T,) + trace[0][1:]
     return trace
-
-
-def _initial(run, n, seed):
-    """The starting noise of samples 0..n-1 under seed, in model units (what Run.sample starts from)."""
-    from ..samplers import PerSampleNoise
-    path = run.path
-    std = float((path.alpha(path.t_max) ** 2 + path.sigma(path.t_max) ** 2).sqrt())
-    return PerSampleNoise.for_range(seed, 0, n).initial(run.shape) * std
 
 
 def write_all(run, out, nfe=20, seed=0):
