@@ -56,8 +56,8 @@ class TrainConfig:
                 setattr(self, name, value)
         if kind == "images":
             from .data.images import default_size
-            from .nets.unet import check_size
-            self.size = check_size(positive_int("size", self.size or default_size(self.data)), 2)
+            from .nets.unet import FACTOR, check_size
+            self.size = check_size(positive_int("size", self.size or default_size(self.data)), FACTOR)
             if self.channels not in (None, 1, 3):
                 raise UnnoiseError(f"channels must be 1 (grayscale) or 3 (RGB), got {self.channels}")
         elif self.size is not None or self.channels is not None:

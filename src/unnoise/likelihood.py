@@ -98,7 +98,7 @@ def nll(run, n=1000, divergence="auto", probes=1, seed=0, batch_size=500, rtol=1
     log_det = float(torch.log(dataset.scale.double()).sum())                              # data = scale * model + shift
     result = summary(-logp_model + log_det, x.shape[1], log_det, divergence,
                      probes if divergence == "hutchinson" else 0, time.perf_counter() - start)
-    if getattr(run, "images", False):   # the images' convention: pixels on [0, 256), not [0, 1] (no dequantization)
+    if run.images:   # the images' convention: pixels on [0, 256), not [0, 1] (no dequantization)
         result["bpd"] += 8.0
         result["space"] = "8-bit pixels"
     return result

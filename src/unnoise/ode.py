@@ -22,8 +22,8 @@ def velocity_field(run, y=None):
         t = torch.as_tensor(t, dtype=torch.float64).reshape(())
         t_batch = t.expand(x.shape[0])
         inp = path.net_input(x, t_batch) if hasattr(path, "net_input") else x       # EDM's c_in, where a path has one
-        shape = (x.shape[0],) + tuple(getattr(run, "shape", x.shape[1:]))          # images: the net sees (B, C, H, W)
-        out = run.net(inp.float().reshape(shape), path.net_time(t_batch), y).double().reshape(x.shape)   # (B, D)
+        inp = inp.float().reshape((x.shape[0],) + run.shape)                       # images: the net sees (B, C, H, W)
+        out = run.net(inp, path.net_time(t_batch), y).double().reshape(x.shape)   # (B, D)
         x0, eps = path.to_x0_eps(prediction, out, x.double(), t)
         return path.velocity(x0, eps, t)
     return velocity

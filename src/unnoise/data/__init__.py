@@ -61,7 +61,7 @@ def load(name, split="train", n=None, seed=None, size=None, channels=None):
     """The named data set's split: n points (default: the whole training draw, or 2000) or images
     (default: all of the split; n picks a seeded subset); seed overrides a 2D split's seed."""
     if is_images(name):
-        return load_images(name, split, n, seed, size, channels)
+        return _image_split(name, split, n, seed, size, channels)
     if split not in SPLITS:
         raise UnnoiseError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     n = positive_int("n", n if n is not None else (TRAIN_SIZE_2D if split == "train" else 2000))
@@ -78,7 +78,7 @@ def _train_units(name):
     return shift, scale, z.min(0).values, z.max(0).values
 
 
-def load_images(name, split, n, seed, size, channels):
+def _image_split(name, split, n, seed, size, channels):
     """An image split as a Dataset (model units in [-1, 1]); n images chosen by a seeded permutation."""
     dataset = images.image_dataset(name, split, size, channels)
     if n is not None:

@@ -15,6 +15,10 @@ from ..errors import UnnoiseError
 from .embed import Conditioning
 
 
+MULTS = (1, 2)                    # channel multiplier per level: one halving by default
+FACTOR = 2 ** (len(MULTS) - 1)    # what the default U-Net divides an image side by
+
+
 def _norm(channels):
     return nn.GroupNorm(math.gcd(8, channels), channels)
 
@@ -56,7 +60,7 @@ class Attention(nn.Module):
 class UNet(nn.Module):
     """(B, channels, H, W) images -> (B, channels, H, W) prediction; H and W divisible by 2^(len(mults)-1)."""
 
-    def __init__(self, channels=1, width=32, num_classes=0, size=None, attention=True, mults=(1, 2),
+    def __init__(self, channels=1, width=32, num_classes=0, size=None, attention=True, mults=MULTS,
                  dropout=0.0):
         super().__init__()
         self.factor = 2 ** (len(mults) - 1)

@@ -147,15 +147,13 @@ def figure_sampler(run):
 
 def denoising_trace(run, nfe=20, label=None, seed=0, n=4):
     """[(x_t, x0 estimate, t)] before each step of one deterministic sampling of n images, all in [0, 1]."""
-    trace, before = [], [None]
-
-    def record(i, t, x, x0):             # x is the state after step i; before[0] the state it started from
-        trace.append((before[0], run.to_data(x0), float(t)))
-        before[0] = run.to_data(x)
-    run.sample(n, figure_sampler(run), nfe, seed, label=label, callback=record)
     from ..samplers import PerSampleNoise
-    x_T = run.to_data(run.initial(PerSampleNoise.for_range(seed, 0, n)))
-    trace[0] = (x_T,) + trace[0][1:]
+    trace, state = [], [run.to_data(run.initial(PerSampleNoise.for_range(seed, 0, n)))]   # x_T, as sample() draws it
+
+    def record(i, t, x, x0):             # x is the state after step i; state[-1] the one it started from
+        trace.append((state[-1], run.to_data(x0), float(t)))
+        state.append(run.to_data(x))
+    run.sample(n, figure_sampler(run), nfe, seed, label=label, callback=record)
     return trace
 
 
