@@ -98,3 +98,20 @@ def test_broken_checkpoints_give_one_line_errors(tmp_path, trained):
     (folder / "config.json").write_text("{not json")
     with pytest.raises(UnnoiseError, match="not valid JSON"):
         Run.load(folder)
+
+
+def test_a_time_budget_stops_the_run_and_decays_over_the_clock(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+    cfg = unnoise.TrainConfig(steps=10**9, warmup=2, **SMALL)
+    assert train_module.learning_rate(cfg, 5, progress=0.5) == pytest.approx(cfg.lr / 2)
+    assert train_module.learning_rate(cfg, 5, progress=1.0) == 0.0
+    ticks = iter(range(10**6))                       # a fake clock: every reading is one second later
+    monkeypatch.setattr(train_module, "time", SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    rates = []
+    monkeypatch.setattr(train_module, "learning_rate", lambda c, s, p=None: rates.append(p) or 1e-3)
+    run = unnoise.train(cfg, tmp_path / "timed", progress=False, seconds=20)
+    assert run.step == 10 and run.cfg.steps == 10     # two readings per step: 20 s hold 10 steps
+    assert rates == [pytest.approx((1 + 2 * k) / 20) for k in range(10)]   # the clock read before each step
+    assert unnoise.train(None, tmp_path / "timed", resume=True, steps=12, progress=False).step == 12
+    with pytest.raises(UnnoiseError, match="fresh run"):
+        unnoise.train(None, tmp_path / "timed", resume=True, progress=False, seconds=5)

@@ -74,6 +74,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="run folder (config.json + model.safetensors)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--seconds", type=float, help="train for this many seconds of wall time: the learning rate "
+                   "decays over the time and --steps, if given, only caps the steps")
 
     p = sub.add_parser("sample", help="draw samples from a trained run")
     p.add_argument("run", help="run folder")
@@ -130,6 +132,9 @@ def write_points(points, out, title):
     print(f"wrote {len(points)} points to {out}")
 
 
+UNCAPPED = 10**9     # the step cap of a run trained for --seconds without --steps
+
+
 def cmd_train(args):
     from .train import train
     cfg = None
@@ -139,7 +144,9 @@ def cmd_train(args):
                           depth=args.depth, conditional=args.conditional, seed=args.seed, size=args.size,
                           channels=args.channels, min_snr_gamma=args.min_snr_gamma, sigma_data=args.sigma_data,
                           coupling=args.coupling)
-    run = train(cfg, args.out, resume=args.resume, steps=args.steps)
+        if args.seconds is not None and args.steps is None:
+            cfg.steps = UNCAPPED
+    run = train(cfg, args.out, resume=args.resume, steps=args.steps, seconds=args.seconds)
     print(f"trained {run.cfg.family} ({run.cfg.prediction}, {run.cfg.schedule}) on {run.cfg.data} "
           f"for {run.step} steps: {args.out}")
 

@@ -1,7 +1,9 @@
 """The one training loop: AdamW, warm-up then cosine decay, EMA, gradient clipping, atomic checkpoints, resume."""
 
 import copy
+import dataclasses
 import math
+import time
 from pathlib import Path
 
 import torch
@@ -18,18 +20,22 @@ from .paths import make_path
 from .run import Run, build_net, run_config
 
 
-def learning_rate(cfg, step):
-    """Linear warm-up over cfg.warmup steps, then cosine decay to zero at cfg.steps."""
+def learning_rate(cfg, step, progress=None):
+    """Linear warm-up over cfg.warmup steps, then cosine decay to zero at cfg.steps.
+
+    progress: the share of a time budget already spent; the cosine then follows it instead of the steps.
+    """
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    if progress is None:
+        progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 @torch.no_grad()
 def update_ema(ema, net, decay):
-    for e, p in zip(ema.parameters(), net.parameters()):
-        e.lerp_(p, 1 - decay)
+    """ema <- decay ema + (1 - decay) net, as one fused call over all tensors."""
+    torch._foreach_lerp_(list(ema.parameters()), list(net.parameters()), 1 - decay)
 
 
 def save_checkpoint(folder, cfg, dataset, step, net, ema, optimizer, generator):
@@ -70,12 +76,17 @@ def resolve_config(cfg, folder, resume, steps):
     return cfg
 
 
-def train(cfg, out, resume=False, steps=None, progress=True, init=None):
+def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=None):
     """Train cfg into the run folder `out` (continuing it when resume) and return the Run.
 
     init: a state dict to start net and EMA from (reflow starts from the trained flow).
+    seconds: a wall-clock budget: training stops when it is spent (cfg.steps only caps the steps), the
+    learning rate decays over the time, and config.json records the steps reached.
     """
     folder = Path(out)
+    if seconds is not None and (resume or not seconds > 0):
+        raise UnnoiseError("a time budget needs a positive number of seconds and a fresh run (not --resume), "
+                           f"got {seconds}" + (" with --resume" if resume else ""))
     cfg = resolve_config(cfg, folder, resume, steps)
     dataset = data.load(cfg.data, "train", size=cfg.size, channels=cfg.channels)
     if cfg.size is not None:
@@ -93,20 +104,25 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None):
     if init is not None:
         net.load_state_dict(init)
     ema = copy.deepcopy(net).requires_grad_(False)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0, foreach=True)
     generator = torch.Generator().manual_seed(cfg.seed)
     path = make_path(cfg.schedule, sigma_data=cfg.sigma_data)
     step = restore_checkpoint(folder, net, ema, optimizer, generator) if resume else 0
     last_saved = step if resume else None
-    bar = tqdm(range(step, cfg.steps), initial=step, total=cfg.steps, desc="training", disable=not progress)
-    for step in bar:
+    timed, start, done = seconds is not None, time.perf_counter(), step
+    bar = tqdm(total=seconds if timed else cfg.steps, initial=0 if timed else step, unit="s" if timed else "it",
+               desc="training", disable=not progress, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if timed else None)
+    for step in range(step, cfg.steps):
+        spent = (time.perf_counter() - start) / seconds if timed else None
+        if timed and spent >= 1 and done > 0:
+            break
         idx = torch.randint(0, x_all.shape[0], (cfg.batch_size,), generator=generator)
         y = None
         if cfg.conditional:
             drop = torch.rand(cfg.batch_size, generator=generator) < cfg.label_dropout
             y = torch.where(drop, dataset.num_classes, y_all[idx])
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(cfg, step)
+            group["lr"] = learning_rate(cfg, step, spent)
         x0 = x_all[idx]
         eps = eps_all[idx] if eps_all is not None else paired_noise(cfg.coupling, x0, generator)
         loss = training_loss(net, path, cfg, x0, y, generator, eps=eps)
@@ -116,12 +132,18 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None):
                                f"(try a smaller --lr); {kept} in {folder}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip, foreach=True)
         optimizer.step()
         update_ema(ema, net, min(cfg.ema, (1 + step) / (10 + step)))
+        done = step + 1
+        bar.update(min(seconds, time.perf_counter() - start) - bar.n if timed else 1)
         if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
-            save_checkpoint(folder, cfg, dataset, step + 1, net, ema, optimizer, generator)
-            last_saved = step + 1
+            bar.set_postfix(loss=f"{loss.item():.4f}", step=done)
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            save_checkpoint(folder, dataclasses.replace(cfg, steps=done) if timed else cfg, dataset, done,
+                            net, ema, optimizer, generator)
+            last_saved = done
+    bar.close()
+    if last_saved != done:                          # a time budget ran out between checkpoints
+        save_checkpoint(folder, dataclasses.replace(cfg, steps=done), dataset, done, net, ema, optimizer, generator)
     return Run.load(folder)

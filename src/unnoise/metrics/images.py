@@ -5,7 +5,9 @@ Inception features mean nothing at 8x8 or 28x28; each of its 64 features is stan
 and standard deviation over the training split. The reference is always the training split:
 
     fid, kid               Frechet and kernel distances of features (Heusel et al. 2017; Binkowski et al. 2018),
-                           torchmetrics' implementations fed with our features
+                           torchmetrics' implementations fed with our features; for samples, the mean
+                           over DRAWS draws of n, each with the held-out images' class counts when the
+                           samples carry labels (the held-out split is stratified by class)
     precision, recall      k-NN manifolds in feature space (Kynkaanniemi et al. 2019), k = 3
     class_accuracy         share of class-conditional samples the classifier puts in their class
     memorization_ratio     median pixel distance from a sample to its nearest training image, over the
@@ -22,6 +24,7 @@ from ..errors import UnnoiseError
 from . import classifier as clf
 
 K_NEAREST = 3
+DRAWS = 10       # FID and KID of samples: the mean over this many class-matched draws of n samples
 
 
 class _Given(torch.nn.Module):
@@ -100,25 +103,55 @@ def subset(x, n, seed=0):
     return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]]
 
 
-def report(samples, labels=None, source="digits", size=None, channels=None, cache=None, verbose=True):
+def class_matched(labels, wanted, generator):
+    """Rows of labels holding as many of each class as wanted (the real images' labels) does; None when short.
+
+    The held-out split is stratified, so a random draw of samples would add class-proportion noise the
+    floor does not have: at n = 359 that alone moved FID by more than the floor itself.
+    """
+    picks = []
+    for c, k in enumerate(torch.bincount(wanted).tolist()):
+        rows = torch.nonzero(labels == c).flatten()
+        if len(rows) < k:
+            return None
+        picks.append(rows[torch.randperm(len(rows), generator=generator)[:k]])
+    return torch.cat(picks)
+
+
+def sample_draws(labels, real_labels, total, n, draws=DRAWS, seed=1):
+    """draws index sets of n samples each, class-matched to real_labels when the samples have labels."""
+    generator, out = torch.Generator().manual_seed(seed), []
+    for _ in range(draws):
+        rows = class_matched(torch.as_tensor(labels), real_labels, generator) if labels is not None else None
+        out.append(rows if rows is not None else torch.randperm(total, generator=generator)[:n])
+    return out
+
+
+def report(samples, labels=None, source="digits", size=None, channels=None, cache=None, verbose=True,
+           classifier_seed=clf.SEED):
     """Every image metric of samples (N, C, H, W) in [0, 1] against the training split, beside its held-out floor."""
     samples = _check(samples, size, channels)
     if labels is not None and len(labels) != len(samples):
         raise UnnoiseError(f"got {len(labels)} labels for {len(samples)} samples")
     size, channels = samples.shape[-1], samples.shape[1]
     train_x, _, _ = load_images(source, "train", size, channels)
-    held_x, _, _ = load_images(source, "heldout", size, channels)
-    net, info = clf.classifier(source, size, channels, cache, verbose)
+    held_x, held_y, _ = load_images(source, "heldout", size, channels)
+    net, info = clf.classifier(source, size, channels, cache, verbose, classifier_seed)
     n = min(len(samples), len(held_x))
     if n < K_NEAREST + 2:
         raise UnnoiseError(f"image metrics need at least {K_NEAREST + 2} samples, got {len(samples)}")
-    fake, real = subset(samples, n, seed=1), subset(held_x, n, seed=2)
-    f_train, f_fake, f_real = (clf.features(net, x) for x in (train_x, fake, real))
+    real_rows = torch.randperm(len(held_x), generator=torch.Generator().manual_seed(2))[:n]
+    real = held_x[real_rows]
+    draws = sample_draws(labels if info["task"] == "classes" else None, held_y[real_rows], len(samples), n)
+    f_train, f_all, f_real = (clf.features(net, x) for x in (train_x, samples, real))
     mean, std = f_train.mean(0), f_train.std(0).clamp(min=1e-6)      # unit scale per feature, from train
-    f_train, f_fake, f_real = ((f - mean) / std for f in (f_train, f_fake, f_real))
-    out = {"n": n, "reference_n": len(train_x), "classifier_accuracy": info["heldout_accuracy"]}
-    out["fid"], out["fid_floor"] = fid(f_fake, f_train), fid(f_real, f_train)
-    out["kid"], out["kid_std"] = kid(f_fake, f_train)
+    f_train, f_all, f_real = ((f - mean) / std for f in (f_train, f_all, f_real))
+    fake, f_fake = samples[draws[0]], f_all[draws[0]]
+    out = {"n": n, "reference_n": len(train_x), "classifier_accuracy": info["heldout_accuracy"], "draws": len(draws)}
+    fids = torch.tensor([fid(f_all[rows], f_train) for rows in draws])
+    out["fid"], out["fid_std"], out["fid_floor"] = float(fids.mean()), float(fids.std()), fid(f_real, f_train)
+    kids = torch.tensor([kid(f_all[rows], f_train) for rows in draws])
+    out["kid"], out["kid_std"] = float(kids[:, 0].mean()), float(kids[:, 1].mean())
     out["kid_floor"], out["kid_floor_std"] = kid(f_real, f_train)
     out["precision"], out["recall"] = precision_recall(subset(f_train, n, seed=3), f_fake)
     out["precision_floor"], out["recall_floor"] = precision_recall(subset(f_train, n, seed=3), f_real)
