@@ -80,20 +80,26 @@ def met(r, name):
 
 
 def guidance_plot(sweeps, out):
-    """Class accuracy and FID / floor against the guidance scale, one line per run."""
+    """Class error and FID / floor against the guidance scale, one line per run, with the targets drawn in."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for name, rows in sweeps.items():
         ws = [r["guidance"] for r in rows]
-        axes[0].plot(ws, [r["class_accuracy"] for r in rows], "o-", label=name)
+        line, = axes[0].plot(ws, [max(1 - r["class_accuracy"], 1e-3) for r in rows], "o-", label=name)
+        axes[0].axhline(1 - rows[0]["class_accuracy_floor"], color=line.get_color(), ls=":", lw=1)
         axes[1].plot(ws, [r["fid"] / r["fid_floor"] for r in rows], "o-", label=name)
-    axes[0].set(xlabel="guidance scale w", ylabel="class accuracy", title="recognisability rises with w")
+    for data in {name.split()[0] for name in sweeps}:
+        accuracy, ratio = TARGET[data]
+        axes[0].axhline(1 - accuracy, color="red", ls="--", lw=1, label=f"{data} target (<= {1 - accuracy:.2f})")
+        axes[1].axhline(ratio, color="red", ls="--", lw=1, label=f"{data} target (<= {ratio:g} x)")
+    axes[0].set(xlabel="guidance scale w", ylabel="class error (1 - accuracy; 0 drawn at 0.001)", yscale="log",
+                title="recognisability rises with w (dotted: the judge on real held-out)")
     axes[1].set(xlabel="guidance scale w", ylabel="FID / floor", yscale="log",
                 title="FID (diversity and fidelity) is best near w = 1")
     axes[1].axhline(1.0, color="grey", ls="--", lw=1, label="floor (held-out real)")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     figures2d.save(fig, out)
 

@@ -270,6 +270,43 @@ def test_dpmpp_2m_lower_order_final_on_long_grids(monkeypatch):
     assert_agree(ours("dpmpp_2m", path, "eps", ts, x, per_1000), theirs(sched, x, per_1000, monkeypatch, x0_of=dpm_x0))
 
 
+@pytest.mark.parametrize("prediction,spacing,schedule",
+                         crossed(list(PREDICTIONS), ["trailing", "karras"], ["linear", "scaled_linear"]))
+def test_dpmpp_3m(prediction, spacing, schedule, monkeypatch):
+    """20 steps: diffusers ramps the order 1, 2 (midpoint), 3, ..., 3 and takes the last step to sigma 0 as x0."""
+    path, cfg = discrete(schedule)
+    ts = timesteps(path, 20, spacing)
+    sched = diffusers.DPMSolverMultistepScheduler(**cfg, prediction_type=prediction, solver_order=3,
+                                                  use_karras_sigmas=spacing == "karras", timestep_spacing="trailing")
+    sched.set_timesteps(20)
+    time_of = rounded if spacing == "karras" else per_1000
+    x = start()
+    assert_agree(ours("dpmpp_3m", path, PREDICTIONS[prediction], ts, x, time_of),
+                 theirs(sched, x, time_of, monkeypatch, x0_of=dpm_x0))
+
+
+def test_dpmpp_3m_sde_differs_from_diffusers_only_in_the_d2_weight(monkeypatch):
+    """Third-order SDE steps: unnoise weighs D2 by -phi3 = (1 - e^-2h - 2h) / (2h)^2 + 1/2, which vanishes as
+    h -> 0 like the ODE's weight; diffusers writes - 1/2. Order 1 and 2 steps agree; the third differs by
+    exactly alpha_t D2."""
+    path, cfg = discrete("linear")
+    ts = timesteps(path, 20, "trailing")
+    sched = diffusers.DPMSolverMultistepScheduler(**cfg, solver_order=3, algorithm_type="sde-dpmsolver++",
+                                                  timestep_spacing="trailing")
+    sched.set_timesteps(20)
+    x = start()
+    mine, yours = ours("dpmpp_3m_sde", path, "eps", ts, x, per_1000), theirs(sched, x, per_1000, monkeypatch,
+                                                                             x0_of=dpm_x0)
+    assert_agree(mine[:2], yours[:2])
+    lam = [float(path.log_snr(t)) / 2 for t in ts[:4]]
+    h, r0, r1 = lam[3] - lam[2], (lam[2] - lam[1]) / (lam[3] - lam[2]), (lam[1] - lam[0]) / (lam[3] - lam[2])
+    (_, _, x0_0), (_, _, x0_1), (_, x_2, x0_2) = mine[:3]
+    d0, d1 = (x0_2 - x0_1) / r0, (x0_1 - x0_0) / r1
+    expected = yours[2][0] + float(path.alpha(ts[3])) * (d0 - d1) / (r0 + r1)
+    close(x_2, expected, "third step: unnoise = diffusers + alpha_t D2")
+    assert (x_2 - yours[2][0]).abs().max() > 1e-4          # a real difference, not rounding
+
+
 # Flow matching: x and t are the rectified path's own; the network sees t * 1000.
 
 def flow_x0(scheduler, sample, out, sigma):

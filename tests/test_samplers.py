@@ -115,7 +115,9 @@ def marginal_start(path, n, seed=1):
     ("euler_maruyama", "linear", "trailing", 250), ("heun", "edm", "karras", 39), ("dpmpp_2m", "edm", "exponential", 40),
     ("euler", "rectified", "karras", 100), ("ddpm", "rectified", "trailing", 200),
     ("dpmpp_2m", "rectified", "trailing", 30), ("dpmpp_2m_sde", "rectified", "karras", 100),
-    ("unipc", "linear", "karras", 20), ("unipc", "rectified", "trailing", 20)])
+    ("unipc", "linear", "karras", 20), ("unipc", "rectified", "trailing", 20),
+    ("dpmpp_3m", "cosine", "trailing", 30), ("dpmpp_3m", "rectified", "trailing", 30),
+    ("dpmpp_3m_sde", "scaled_linear", "karras", 100), ("dpmpp_3m_sde", "rectified", "karras", 100)])
 def test_every_sampler_lands_on_the_gaussian(sampler, schedule, spacing, nfe):
     path = make_path(schedule)
     x, noise = marginal_start(path, 4000)
@@ -280,7 +282,7 @@ def test_unknown_names_and_options_are_refused_naming_the_valid_ones():
     with pytest.raises(UnnoiseError, match="eta"):
         check_options("heun", {"eta": 0.5})
     check_options("heun", {"s_churn": 1.0})
-    for sampler in ("ddim", "euler_ancestral", "dpmpp_2m_sde"):
+    for sampler in ("ddim", "euler_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde"):
         with pytest.raises(UnnoiseError, match=r"\[0, 1\]"):
             SAMPLERS[sampler](exact_model(make_path("linear")), torch.zeros(1, 2), timesteps(make_path("linear"), 2),
                               make_path("linear"), None, eta=-0.1)

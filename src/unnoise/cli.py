@@ -35,7 +35,7 @@ def add_sampling(p):
     p.add_argument("--sampler", default="ddpm", choices=tuple(samplers.SAMPLERS), help="default: ddpm (ancestral)")
     p.add_argument("--nfe", type=positive("nfe"), default=50, help="network evaluations per sample (default 50)")
     p.add_argument("--eta", type=float,
-                   help="noise in [0, 1] of ddim (default 0), euler_ancestral and dpmpp_2m_sde (default 1)")
+                   help="noise in [0, 1] of ddim (default 0), euler_ancestral, dpmpp_2m_sde and dpmpp_3m_sde (default 1)")
     p.add_argument("--s-churn", type=float, help="heun / euler: EDM's stochastic churn S_churn (default 0)")
     p.add_argument("--spacing", choices=samplers.SPACINGS,
                    help="time grid: diffusers' spacings, or Karras / exponential noise levels "

@@ -206,6 +206,46 @@ def sample_dpmpp_2m(model, x, ts, path, noise, callback=None):
     return sample_dpmpp_2m_sde(model, x, ts, path, noise, callback, eta=0.0)
 
 
+def sample_dpmpp_3m_sde(model, x, ts, path, noise, callback=None, eta=1.0):
+    """DPM-Solver++(3M) SDE (Lu et al. 2022, third-order multistep in lambda; k-diffusion's sample_dpmpp_3m_sde).
+
+    With r0 = h_1 / h, r1 = h_2 / h and he = (1 + eta) h, the third-order step adds to the first-order one
+    a_s (phi2 D1 - phi3 D2), phi2 = 1 - (1 - e^-he) / he, phi3 = phi2 / he - 1/2, where
+    D1 = d0 + r0 (d0 - d1) / (r0 + r1), D2 = (d0 - d1) / (r0 + r1), d0 = (x0 - x0_1) / r0, d1 = (x0_1 - x0_2) / r1.
+    eta = 0 is the ODE solver (diffusers: solver_order=3, which it matches). The order ramps up as diffusers'
+    does: first order, then its midpoint second-order step, then third order; the last step into clean
+    data is x0. diffusers' third-order SDE step writes -1/2 where phi3 has +1/2 (its D2 weight tends to
+    -1, not 0, as h -> 0), so with eta > 0 the two agree for two steps only (tests/test_diffusers_parity.py).
+    """
+    check_eta(eta)
+    alphas, sigmas, lam = grid_coefficients(path, ts)
+    x0s, hs = [], []                                   # the last two x0 estimates and lambda steps, newest last
+    for i in range(len(ts) - 1):
+        x0, _ = model(x, ts[i])
+        a_s, s_s, h = alphas[i + 1], sigmas[i + 1], lam[i + 1] - lam[i]
+        if len(x0s) < 2 or s_s == 0:
+            x = dpmpp_step(x, x0, x0s[-1] if x0s else None, a_s, s_s, sigmas[i], h, hs[-1] if hs else None, eta, noise)
+        else:
+            he = (1 + eta) * h
+            r0, r1 = hs[-1] / h, hs[-2] / h
+            d0, d1 = (x0 - x0s[-1]) / r0, (x0s[-1] - x0s[-2]) / r1
+            phi2 = 1 + math.expm1(-he) / he
+            phi3 = phi2 / he - 0.5
+            first = s_s / sigmas[i] * math.exp(-eta * h) * x - a_s * math.expm1(-he) * x0
+            x = first + a_s * (phi2 * (d0 + r0 * (d0 - d1) / (r0 + r1)) - phi3 * (d0 - d1) / (r0 + r1))
+            if eta > 0:
+                x = x + s_s * math.sqrt(-math.expm1(-2 * eta * h)) * noise(x)
+        x0s, hs = (x0s + [x0])[-2:], (hs + [h])[-2:]
+        if callback:
+            callback(i, ts[i], x, x0)
+    return x
+
+
+def sample_dpmpp_3m(model, x, ts, path, noise, callback=None):
+    """DPM-Solver++(3M) (Lu et al. 2022): the ODE solver, sample_dpmpp_3m_sde with eta = 0."""
+    return sample_dpmpp_3m_sde(model, x, ts, path, noise, callback, eta=0.0)
+
+
 def unipc_corrector_weights(h, r):
     """UniC-2 weights (rho_1, rho_2) for B(h) = e^h - 1 (Zhao et al. 2023, bh2): solve R rho = b."""
     hh = -h
@@ -296,7 +336,8 @@ def sample_dopri5(model, x, ts, path, noise=None, callback=None, rtol=1e-5, atol
 SAMPLERS = {
     "ddpm": sample_ddpm, "ddim": sample_ddim, "euler": sample_euler, "euler_ancestral": sample_euler_ancestral,
     "heun": sample_heun, "midpoint": sample_midpoint, "rk4": sample_rk4, "dpmpp_2m": sample_dpmpp_2m,
-    "dpmpp_2m_sde": sample_dpmpp_2m_sde, "unipc": sample_unipc, "euler_maruyama": sample_euler_maruyama,
+    "dpmpp_2m_sde": sample_dpmpp_2m_sde, "dpmpp_3m": sample_dpmpp_3m, "dpmpp_3m_sde": sample_dpmpp_3m_sde,
+    "unipc": sample_unipc, "euler_maruyama": sample_euler_maruyama,
     "dopri5": sample_dopri5,
 }
 STAGES = {"heun": 2, "midpoint": 2, "rk4": 4}      # network evaluations per step, but 1 for the last step

@@ -110,8 +110,8 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
     step = restore_checkpoint(folder, net, ema, optimizer, generator) if resume else 0
     last_saved = step if resume else None
     timed, start, done = seconds is not None, time.perf_counter(), step
-    bar = tqdm(total=seconds if timed else cfg.steps, initial=0 if timed else step, unit="s" if timed else "it",
-               desc="training", disable=not progress, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if timed else None)
+    bar = tqdm(total=seconds if timed else cfg.steps, initial=0 if timed else step, desc="training",
+               disable=not progress, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if timed else None)
     for step in range(step, cfg.steps):
         spent = (time.perf_counter() - start) / seconds if timed else None
         if timed and spent >= 1 and done > 0:

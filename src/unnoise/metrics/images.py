@@ -121,8 +121,9 @@ def class_matched(labels, wanted, generator):
 def sample_draws(labels, real_labels, total, n, draws=DRAWS, seed=1):
     """draws index sets of n samples each, class-matched to real_labels when the samples have labels."""
     generator, out = torch.Generator().manual_seed(seed), []
+    labels = torch.as_tensor(labels) if labels is not None else None
     for _ in range(draws):
-        rows = class_matched(torch.as_tensor(labels), real_labels, generator) if labels is not None else None
+        rows = class_matched(labels, real_labels, generator) if labels is not None else None
         out.append(rows if rows is not None else torch.randperm(total, generator=generator)[:n])
     return out
 
@@ -140,7 +141,7 @@ def report(samples, labels=None, source="digits", size=None, channels=None, cach
     n = min(len(samples), len(held_x))
     if n < K_NEAREST + 2:
         raise UnnoiseError(f"image metrics need at least {K_NEAREST + 2} samples, got {len(samples)}")
-    real_rows = torch.randperm(len(held_x), generator=torch.Generator().manual_seed(2))[:n]
+    real_rows = subset(torch.arange(len(held_x)), n, seed=2)
     real = held_x[real_rows]
     draws = sample_draws(labels if info["task"] == "classes" else None, held_y[real_rows], len(samples), n)
     f_train, f_all, f_real = (clf.features(net, x) for x in (train_x, samples, real))
