@@ -132,11 +132,8 @@ def write_points(points, out, title):
     print(f"wrote {len(points)} points to {out}")
 
 
-UNCAPPED = 10**9     # the step cap of a run trained for --seconds without --steps
-
-
 def cmd_train(args):
-    from .train import train
+    from .train import UNCAPPED, train
     cfg = None
     if not args.resume:
         cfg = TrainConfig(data=args.data, family=args.family, prediction=args.prediction, schedule=args.schedule,

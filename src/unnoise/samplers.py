@@ -225,16 +225,14 @@ def sample_dpmpp_3m_sde(model, x, ts, path, noise, callback=None, eta=1.0):
         a_s, s_s, h = alphas[i + 1], sigmas[i + 1], lam[i + 1] - lam[i]
         if len(x0s) < 2 or s_s == 0:
             x = dpmpp_step(x, x0, x0s[-1] if x0s else None, a_s, s_s, sigmas[i], h, hs[-1] if hs else None, eta, noise)
-        else:
+        else:                                          # the first-order step (with its noise), then the corrections
             he = (1 + eta) * h
             r0, r1 = hs[-1] / h, hs[-2] / h
             d0, d1 = (x0 - x0s[-1]) / r0, (x0s[-1] - x0s[-2]) / r1
             phi2 = 1 + math.expm1(-he) / he
             phi3 = phi2 / he - 0.5
-            first = s_s / sigmas[i] * math.exp(-eta * h) * x - a_s * math.expm1(-he) * x0
-            x = first + a_s * (phi2 * (d0 + r0 * (d0 - d1) / (r0 + r1)) - phi3 * (d0 - d1) / (r0 + r1))
-            if eta > 0:
-                x = x + s_s * math.sqrt(-math.expm1(-2 * eta * h)) * noise(x)
+            x = dpmpp_step(x, x0, None, a_s, s_s, sigmas[i], h, None, eta, noise) \
+                + a_s * (phi2 * (d0 + r0 * (d0 - d1) / (r0 + r1)) - phi3 * (d0 - d1) / (r0 + r1))
         x0s, hs = (x0s + [x0])[-2:], (hs + [h])[-2:]
         if callback:
             callback(i, ts[i], x, x0)

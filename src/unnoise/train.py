@@ -20,6 +20,9 @@ from .paths import make_path
 from .run import Run, build_net, run_config
 
 
+UNCAPPED = 10**9     # the step cap of a run trained for a time budget with no step count of its own
+
+
 def learning_rate(cfg, step, progress=None):
     """Linear warm-up over cfg.warmup steps, then cosine decay to zero at cfg.steps.
 
