@@ -64,14 +64,15 @@ def test_existing_run_is_never_overwritten(tmp_path, trained):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    real_loss = train_module.training_loss
+    continuous = importlib.import_module("unnoise.families.continuous")
+    real_loss = continuous.training_loss
     calls = []
 
     def loss_that_diverges(*args, **kwargs):
         calls.append(1)
         value = real_loss(*args, **kwargs)
         return value * float("nan") if len(calls) > 25 else value
-    monkeypatch.setattr(train_module, "training_loss", loss_that_diverges)
+    monkeypatch.setattr(continuous, "training_loss", loss_that_diverges)
     with pytest.raises(UnnoiseError, match=r"step 25.*checkpoint \(step 20\) is kept"):
         unnoise.train(unnoise.TrainConfig(steps=40, checkpoint_every=10, **SMALL), tmp_path / "nan", progress=False)
     run = Run.load(tmp_path / "nan")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cli_flow, cli_images, data, guidance, samplers
-from .config import DEFAULTS, FAMILIES, TrainConfig
+from .config import ALL_FAMILIES, DEFAULTS, FAMILIES, FAMILY_DEFAULTS, TrainConfig
 from .errors import UnnoiseError, positive_int
 from .paths import PREDICTIONS, SCHEDULES
 
@@ -32,8 +32,8 @@ def positive(name):
 
 
 def add_sampling(p):
-    p.add_argument("--sampler", default="ddpm", choices=tuple(samplers.SAMPLERS), help="default: ddpm (ancestral)")
-    p.add_argument("--nfe", type=positive("nfe"), default=50, help="network evaluations per sample (default 50)")
+    p.add_argument("--sampler", choices=tuple(samplers.SAMPLERS), help="diffusion, flow, edm: default ddpm (ancestral)")
+    p.add_argument("--nfe", type=positive("nfe"), help="diffusion, flow, edm: network evaluations per sample (default 50)")
     p.add_argument("--eta", type=float,
                    help="noise in [0, 1] of ddim (default 0), euler_ancestral, dpmpp_2m_sde and dpmpp_3m_sde (default 1)")
     p.add_argument("--s-churn", type=float, help="heun / euler: EDM's stochastic churn S_churn (default 0)")
@@ -43,6 +43,12 @@ def add_sampling(p):
     p.add_argument("--n", type=positive("n"), default=2000, help="number of samples (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="sample i depends only on (seed, i)")
     cli_flow.add_guidance(p)
+    p.add_argument("--temperature", type=float, help="ar, var: divide the logits by this (default 1)")
+    p.add_argument("--top-k", type=int, help="ar, var: draw among the k likeliest tokens only (default: all)")
+    p.add_argument("--top-p", type=float, help="ar, var: nucleus sampling, the likeliest tokens holding this much "
+                   "probability, in (0, 1] (default 1)")
+    p.add_argument("--guidance-ramp", action="store_true", help="ar, var: VAR's guidance ramp, from w = 1 at the "
+                   "first level (scale or token) to --guidance at the last")
 
 
 def build_parser():
@@ -53,7 +59,9 @@ def build_parser():
     p.add_argument("--data", default="moons", metavar="NAME",
                    help=f"data set: {', '.join(data.names())}, or a folder of PNG/JPEG images, one subfolder per "
                         "class or none (default moons)")
-    p.add_argument("--family", default="diffusion", choices=tuple(FAMILIES))
+    p.add_argument("--family", default="diffusion", choices=ALL_FAMILIES,
+                   help="diffusion, flow, edm (Gaussian paths); vq (a tokenizer), ar (raster autoregressive over "
+                        "pixels, or tokens with --tokens), var (next-scale prediction); default diffusion")
     p.add_argument("--prediction", choices=PREDICTIONS, help="network target (default: eps for diffusion, velocity for flow)")
     p.add_argument("--schedule", choices=SCHEDULES, help="noise schedule (default: linear for diffusion, rectified for flow)")
     points, images = DEFAULTS["points"], DEFAULTS["images"]
@@ -62,7 +70,16 @@ def build_parser():
         key = name.replace("-", "_")
         p.add_argument(f"--{name}", type=kind, help=f"default {points[key]:g} for 2D data, {images[key]:g} for images"
                        + (" (MLP units or U-Net base channels)" if name == "width" else ""))
-    p.add_argument("--depth", type=positive("depth"), default=TrainConfig.depth, help="MLP blocks (2D data)")
+    p.add_argument("--depth", type=positive("depth"), help="MLP blocks (2D data, default 3) or transformer "
+                   f"blocks (ar, var: default {FAMILY_DEFAULTS['ar']['depth']})")
+    p.add_argument("--heads", type=positive("heads"), help="ar, var: attention heads (default 4)")
+    p.add_argument("--levels", type=positive("levels"), help="ar over pixels: intensity levels K, 2..256 "
+                   "(default 17 for digits, which have 17; 16 otherwise)")
+    p.add_argument("--tokens", metavar="RUN", help="ar: model the tokens of a single-scale tokenizer run (or 'auto': "
+                   "train one into the run folder first); var: its multi-scale tokenizer (default auto)")
+    p.add_argument("--scales", help="vq: VAR's scale sides, rising to the latent side (default 1,2,3,4,6,8 for an "
+                   "8x8 latent; one side, e.g. 8, gives a single-scale tokenizer)")
+    p.add_argument("--codebook", type=positive("codebook"), help=f"vq: codes in the shared codebook (default {TrainConfig.codebook})")
     p.add_argument("--size", type=positive("size"), help="images: side in pixels, a multiple of 2 "
                    "(default 8 for digits, 16 for mnist (28 native), 32 for a folder)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="images: 1 grayscale or 3 RGB (default: as stored)")
@@ -136,28 +153,34 @@ def cmd_train(args):
     from .train import UNCAPPED, train
     cfg = None
     if not args.resume:
+        token_settings = {k: getattr(args, k) for k in ("heads", "levels", "tokens", "scales", "codebook")
+                          if getattr(args, k) is not None}
         cfg = TrainConfig(data=args.data, family=args.family, prediction=args.prediction, schedule=args.schedule,
                           steps=args.steps, batch_size=args.batch_size, lr=args.lr, width=args.width,
                           depth=args.depth, conditional=args.conditional, seed=args.seed, size=args.size,
                           channels=args.channels, min_snr_gamma=args.min_snr_gamma, sigma_data=args.sigma_data,
-                          coupling=args.coupling)
+                          coupling=args.coupling, **token_settings)
         if args.seconds is not None and args.steps is None:
             cfg.steps = UNCAPPED
     run = train(cfg, args.out, resume=args.resume, steps=args.steps, seconds=args.seconds)
-    print(f"trained {run.cfg.family} ({run.cfg.prediction}, {run.cfg.schedule}) on {run.cfg.data} "
-          f"for {run.step} steps: {args.out}")
+    kind = f"{run.cfg.prediction}, {run.cfg.schedule}" if not run.cfg.discrete else \
+        f"{sum(p.numel() for p in run.net.parameters()):,} parameters"
+    print(f"trained {run.cfg.family} ({kind}) on {run.cfg.data} for {run.step} steps: {args.out}")
 
 
-def sample_run(args):
+def sample_run(args, run=None):
     from .run import Run
-    run = Run.load(args.run)
+    run = run or Run.load(args.run)
     start = time.perf_counter()
     evals = []                                  # (evaluation index within its batch) per network evaluation
-    options = {"s_churn": args.s_churn} if args.s_churn is not None else {}
+    options = {k: getattr(args, k) for k in ("s_churn", "temperature", "top_k", "top_p") if getattr(args, k) is not None}
+    if args.guidance_ramp:
+        options["guidance_ramp"] = True
     if args.label is None and run.images and run.cfg.conditional:
         args.label = guidance.EACH                # image runs: one row per class, and class accuracy
     points = run.sample(args.n, args.sampler, args.nfe, args.seed, args.eta, args.spacing, progress=True,
                         callback=lambda i, *_: evals.append(i), label=args.label, guidance=args.guidance, **options)
+    args.sampler = run.cfg.family if run.cfg.discrete else args.sampler or "ddpm"
     args.nfe_counted = len(evals) / max(1, evals.count(0))      # evaluations per sample, counted
     args.labels = None
     if args.label is not None or args.guidance != 1:
@@ -177,7 +200,11 @@ def cmd_sample(args):
 
 def cmd_evaluate(args):
     from .metrics.points import report
-    run, points, seconds = sample_run(args)
+    from .run import Run
+    run = Run.load(args.run)
+    if run.cfg.family == "vq":
+        return cli_images.evaluate_tokenizer(run, args)
+    run, points, seconds = sample_run(args, run)
     if run.images:
         return cli_images.evaluate(run, points, args.labels, seconds, args)
     real = [cli_flow.real_points(run, split, args.n, args.label) for split in ("heldout", "fresh")]

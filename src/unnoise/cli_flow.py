@@ -62,8 +62,10 @@ def add_parsers(sub, positive):
     p.add_argument("--json", action="store_true", help="print one JSON object (nll_nats, stderr_nats, bpd, n, ...)")
 
     p = sub.add_parser("figures", help="figures of trained runs: flow trajectories, paths, velocity, likelihood map, "
-                                       "guidance grid; for an image run its samples, guidance and denoising")
-    p.add_argument("runs", nargs="+", help="run folders; trajectories are drawn side by side, the rest for the first")
+                                       "guidance grid; for an image run its samples, guidance and denoising "
+                                       "(token runs: generation order; a tokenizer: reconstruction by scale)")
+    p.add_argument("runs", nargs="+", help="run folders; trajectories (2D) or generation order (images: order.png, "
+                                          "order.gif) are drawn side by side, the rest for the first")
     p.add_argument("--out", default="figures", help="output folder (default figures/)")
 
 
@@ -93,6 +95,12 @@ def cmd_figures(args):
     if runs[0].images:
         from .viz.images import write_all as write_images
         names = write_images(runs[0], args.out)
+        ordered = [r for r in runs if r.images and r.cfg.family != "vq"]      # tokenizers do not generate
+        wanted = sum(r.images for r in runs) > 1 or any(r.cfg.family in ("ar", "var") for r in runs)
+        if wanted and ordered and not (len(ordered) == 1 and "order.gif" in names):   # else write_all drew it
+            from .viz.order import write_order
+            conditional = any(r.cfg.conditional for r in ordered)
+            names += [n for n in write_order(ordered, args.out, label=0 if conditional else None) if n not in names]
         print(f"wrote {', '.join(names)} to {args.out}/")
         return
     from .viz.flow import write_all

@@ -13,6 +13,9 @@ FAMILIES = {
     "flow": ("rectified", "velocity", ("rectified", "vp-cosine"), ("velocity",)),
     "edm": ("edm", "edm", ("edm",), ("edm",)),      # Karras et al. 2022: preconditioned F, log-normal sigma
 }
+# the token families (images only): a tokenizer, raster autoregressive (pixels or VQ tokens), VAR next-scale
+TOKEN_FAMILIES = ("vq", "ar", "var")
+ALL_FAMILIES = tuple(FAMILIES) + TOKEN_FAMILIES
 
 
 # what a setting left at None becomes, for 2D points (MLP) and for images (U-Net)
@@ -20,6 +23,14 @@ DEFAULTS = {
     "points": {"steps": 3000, "batch_size": 512, "lr": 2e-3, "width": 256, "ema": 0.999},
     "images": {"steps": 3000, "batch_size": 128, "lr": 3e-3, "width": 32, "ema": 0.995},
 }
+# the token families' own defaults (over DEFAULTS["images"]): transformers want a lower learning rate,
+# and a tokenizer is used as trained (its codebook restarts do not average well)
+FAMILY_DEFAULTS = {
+    "vq": {"steps": 800, "lr": 2e-3, "width": 16, "ema": 0.0, "warmup": 100},
+    "ar": {"steps": 3000, "batch_size": 64, "lr": 2e-3, "width": 64, "depth": 5, "ema": 0.999},
+    "var": {"steps": 3000, "batch_size": 64, "lr": 2e-3, "width": 64, "depth": 5, "ema": 0.999},
+}
+DEFAULT_SCALES = {8: "1,2,3,4,6,8", 7: "1,2,3,5,7"}     # latent side -> VAR's scale list (others: 1,2,..)
 
 
 @dataclass
@@ -33,11 +44,11 @@ class TrainConfig:
     steps: int | None = None          # None: the data kind's default (DEFAULTS), written into config.json
     batch_size: int | None = None
     lr: float | None = None
-    warmup: int = 200
+    warmup: int | None = None         # learning-rate warm-up steps (default 200; vq: 100, also its autoencoder warm-up)
     ema: float | None = None
     grad_clip: float = 1.0
     width: int | None = None          # MLP units, or the U-Net's base channels
-    depth: int = 3                    # MLP residual blocks (2D only)
+    depth: int | None = None          # MLP residual blocks (2D, default 3) or transformer blocks (default 4)
     conditional: bool = False
     label_dropout: float = 0.1        # classifier-free guidance: share of labels replaced by 'no class'
     coupling: str = "independent"     # noise-data pairing: independent, ot, sinkhorn; reflow (pairs.safetensors)
@@ -47,13 +58,23 @@ class TrainConfig:
     sigma_data: float = 1.0           # EDM's data std; model units have unit variance (EDM's images: 0.5)
     size: int | None = None           # images: side in pixels (default 8 digits, 16 mnist, 32 folder)
     channels: int | None = None       # images: 1 or 3 (default: as the images are)
+    heads: int = 4                    # ar, var: attention heads
+    levels: int | None = None         # ar over pixels: intensity levels K (default 17 for digits, 16 otherwise)
+    tokens: str | None = None         # ar: None (pixels) or a tokenizer ("auto", or a vq run folder); var: default auto
+    scales: str | None = None         # vq: VAR's scale list, e.g. "1,2,3,4,6,8" (one side, e.g. "8": single scale)
+    codebook: int = 64                # vq: codes V in the one shared codebook
+    latent_channels: int = 16         # vq: channels C of the latent and of each code
+    tokenizer_hash: str | None = None  # ar, var: sha256 of the tokenizer's weights, checked when the run is loaded
 
     def __post_init__(self):
-        choose("family", self.family, tuple(FAMILIES))
+        choose("family", self.family, ALL_FAMILIES)
         kind = "images" if data.is_images(self.data) else "points"
-        for name, value in DEFAULTS[kind].items():
+        defaults = {**DEFAULTS[kind], "depth": 3, "warmup": 200, **FAMILY_DEFAULTS.get(self.family, {})}
+        for name, value in defaults.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
+        if self.family in TOKEN_FAMILIES:
+            return self._check_tokens(kind)
         if kind == "images":
             from .data.images import default_size
             from .nets.unet import FACTOR, check_size
@@ -77,6 +98,46 @@ class TrainConfig:
             raise UnnoiseError(f"sigma-data must be positive, got {self.sigma_data}")
         if not (0 <= self.ema < 1 and 0 <= self.label_dropout < 1):
             raise UnnoiseError("ema and label-dropout must lie in [0, 1)")
+
+    def _check_tokens(self, kind):
+        """The token families' settings: images only, no schedule or prediction, a valid scale list."""
+        if kind != "images":
+            raise UnnoiseError(f"the {self.family} family models images (digits, mnist or a folder), "
+                               f"not the 2D set {self.data!r}; for points use diffusion, flow or edm")
+        if self.schedule is not None or self.prediction is not None:
+            raise UnnoiseError(f"--schedule and --prediction belong to diffusion, flow and edm, not {self.family}")
+        if self.coupling != "independent" or self.min_snr_gamma is not None:
+            raise UnnoiseError(f"--coupling and --min-snr-gamma belong to the continuous families, not {self.family}")
+        from .data.images import default_size
+        from .tokenizers.multiscale import latent_side, parse_scales
+        self.size = positive_int("size", self.size or default_size(self.data))
+        for name in ("steps", "batch_size", "width", "depth", "checkpoint_every", "heads", "codebook",
+                     "latent_channels"):
+            setattr(self, name, positive_int(name.replace("_", "-"), getattr(self, name)))
+        if self.family in ("ar", "var") and self.width % self.heads:
+            raise UnnoiseError(f"--width {self.width} must be a multiple of the {self.heads} heads")
+        if self.family == "vq":
+            side = latent_side(self.size)
+            self.scales = ",".join(map(str, parse_scales(self.scales or DEFAULT_SCALES.get(side, side), side)))
+        elif self.scales is not None:
+            raise UnnoiseError("--scales belongs to the tokenizer (--family vq); ar and var take the scales of "
+                               "their tokenizer (--tokens RUN, or auto)")
+        if self.family == "var" and self.tokens is None:
+            self.tokens = "auto"
+        if self.family == "ar" and self.tokens is None:
+            self.levels = positive_int("levels", self.levels or (17 if self.data == "digits" else 16))
+            if self.levels < 2 or self.levels > 256:
+                raise UnnoiseError(f"--levels must lie in 2..256, got {self.levels}")
+        elif self.levels is not None:
+            raise UnnoiseError("--levels is for raster AR over pixels (--family ar without --tokens)")
+        if not self.lr > 0:
+            raise UnnoiseError(f"lr must be positive, got {self.lr}")
+        if not (0 <= self.ema < 1 and 0 <= self.label_dropout < 1):
+            raise UnnoiseError("ema and label-dropout must lie in [0, 1)")
+
+    @property
+    def discrete(self):
+        return self.family in TOKEN_FAMILIES
 
     def to_dict(self):
         return asdict(self)

@@ -80,13 +80,22 @@ def log_likelihood(velocity, x, path, probes=None, prior=None, rtol=1e-6, atol=1
     return prior(z) + delta
 
 
-def nll(run, n=1000, divergence="auto", probes=1, seed=0, batch_size=500, rtol=1e-5, atol=1e-5):
-    """Negative log-likelihood of n held-out points under run: a dict for `unnoise likelihood --json`."""
+def nll(run, n=1000, divergence="auto", probes=1, seed=0, batch_size=500, rtol=1e-5, atol=1e-5, levels=None):
+    """Negative log-likelihood of n held-out points under run: a dict for `unnoise likelihood --json`.
+
+    levels: images only; the bound on bits per dimension of the images as K-level discrete data (the
+    grid an AR model over pixels is scored on), by uniform dequantization (Theis et al. 2016): with u
+    uniform over the pixel's bin of width 1 / (K - 1), -log2 P(bin) <= E_u[-log2 p(x + u)] + D log2(K - 1).
+    """
     choose("divergence", divergence, DIVERGENCES)
     n, probes, batch_size = (positive_int(k, v) for k, v in (("n", n), ("probes", probes), ("batch-size", batch_size)))
     velocity = velocity_field(run)   # a conditional run is measured through its unconditional ('no class') branch
     dataset = data.load(run.cfg.data, "heldout", n, size=run.cfg.size, channels=run.cfg.channels)
-    x = dataset.normalize(dataset.x).double().flatten(1)                                 # (n, D)
+    x = dataset.x.double()
+    if levels is not None:
+        u = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64) - 0.5
+        x = (x * (levels - 1)).round() / (levels - 1) + u / (levels - 1)
+    x = dataset.normalize(x).double().flatten(1)                                          # (n, D)
     if divergence == "auto":
         divergence = "exact" if x.shape[1] <= EXACT_UP_TO else "hutchinson"
     generator = torch.Generator().manual_seed(seed)
@@ -98,7 +107,10 @@ def nll(run, n=1000, divergence="auto", probes=1, seed=0, batch_size=500, rtol=1
     log_det = float(torch.log(dataset.scale.double()).sum())                              # data = scale * model + shift
     result = summary(-logp_model + log_det, x.shape[1], log_det, divergence,
                      probes if divergence == "hutchinson" else 0, time.perf_counter() - start)
-    if run.images:   # the images' convention: pixels on [0, 256), not [0, 1] (no dequantization)
+    if levels is not None:
+        result["bpd"] += math.log2(levels - 1)
+        result["space"] = f"{levels}-level pixels, dequantized bound"
+    elif run.images:   # the images' convention: pixels on [0, 256), not [0, 1] (no dequantization)
         result["bpd"] += 8.0
         result["space"] = "8-bit pixels"
     return result

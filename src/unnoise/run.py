@@ -6,28 +6,26 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import data, guidance as cfg_guidance, samplers
+from . import data, families, guidance as cfg_guidance, samplers
 from .data import images
 from .checkpoint import load_json, load_weights
 from .config import TrainConfig
 from .errors import UnnoiseError, positive_int
-from .nets import MLP
-from .nets.unet import UNet
 from .paths import make_path
 
 
-def build_net(cfg, num_classes):
-    """The network a config describes: an MLP for 2D points, a U-Net for images."""
-    classes = num_classes if cfg.conditional else 0
-    if cfg.size is not None:
-        return UNet(channels=cfg.channels, width=cfg.width, num_classes=classes, size=cfg.size)
-    return MLP(dim=2, width=cfg.width, depth=cfg.depth, num_classes=classes)
+def build_net(cfg, num_classes, folder=None):
+    """The network a config describes (the family's build: MLP, U-Net, tokenizer or transformer)."""
+    return families.of(cfg).build(cfg, num_classes, folder)
 
 
-def run_config(cfg, dataset, step):
-    """What config.json holds."""
-    return {"format": "unnoise-run", "version": 1, "step": step, "train": cfg.to_dict(),
-            "num_classes": dataset.num_classes}
+def run_config(cfg, dataset, step, net=None):
+    """What config.json holds (with a tokenizer's code use per scale)."""
+    config = {"format": "unnoise-run", "version": 1, "step": step, "train": cfg.to_dict(),
+              "num_classes": dataset.num_classes}
+    if hasattr(net, "summary"):
+        config["codes"] = net.summary()
+    return config
 
 
 class Run:
@@ -36,7 +34,8 @@ class Run:
     def __init__(self, folder, cfg, net, step, num_classes):
         self.folder, self.cfg, self.net, self.step = Path(folder), cfg, net.eval(), step
         self.num_classes = num_classes
-        self.path = make_path(cfg.schedule, sigma_data=cfg.sigma_data)
+        self.family = families.of(cfg)
+        self.path = None if cfg.discrete else make_path(cfg.schedule, sigma_data=cfg.sigma_data)
         self.images = cfg.size is not None
         self.shape = (cfg.channels, cfg.size, cfg.size) if self.images else (2,)
         if self.images:      # fixed units, so sampling needs no image folder: [0, 1] <-> [-1, 1]
@@ -64,7 +63,9 @@ class Run:
             step, num_classes = int(config["step"]), int(config["num_classes"])
         except (KeyError, TypeError, ValueError) as err:
             raise UnnoiseError(f"{folder / 'config.json'} is not an unnoise run config ({err})") from None
-        net = build_net(cfg, num_classes)
+        if cfg.family in ("ar", "var") and (cfg.family == "var" or cfg.tokens is not None):
+            families.tokenizer.check_hash(cfg, folder)
+        net = build_net(cfg, num_classes, folder)
         load_weights(net, folder / "model.safetensors")
         return cls(folder, cfg, net, step, num_classes)
 
@@ -93,15 +94,28 @@ class Run:
         std = float((path.alpha(path.t_max) ** 2 + path.sigma(path.t_max) ** 2).sqrt())
         return noise.initial(self.shape) * std
 
-    def sample(self, n=2000, sampler="ddpm", nfe=50, seed=0, eta=None, spacing=None,
+    def sample(self, n=2000, sampler=None, nfe=None, seed=0, eta=None, spacing=None,
                batch_size=1000, callback=None, progress=False, clip=True, label=None, guidance=1.0, **options):
         """n samples in data units, (n, 2) points or (n, C, H, W) images in [0, 1]; sample i depends only
         on (seed, i), not on the batch size.
 
-        options go to the sampler (eta, s_churn, ...); callback(i, t, x, x0) follows each network evaluation.
-        clip clamps the x0 estimate to the training data's range (as diffusers' clip_sample does).
-        label: class to draw (conditional runs); guidance: classifier-free guidance weight w (guidance.py).
+        sampler (default ddpm), nfe (default 50), eta, spacing: the continuous families' sampler settings.
+        options go to the sampler (eta, s_churn, ...), or for token runs (ar, var) are temperature, top_k,
+        top_p, guidance_ramp; callback(i, t, x, x0) follows each network evaluation (token runs:
+        callback(level, tokens so far)). clip clamps the x0 estimate to the training data's range (as
+        diffusers' clip_sample does). label: class to draw (conditional runs); guidance: classifier-free
+        guidance weight w (guidance.py; on logits for token runs).
         """
+        if self.cfg.discrete:
+            return self.family.sample(self, n, seed, label=label, guidance=guidance, batch_size=batch_size,
+                                      callback=callback, progress=progress, sampler=sampler, nfe=nfe, eta=eta,
+                                      spacing=spacing, **options)
+        sampler, nfe = sampler or "ddpm", 50 if nfe is None else nfe
+        for name in options:
+            if name in families.tokens.OPTIONS and options[name] is not None:
+                raise UnnoiseError(f"--{name.replace('_', '-')} is for token runs (ar, var); a {self.cfg.family} run "
+                                   f"samples with --sampler, --nfe, --eta, --spacing, --guidance")
+        options = {k: v for k, v in options.items() if k not in families.tokens.OPTIONS}
         cfg_guidance.check(self, label, guidance)
         n, nfe, batch_size = (positive_int(k, v) for k, v in (("n", n), ("nfe", nfe), ("batch-size", batch_size)))
         step_fn = samplers.SAMPLERS[samplers.choose("sampler", sampler, tuple(samplers.SAMPLERS))]

@@ -13,11 +13,9 @@ from . import data
 from .checkpoint import (load_json, load_tensors, load_weights, optimizer_tensors, restore_optimizer,
                          save_json, save_tensors)
 from .config import TrainConfig
-from .coupling import paired_noise
+from . import families
 from .errors import UnnoiseError
-from .losses import training_loss
-from .paths import make_path
-from .run import Run, build_net, run_config
+from .run import Run, run_config
 
 
 UNCAPPED = 10**9     # the step cap of a run trained for a time budget with no step count of its own
@@ -37,8 +35,10 @@ def learning_rate(cfg, step, progress=None):
 
 @torch.no_grad()
 def update_ema(ema, net, decay):
-    """ema <- decay ema + (1 - decay) net, as one fused call over all tensors."""
+    """ema <- decay ema + (1 - decay) net, as one fused call over all tensors; buffers (code use) are copied."""
     torch._foreach_lerp_(list(ema.parameters()), list(net.parameters()), 1 - decay)
+    for mine, theirs in zip(ema.buffers(), net.buffers()):
+        mine.copy_(theirs)
 
 
 def save_checkpoint(folder, cfg, dataset, step, net, ema, optimizer, generator):
@@ -48,7 +48,7 @@ def save_checkpoint(folder, cfg, dataset, step, net, ema, optimizer, generator):
     tensors["rng"] = generator.get_state()
     save_tensors(folder / "state.safetensors", tensors, {"step": str(step), "param_groups": groups})
     save_tensors(folder / "model.safetensors", ema.state_dict())
-    save_json(folder / "config.json", run_config(cfg, dataset, step))
+    save_json(folder / "config.json", run_config(cfg, dataset, step, ema))
 
 
 def restore_checkpoint(folder, net, ema, optimizer, generator):
@@ -97,19 +97,16 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
     if cfg.conditional and dataset.num_classes < 2:
         raise UnnoiseError(f"{cfg.data} has no classes (put images in one subfolder per class); "
                            "train it without --conditional")
-    x_all, y_all = dataset.normalize(dataset.x), dataset.y                 # (N, 2) or (N, C, H, W), (N,)
-    eps_all = None
-    if cfg.coupling == "reflow":   # fixed (sample, noise, label) triples that reflow.py wrote into the folder
-        from .reflow import load_pairs
-        x_all, eps_all, y_all = load_pairs(folder)
+    family = families.of(cfg)
+    rows_all, y_all = family.prepare(cfg, dataset, folder, progress)       # {name: (N, ...)}, (N,)
+    size = len(y_all)
     torch.manual_seed(cfg.seed)
-    net = build_net(cfg, dataset.num_classes)
+    net = family.build(cfg, dataset.num_classes, folder)
     if init is not None:
         net.load_state_dict(init)
     ema = copy.deepcopy(net).requires_grad_(False)
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0, foreach=True)
     generator = torch.Generator().manual_seed(cfg.seed)
-    path = make_path(cfg.schedule, sigma_data=cfg.sigma_data)
     step = restore_checkpoint(folder, net, ema, optimizer, generator) if resume else 0
     last_saved = step if resume else None
     timed, start, done = seconds is not None, time.perf_counter(), step
@@ -119,16 +116,14 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
         spent = (time.perf_counter() - start) / seconds if timed else None
         if timed and spent >= 1 and done > 0:
             break
-        idx = torch.randint(0, x_all.shape[0], (cfg.batch_size,), generator=generator)
+        idx = torch.randint(0, size, (cfg.batch_size,), generator=generator)
         y = None
         if cfg.conditional:
             drop = torch.rand(cfg.batch_size, generator=generator) < cfg.label_dropout
             y = torch.where(drop, dataset.num_classes, y_all[idx])
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step, spent)
-        x0 = x_all[idx]
-        eps = eps_all[idx] if eps_all is not None else paired_noise(cfg.coupling, x0, generator)
-        loss = training_loss(net, path, cfg, x0, y, generator, eps=eps)
+        loss = family.loss(net, cfg, {name: rows[idx] for name, rows in rows_all.items()}, y, generator)
         if not torch.isfinite(loss):
             kept = f"the last good checkpoint (step {last_saved}) is kept" if last_saved is not None else "no checkpoint had been written"
             raise UnnoiseError(f"training stopped: the loss became {loss.item()} at step {step} "

@@ -137,6 +137,12 @@ CAPTIONS = {
     "denoising.png": "Top: the noisy image x_t at a few steps; bottom: the model's guess of the clean image at "
                      "that moment. The digit is already decided in the guess long before the noise is gone.",
     "denoising.gif": "The same, one frame per network evaluation.",
+    "order.png": "How one image is built, at evenly spaced shares of its generation: raster AR token by token "
+                 "(cells not generated yet are gray), VAR scale by scale (the image decoded from the scales so "
+                 "far), diffusion and flow by the x0 estimate sharpening.",
+    "order.gif": "The same as an animation, one frame per token, scale or network evaluation.",
+    "reconstruction.png": "Held-out images (top) and the tokenizer's decoding of them from the first scales only, "
+                          "one row per prefix of scales: coarse layout first, detail last.",
 }
 
 
@@ -157,25 +163,56 @@ def denoising_trace(run, nfe=20, label=None, seed=0, n=4):
     return trace
 
 
+def write_reconstruction(run, out, n=10):
+    """reconstruction.png for a tokenizer (vq) run: held-out images, then their decoding after each prefix of scales."""
+    tok = run.net
+    x = run.dataset.x[:n]                                                        # (n, C, H, W) in [0, 1]
+    prefixes = tok.decode_prefixes(tok.tokens(run.dataset.normalize(x)))
+    rows = [x] + [run.to_data(p) for p in prefixes]
+    labels = ["held-out"] + [f"to {p}x{p}" for p in tok.scales]
+    title = f"tokenizer, {tok.vocab} codes: decoded from the scales up to each size"
+    save(labelled_grid(rows, row_labels=labels, title=title), Path(out) / "reconstruction.png")
+    return ["reconstruction.png"]
+
+
 def write_all(run, out, nfe=20, seed=0):
-    """samples.png, guidance.png (conditional runs), denoising.png and denoising.gif for an image run."""
+    """samples.png, guidance.png (conditional runs), denoising.png and denoising.gif for an image run.
+
+    Token runs (ar, var) write order.png and order.gif instead of the denoising figures; a tokenizer
+    (vq) writes reconstruction.png only. nfe is the continuous families' figure sampler budget.
+    """
     from . import figures2d
     from ..guidance import EACH
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if run.cfg.family == "vq":
+        return write_reconstruction(run, out)
     conditional = run.cfg.conditional
     label = EACH if conditional else None
     sampler = figure_sampler(run)
+    if run.cfg.discrete:
+        def draw(n, label, w=1.0):
+            return run.sample(n, seed=seed, label=label, guidance=w)
+        levels = run.family.lengths(run)
+        how = f"{sum(levels)} tokens in {len(levels)} steps"
+    else:
+        def draw(n, label, w=1.0):
+            return run.sample(n, sampler, nfe, seed, label=label, guidance=w)
+        how = f"{sampler}, {nfe} NFE"
     n = 10 * run.num_classes if conditional else 100
-    images = run.sample(n, sampler, nfe, seed, label=label)
+    images = draw(n, label)
     labels = torch.arange(n) % run.num_classes if conditional else None
-    figures2d.save(sample_grid(images, labels, title=f"{run.cfg.family}, {sampler}, {nfe} NFE"), out / "samples.png")
+    figures2d.save(sample_grid(images, labels, title=f"{run.cfg.family}, {how}"), out / "samples.png")
     written = ["samples.png"]
     if conditional:
         scales = (0.0, 1.0, 2.0, 4.0)
-        rows = [run.sample(run.num_classes, sampler, nfe, seed, label=EACH, guidance=w) for w in scales]
-        figures2d.save(guidance_grid(rows, scales), out / "guidance.png")
+        rows = [draw(run.num_classes, EACH, w) for w in scales]
+        same = "same random draws" if run.cfg.discrete else "same noise"
+        figures2d.save(guidance_grid(rows, scales, title=f"{same}, rising guidance scale w"), out / "guidance.png")
         written.append("guidance.png")
+    if run.cfg.discrete:
+        from .order import write_order
+        return written + write_order([run], out, label=0 if conditional else None, seed=seed)
     frames = denoising_trace(run, nfe, label=0 if conditional else None, seed=seed)
     pick = sorted(set(round(k * (len(frames) - 1) / 7) for k in range(8)))
     xts, x0s, ts = zip(*[frames[k] for k in pick])

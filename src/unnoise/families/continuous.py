@@ -1,0 +1,38 @@
+"""diffusion, flow and edm: one Gaussian path (paths.py), one loss (losses.py), samplers over the path."""
+
+import functools
+
+from ..coupling import paired_noise
+from ..losses import training_loss
+from ..nets import MLP
+from ..nets.unet import UNet
+from ..paths import make_path
+
+
+def build(cfg, num_classes, folder=None):
+    """An MLP for 2D points, a U-Net for images."""
+    classes = num_classes if cfg.conditional else 0
+    if cfg.size is not None:
+        return UNet(channels=cfg.channels, width=cfg.width, num_classes=classes, size=cfg.size)
+    return MLP(dim=2, width=cfg.width, depth=cfg.depth, num_classes=classes)
+
+
+@functools.lru_cache(maxsize=16)
+def path_of(schedule, sigma_data):
+    return make_path(schedule, sigma_data=sigma_data)
+
+
+def prepare(cfg, dataset, folder, progress=True):
+    """Data in model units; a reflow run trains on the (sample, noise, label) triples in its folder."""
+    if cfg.coupling == "reflow":
+        from ..reflow import load_pairs
+        x0, eps, y = load_pairs(folder)
+        return {"x0": x0, "eps": eps}, y
+    return {"x0": dataset.normalize(dataset.x)}, dataset.y                 # (N, 2) or (N, C, H, W)
+
+
+def loss(net, cfg, rows, y, generator):
+    """The denoising / flow-matching loss (or EDM's) on x0 paired with noise by the coupling."""
+    x0 = rows["x0"]
+    eps = rows["eps"] if "eps" in rows else paired_noise(cfg.coupling, x0, generator)
+    return training_loss(net, path_of(cfg.schedule, cfg.sigma_data), cfg, x0, y, generator, eps=eps)

@@ -1,0 +1,142 @@
+"""One small transformer for both token families: raster autoregressive and VAR next-scale.
+
+A sequence of L positions is split into levels (raster AR: one position per level; VAR: one scale per
+level). Position i may attend to position j when level(j) <= level(i): causal across levels,
+bidirectional inside one (Tian et al. 2024, VAR, Sec. 3.2). Position i predicts token i from what the
+levels before its own hold. The class enters twice, as in VAR: the first input is the class embedding
+plus a learned start vector, and every block is modulated by it through AdaLN (DiT's adaLN-Zero,
+Peebles & Xie 2023). The class table has one extra row, the null class, for classifier-free guidance.
+
+Sampling runs level by level with a KV cache: a level's queries see every cached key and each other,
+which is exactly the training mask restricted to that level's rows, so no mask is needed there.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def level_mask(levels):
+    """(L, L) boolean: True where query i may attend to key j, i.e. level(j) <= level(i)."""
+    return levels[None, :] <= levels[:, None]
+
+
+def modulate(x, shift, scale):
+    """AdaLN: x * (1 + scale) + shift, per sample."""
+    return x * (1 + scale[:, None]) + shift[:, None]
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with an optional KV cache (a list [k, v] grown per level)."""
+
+    def __init__(self, width, heads):
+        super().__init__()
+        self.heads = heads
+        self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+
+    def forward(self, x, mask=None, cache=None):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # (B, h, T, c)
+        if cache is not None:
+            if cache:
+                k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)   # (B, h, T_all, c)
+            cache[:] = [k, v]
+        h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)                        # (B, h, T, c)
+        return self.proj(h.transpose(1, 2).reshape(B, T, C))                              # (B, T, C)
+
+
+class Block(nn.Module):
+    """x + g1 attn(AdaLN(x)) then x + g2 mlp(AdaLN(x)), with shifts, scales and gates from the class."""
+
+    def __init__(self, width, heads):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(width, elementwise_affine=False)
+        self.norm2 = nn.LayerNorm(width, elementwise_affine=False)
+        self.attn = Attention(width, heads)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(approximate="tanh"), nn.Linear(4 * width, width))
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
+        nn.init.zeros_(self.ada[1].weight), nn.init.zeros_(self.ada[1].bias)     # adaLN-Zero: blocks start as identity
+
+    def forward(self, x, cond, mask=None, cache=None):
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond).chunk(6, dim=1)   # (B, C) each
+        x = x + gate1[:, None] * self.attn(modulate(self.norm1(x), shift1, scale1), mask, cache)
+        return x + gate2[:, None] * self.mlp(modulate(self.norm2(x), shift2, scale2))  # (B, T, C)
+
+
+class Transformer(nn.Module):
+    """Inputs of levels 1.. (token ids or feature vectors) and classes -> logits (B, L, vocab) for all levels.
+
+    levels: the level of each of the L positions, non-decreasing; level 0 is predicted from the class alone.
+    in_features: None when inputs are token ids (raster AR: the previous token), else their dimension
+    (VAR: the accumulated tokenizer features, downsampled to the next scale).
+    """
+
+    def __init__(self, vocab, levels, width=128, depth=4, heads=4, num_classes=0, in_features=None, in_vocab=None):
+        super().__init__()
+        levels = torch.as_tensor(levels, dtype=torch.long)
+        self.vocab, self.num_classes, self.length = vocab, num_classes, len(levels)
+        self.register_buffer("levels", levels, persistent=False)
+        self.first = int((levels == 0).sum())                                  # positions of level 0
+        self.embed = nn.Embedding(in_vocab or vocab, width) if in_features is None else nn.Linear(in_features, width)
+        self.classes = nn.Embedding(num_classes + 1, width)                    # last row: the null class
+        self.start = nn.Parameter(torch.randn(self.first, width) * 0.02)       # (first, C)
+        self.pos = nn.Parameter(torch.randn(self.length, width) * 0.02)        # (L, C)
+        distinct = int(levels.max()) + 1
+        self.level = nn.Embedding(distinct, width) if distinct < self.length else None
+        self.blocks = nn.ModuleList(Block(width, heads) for _ in range(depth))
+        self.norm = nn.LayerNorm(width, elementwise_affine=False)
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
+        self.head = nn.Linear(width, vocab)
+        nn.init.zeros_(self.ada[1].weight), nn.init.zeros_(self.ada[1].bias)
+        self.head.weight.data.mul_(0.02)
+        for block in self.blocks:                                              # GPT-2's residual scaling
+            for proj in (block.attn.proj, block.mlp[2]):
+                proj.weight.data.div_(math.sqrt(2 * depth))
+
+    def null(self, batch, device=None):
+        """The null class label, for unconditional runs and the unconditional half of guidance."""
+        return torch.full((batch,), self.num_classes, dtype=torch.long, device=device)
+
+    def _inputs(self, inputs, y, start):
+        """Embedded inputs for positions start..start+T-1, with position and level embeddings: (B, T, C)."""
+        cond = self.classes(y)                                                  # (B, C)
+        parts = []
+        if start == 0:
+            parts.append(cond[:, None] + self.start[None])                     # (B, first, C)
+        if inputs is not None and inputs.shape[1] > 0:
+            parts.append(self.embed(inputs))                                   # (B, T', C)
+        h = torch.cat(parts, dim=1)
+        stop = start + h.shape[1]
+        h = h + self.pos[start:stop]
+        if self.level is not None:
+            h = h + self.level(self.levels[start:stop])
+        return h, cond
+
+    def _head(self, h, cond):
+        shift, scale = self.ada(cond).chunk(2, dim=1)                          # (B, C) each
+        return self.head(modulate(self.norm(h), shift, scale))                 # (B, T, vocab)
+
+    def forward(self, inputs, y=None):
+        """Teacher forcing: inputs of positions first.. (B, L - first) ids or (B, L - first, F) -> (B, L, vocab)."""
+        B = inputs.shape[0]
+        y = self.null(B, inputs.device) if y is None else y
+        h, cond = self._inputs(inputs, y, 0)                                    # (B, L, C)
+        mask = level_mask(self.levels[: h.shape[1]])
+        for block in self.blocks:
+            h = block(h, cond, mask)
+        return self._head(h, cond)
+
+    def step(self, inputs, y, cache, start):
+        """One level with the KV cache: inputs for positions start..start+T-1 (None at start 0) -> (B, T, vocab).
+
+        cache: a list with one [k, v] list per block, empty lists before the first call.
+        """
+        h, cond = self._inputs(inputs, y, start)
+        for block, kv in zip(self.blocks, cache):
+            h = block(h, cond, None, kv)
+        return self._head(h, cond)
+
+    def new_cache(self):
+        return [[] for _ in self.blocks]
