@@ -112,7 +112,7 @@ class Run:
                                       spacing=spacing, **options)
         sampler, nfe = sampler or "ddpm", 50 if nfe is None else nfe
         for name in options:
-            if name in families.tokens.OPTIONS and options[name] is not None:
+            if name in families.tokens.OPTIONS and options[name] not in (None, False):
                 raise UnnoiseError(f"--{name.replace('_', '-')} is for token runs (ar, var); a {self.cfg.family} run "
                                    f"samples with --sampler, --nfe, --eta, --spacing, --guidance")
         options = {k: v for k, v in options.items() if k not in families.tokens.OPTIONS}

@@ -12,11 +12,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..checkpoint import atomic_write
 from ..errors import UnnoiseError
 from ..tokenizers.multiscale import MultiScaleVQ, parse_scales
 
 SUBFOLDER = "tokenizer"
-FILES = ("config.json", "model.safetensors")
+FILES = ("model.safetensors", "config.json")
 
 
 def build(cfg, num_classes=0, folder=None):
@@ -63,9 +64,8 @@ def ensure(cfg, folder, single_scale, progress=True):
         else:
             source = Path(cfg.tokens)
             load(source, cfg, single_scale)                                   # refuse anything but a fitting tokenizer
-            sub.mkdir(parents=True, exist_ok=True)
-            for name in FILES:
-                shutil.copyfile(source / name, sub / name)
+            for name in FILES:                          # config.json last: a half-copied tokenizer is not one
+                atomic_write(sub / name, lambda tmp, name=name: shutil.copyfile(source / name, tmp))
     cfg.tokenizer_hash = cfg.tokenizer_hash or digest(sub)
     return load(sub, cfg, single_scale)
 
