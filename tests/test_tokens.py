@@ -189,8 +189,11 @@ def test_guidance_one_is_the_conditional_model_and_zero_the_unconditional(token_
     run.net.step = (lambda step: lambda *a: logits.append(step(*a)) or logits[-1])(run.net.step)
     try:
         cond = run.sample(4, seed=1, label=2)
-        assert len({tuple(l.shape) for l in logits[:1]}) == 1 and logits[0].shape[0] == 4   # no null half at w = 1
+        assert logits and all(l.shape[0] == 4 for l in logits)       # no null-class half is run at w = 1
         assert torch.equal(run.sample(4, seed=1, label=2, guidance=1.0), cond)
+        logits.clear()
+        run.sample(4, seed=1, label=2, guidance=1.5)
+        assert all(l.shape[0] == 8 for l in logits)                    # w != 1: the null half rides along
         assert torch.equal(run.sample(4, seed=1, label=2, guidance=0.0), run.sample(4, seed=1))   # null class
     finally:
         del run.net.step

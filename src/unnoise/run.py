@@ -63,7 +63,7 @@ class Run:
             step, num_classes = int(config["step"]), int(config["num_classes"])
         except (KeyError, TypeError, ValueError) as err:
             raise UnnoiseError(f"{folder / 'config.json'} is not an unnoise run config ({err})") from None
-        if cfg.family in ("ar", "var") and (cfg.family == "var" or cfg.tokens is not None):
+        if cfg.tokens is not None:                      # ar over tokens, var: a prior pinned to its tokenizer
             families.tokenizer.check_hash(cfg, folder)
         net = build_net(cfg, num_classes, folder)
         load_weights(net, folder / "model.safetensors")

@@ -25,11 +25,15 @@ def build(cfg, num_classes, folder):
     return net
 
 
+def pyramid(tok, x):
+    """Token pyramids (N, L) of images x (N, C, H, W) in [0, 1] and their teacher-forcing inputs (N, L - 1, C)."""
+    ids = tokenizer.encode(tok, (x - SHIFT) / SCALE)
+    return ids, torch.cat([tok.teacher_inputs(chunk) for chunk in ids.split(500)])
+
+
 def prepare(cfg, dataset, folder, progress=True):
-    """Token pyramids (N, L) of the training images and their teacher-forcing inputs (N, L - 1, C), once."""
-    tok = tokenizer.ensure(cfg, folder, single_scale=False, progress=progress)
-    ids = tokenizer.encode(tok, (dataset.x - SHIFT) / SCALE)
-    inputs = torch.cat([tok.teacher_inputs(chunk) for chunk in ids.split(500)])
+    """The training images' pyramids and inputs, computed once from the frozen tokenizer."""
+    ids, inputs = pyramid(tokenizer.ensure(cfg, folder, single_scale=False, progress=progress), dataset.x)
     return {"tokens": ids, "inputs": inputs}, dataset.y
 
 
@@ -61,8 +65,7 @@ def sample(run, n=2000, seed=0, **kwargs):
 def bits(run, x, y=None):
     """Held-out code length of the tokenized images, in bits per image and per scale (a rate, not bits/dim)."""
     tok = run.net.tokenizer
-    ids = tokenizer.encode(tok, (x - SHIFT) / SCALE)
-    inputs = torch.cat([tok.teacher_inputs(chunk) for chunk in ids.split(500)])
+    ids, inputs = pyramid(tok, x)
     per_image, per_level = token_sampling.nll_bits(run, ids, inputs, y)
     return {"bits_per_image": float(per_image.mean()), "bits_per_image_stderr": float(per_image.std() / len(ids) ** 0.5),
             "bits_per_scale": [round(float(b), 3) for b in per_level], "bpd": None, "n": len(ids),
