@@ -17,3 +17,26 @@ def _threads():
 def classifier_cache(tmp_path_factory):
     """One image-classifier cache for the session; the user's own cache is left alone."""
     return tmp_path_factory.mktemp("classifier-cache")
+
+
+@pytest.fixture(scope="session")
+def explained(tmp_path_factory, classifier_cache):
+    """A page written by `unnoise explain --runs` from tiny runs of every role but VAR (path, runs by role)."""
+    import unnoise
+    from unnoise.web import explain, sections
+    root = tmp_path_factory.mktemp("explain")
+    tiny = {"width": 16, "progress": False}
+    recipes = {"pd": dict(data="moons", steps=200), "pf": dict(data="moons", family="flow", steps=200),
+               "id": dict(data="digits", conditional=True, steps=60, width=16),
+               "ia": dict(data="digits", family="ar", conditional=True, steps=30, width=16, depth=1, heads=2)}
+    for name, recipe in recipes.items():
+        unnoise.train(unnoise.TrainConfig(**recipe), root / name, progress=tiny["progress"])
+    saved = (os.environ.get("UNNOISE_CACHE"), sections.GUIDANCE, sections.QUALITY_N)
+    os.environ["UNNOISE_CACHE"] = str(classifier_cache)
+    sections.GUIDANCE, sections.QUALITY_N = (0.0, 1.0, 3.0), 100
+    try:
+        page = explain.explain(root / "page", [str(root / name) for name in recipes])
+    finally:
+        cache, sections.GUIDANCE, sections.QUALITY_N = saved
+        os.environ.pop("UNNOISE_CACHE") if cache is None else os.environ.__setitem__("UNNOISE_CACHE", cache)
+    return page, root

@@ -149,3 +149,13 @@ def test_a_folder_without_classes_gets_rotation_features(tmp_path, monkeypatch):
     _, info = clf.classifier(str(tmp_path), cache=tmp_path / "cache")
     assert info["task"] == "rotation" and info["heldout_accuracy"] > 0.9
     assert result["class_accuracy"] is None and result["n"] == 8
+
+
+def test_the_judge_does_not_depend_on_what_ran_before_it():
+    """Dropout draws from torch's global generator: training seeds it, so the judge is the same in any process."""
+    x, y, _ = load_images("digits", "train")
+    nets = []
+    for before in (1, 2):
+        torch.manual_seed(before)
+        nets.append(clf.train(x, y, 10, steps=20).state_dict())
+    assert all(torch.equal(nets[0][k], nets[1][k]) for k in nets[0])

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cli_flow, cli_images, data, guidance, samplers
+from .web import commands as web_commands
 from .config import ALL_FAMILIES, DEFAULTS, FAMILIES, FAMILY_DEFAULTS, TrainConfig
 from .errors import UnnoiseError, positive_int
 from .paths import PREDICTIONS, SCHEDULES
@@ -121,6 +122,8 @@ def build_parser():
     p.add_argument("--out", required=True, help="real.npy ((n, 2) floats, or images (n, C, H, W) in [0, 1]) or real.png")
 
     cli_flow.add_parsers(sub, positive)
+    web_commands.add_explain(sub)
+    web_commands.add_serve(sub, positive)
 
     p = sub.add_parser("demo", help="train on moons and write every figure into one folder (about a minute)")
     p.add_argument("--out", default="demo", help="output folder (default demo/)")
@@ -236,7 +239,7 @@ def cmd_demo(args):
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "data": cmd_data, "demo": cmd_demo,
-            **cli_flow.COMMANDS}
+            "explain": web_commands.cmd_explain, "serve": web_commands.cmd_serve, **cli_flow.COMMANDS}
 
 
 def main(argv=None):

@@ -41,14 +41,16 @@ def update_ema(ema, net, decay):
         mine.copy_(theirs)
 
 
-def save_checkpoint(folder, cfg, dataset, step, net, ema, optimizer, generator):
-    """Write state, then EMA weights, then config.json (the commit point); each file atomically."""
+def save_checkpoint(folder, cfg, dataset, step, net, ema, optimizer, generator, seconds=None):
+    """Write state, then EMA weights, then config.json (the commit point); each file atomically.
+
+    seconds: the training wall time so far (over every resume), kept in config.json for the page's stamps."""
     tensors, groups = optimizer_tensors(optimizer)
     tensors.update({f"net.{k}": v for k, v in net.state_dict().items()})
     tensors["rng"] = generator.get_state()
     save_tensors(folder / "state.safetensors", tensors, {"step": str(step), "param_groups": groups})
     save_tensors(folder / "model.safetensors", ema.state_dict())
-    save_json(folder / "config.json", run_config(cfg, dataset, step, ema))
+    save_json(folder / "config.json", run_config(cfg, dataset, step, ema, seconds))
 
 
 def restore_checkpoint(folder, net, ema, optimizer, generator):
@@ -110,6 +112,10 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
     step = restore_checkpoint(folder, net, ema, optimizer, generator) if resume else 0
     last_saved = step if resume else None
     timed, start, done = seconds is not None, time.perf_counter(), step
+    before = float(load_json(folder / "config.json").get("train_seconds", 0.0)) if resume else 0.0
+
+    def clock():
+        return before + time.perf_counter() - start
     bar = tqdm(total=seconds if timed else cfg.steps, initial=0 if timed else step, desc="training",
                disable=not progress, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if timed else None)
     for step in range(step, cfg.steps):
@@ -139,9 +145,10 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
             bar.set_postfix(loss=f"{loss.item():.4f}", step=done)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             save_checkpoint(folder, dataclasses.replace(cfg, steps=done) if timed else cfg, dataset, done,
-                            net, ema, optimizer, generator)
+                            net, ema, optimizer, generator, clock())
             last_saved = done
     bar.close()
     if last_saved != done:                          # a time budget ran out between checkpoints
-        save_checkpoint(folder, dataclasses.replace(cfg, steps=done), dataset, done, net, ema, optimizer, generator)
+        save_checkpoint(folder, dataclasses.replace(cfg, steps=done), dataset, done, net, ema, optimizer, generator,
+                        clock())
     return Run.load(folder)

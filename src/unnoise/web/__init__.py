@@ -1,0 +1,1 @@
+"""The explainer page (`unnoise explain`) and its live server (`unnoise serve`)."""

@@ -1,0 +1,390 @@
+// The explainer page: draws every figure from the bundle inlined in the page, on plain canvases.
+// One classic script, no modules, no workers, no network (file:// safe). In live mode (unnoise serve)
+// the live controls ask the server's /api/sample for new draws and redraw with the same functions.
+"use strict";
+const B = JSON.parse(document.getElementById("bundle").textContent);
+const LIVE = B.live === true;
+const $ = (id) => document.getElementById(id);
+const COLORS = ["#d1495b", "#30638e", "#edae49", "#00798c", "#6a4c93", "#66a182"];
+
+// ---- arrays: the encode.py format ------------------------------------------------------------------
+function dec(item) {
+  const raw = atob(item.b64), bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  const q = item.bits === 8 ? bytes : new Uint16Array(bytes.buffer);
+  const top = item.bits === 8 ? 255 : 65535, a = new Float32Array(q.length), span = item.hi - item.lo;
+  for (let i = 0; i < q.length; i++) a[i] = item.lo + span * q[i] / top;
+  return {a: a, shape: item.shape};
+}
+const size = (shape, from) => shape.slice(from).reduce((p, v) => p * v, 1);
+
+// ---- drawing --------------------------------------------------------------------------------------
+function clear(cv) { const c = cv.getContext("2d"); c.clearRect(0, 0, cv.width, cv.height); return c; }
+
+function bounds(a, pad) {   // [xmin, xmax, ymin, ymax] of interleaved (x, y) values
+  let b = [Infinity, -Infinity, Infinity, -Infinity];
+  for (let i = 0; i < a.length; i += 2) {
+    b = [Math.min(b[0], a[i]), Math.max(b[1], a[i]), Math.min(b[2], a[i + 1]), Math.max(b[3], a[i + 1])];
+  }
+  const px = (b[1] - b[0]) * (pad || 0.1), py = (b[3] - b[2]) * (pad || 0.1);
+  return [b[0] - px, b[1] + px, b[2] - py, b[3] + py];
+}
+function mapper(cv, b) {
+  return (x, y) => [(x - b[0]) / (b[1] - b[0]) * cv.width, cv.height - (y - b[2]) / (b[3] - b[2]) * cv.height];
+}
+function dots(c, a, off, n, at, color, r) {
+  c.fillStyle = color;
+  for (let i = 0; i < n; i++) { const p = at(a[off + 2 * i], a[off + 2 * i + 1]); c.fillRect(p[0] - r, p[1] - r, 2 * r, 2 * r); }
+}
+// one (C, H, W) image at a[off..] into the canvas at (x, y), `cell` screen pixels per image pixel
+function image(c, a, off, C, H, W, x, y, cell, view) {
+  const img = c.createImageData(W, H), s = view ? view.scale : 1, t = view ? view.shift : 0;
+  for (let i = 0; i < H * W; i++) {
+    for (let k = 0; k < 3; k++) {
+      const v = a[off + (C === 3 ? k : 0) * H * W + i] * s + t;
+      img.data[4 * i + k] = Math.max(0, Math.min(255, Math.round(v * 255)));
+    }
+    img.data[4 * i + 3] = 255;
+  }
+  const tmp = document.createElement("canvas");
+  tmp.width = W; tmp.height = H; tmp.getContext("2d").putImageData(img, 0, 0);
+  c.imageSmoothingEnabled = false;
+  c.drawImage(tmp, x, y, W * cell, H * cell);
+}
+// images a[base + k] for k < count, `cols` per row, into a canvas sized to fit
+function images(cv, d, base, count, cols, cell, view) {
+  const [C, H, W] = d.shape.slice(-3), per = C * H * W, rows = Math.ceil(count / cols);
+  cv.width = cols * (W * cell + 2); cv.height = rows * (H * cell + 2);
+  const c = clear(cv);
+  for (let k = 0; k < count; k++) {
+    image(c, d.a, (base + k) * per, C, H, W, (k % cols) * (W * cell + 2), Math.floor(k / cols) * (H * cell + 2), cell, view);
+  }
+}
+// a line chart: series [{name, xs, ys, color}], options {xlog, ylog, xlabel, ylabel, marker: [x, y], hline, band}
+function chart(cv, series, o) {
+  const c = clear(cv), L = 58, R = 10, T = 10, Bm = 34, w = cv.width - L - R, h = cv.height - T - Bm;
+  const fx = o.xlog ? Math.log10 : (v) => v, fy = o.ylog ? Math.log10 : (v) => v;
+  let xs = [], ys = [];
+  series.forEach((s) => { xs = xs.concat(s.xs); ys = ys.concat(s.ys); });
+  if (o.hline !== undefined) ys.push(o.hline);
+  if (o.band) ys = ys.concat(o.band.lo, o.band.hi);
+  const x0 = Math.min(...xs.map(fx)), x1 = Math.max(...xs.map(fx));
+  let y0 = Math.min(...ys.map(fy)), y1 = Math.max(...ys.map(fy));
+  if (y1 - y0 < 1e-9) { y0 -= 1; y1 += 1; }
+  const X = (v) => L + (fx(v) - x0) / (x1 - x0 || 1) * w, Y = (v) => T + h - (fy(v) - y0) / (y1 - y0) * h;
+  c.strokeStyle = "#999"; c.strokeRect(L, T, w, h);
+  c.fillStyle = "#333"; c.font = "11px system-ui, sans-serif";
+  c.fillText(o.xlabel || "", L + w / 2 - 30, cv.height - 4);
+  c.save(); c.translate(10, T + h / 2 + 40); c.rotate(-Math.PI / 2); c.fillText(o.ylabel || "", 0, 0); c.restore();
+  const ticks = (lo, hi, log) => {   // powers of ten on a log axis (the ends when fewer than two fit)
+    if (!log) return [lo, (lo + hi) / 2, hi];
+    const tens = [...Array(Math.max(0, Math.floor(hi) - Math.ceil(lo) + 1)).keys()].map((k) => Math.pow(10, Math.ceil(lo) + k));
+    return tens.length > 1 ? tens : [Math.pow(10, lo), Math.pow(10, (lo + hi) / 2), Math.pow(10, hi)];
+  };
+  c.textAlign = "center";
+  (o.xticks || ticks(x0, x1, o.xlog)).forEach((v) => c.fillText(fmt(v), X(v), T + h + 13));
+  c.textAlign = "right";
+  ticks(y0, y1, o.ylog).forEach((v) => c.fillText(fmt(v), L - 4, Y(v) + 4));
+  c.textAlign = "left";
+  if (o.band) {
+    c.fillStyle = "rgba(48,99,142,0.15)"; c.beginPath();
+    o.band.xs.forEach((x, i) => c.lineTo(X(x), Y(o.band.hi[i])));
+    [...o.band.xs].reverse().forEach((x, i) => c.lineTo(X(x), Y(o.band.lo[o.band.xs.length - 1 - i])));
+    c.fill();
+  }
+  if (o.hline !== undefined) {
+    c.strokeStyle = "#777"; c.setLineDash([4, 3]); c.beginPath(); c.moveTo(L, Y(o.hline)); c.lineTo(L + w, Y(o.hline));
+    c.stroke(); c.setLineDash([]); c.fillStyle = "#555"; c.fillText(o.hlabel || "floor", L + 4, Y(o.hline) - 3);
+  }
+  series.forEach((s, k) => {
+    c.strokeStyle = c.fillStyle = s.color || COLORS[k % COLORS.length]; c.lineWidth = 1.5; c.beginPath();
+    s.xs.forEach((x, i) => (i ? c.lineTo(X(x), Y(s.ys[i])) : c.moveTo(X(x), Y(s.ys[i])))); c.stroke();
+    s.xs.forEach((x, i) => c.fillRect(X(x) - 2, Y(s.ys[i]) - 2, 4, 4));
+    (s.labels || []).forEach((t, i) => {
+      const right = X(s.xs[i]) > L + w - 50;
+      c.textAlign = right ? "right" : "left"; c.fillText(t, X(s.xs[i]) + (right ? -5 : 5), Y(s.ys[i]) + 12); c.textAlign = "left";
+    });
+    c.fillText(s.name, L + w - 150, T + 12 + 12 * k);
+  });
+  (o.ticks || []).forEach((v) => { c.strokeStyle = "#30638e"; c.beginPath(); c.moveTo(X(v), T + h); c.lineTo(X(v), T + h - 6); c.stroke(); });
+  if (o.marker) {
+    c.fillStyle = "#d1495b"; c.beginPath(); c.arc(X(o.marker[0]), Y(o.marker[1]), 5, 0, 2 * Math.PI); c.fill();
+    c.fillText("you are here", Math.min(X(o.marker[0]) + 7, L + w - 70), Y(o.marker[1]) - 6);
+  }
+}
+function fmt(v) {   // short numbers for ticks and labels: 0, 0.25, 12.3, 999, 1e-4
+  const a = Math.abs(v);
+  if (a < 1e-9) return "0";
+  if (a >= 100) return Math.round(v).toLocaleString("en");
+  return a < 0.01 ? v.toExponential(0) : +v.toFixed(2) + "";
+}
+
+// ---- controls ------------------------------------------------------------------------------------
+function slider(id, max, value, draw) {
+  const s = $(id); s.max = max; s.value = value;
+  s.addEventListener("input", () => draw(+s.value));
+  draw(+s.value);
+  return s;
+}
+const players = [];
+function player(s, fps) {   // play / pause a slider (its button: id + "-play"); pauses off-screen
+  const button = $(s.id + "-play");
+  let timer = null;
+  const stop = () => { clearInterval(timer); timer = null; button.textContent = "play"; };
+  button.addEventListener("click", () => {
+    if (timer) return stop();
+    if (+s.value >= +s.max) { s.value = 0; }
+    button.textContent = "pause";
+    timer = setInterval(() => { if (+s.value >= +s.max) return stop(); s.value = +s.value + 1; s.dispatchEvent(new Event("input")); }, 1000 / fps);
+  });
+  players.push({el: button.closest("section"), stop: stop});
+}
+function stepper(s) {   // its step buttons: id + "-prev", id + "-next"
+  [[$(s.id + "-prev"), -1], [$(s.id + "-next"), 1]].forEach(([b, d]) => b.addEventListener("click", () => {
+    s.value = Math.max(0, Math.min(+s.max, +s.value + d)); s.dispatchEvent(new Event("input"));
+  }));
+}
+if ("IntersectionObserver" in window) {
+  const seen = new IntersectionObserver((es) => es.forEach((e) => { if (!e.isIntersecting) players.filter((p) => p.el === e.target).forEach((p) => p.stop()); }));
+  document.querySelectorAll("section").forEach((s) => seen.observe(s));
+}
+function say(id, text) { const el = $(id); if (el) el.textContent = text; }
+function label(cv, text) { cv.setAttribute("aria-label", text); }
+
+// ---- stamps: where each figure comes from ------------------------------------------------------------
+function stamps() {
+  document.querySelectorAll(".stamp").forEach((el) => {
+    el.textContent = "";
+    el.dataset.roles.split(" ").forEach((role) => {
+      const s = B.runs[role];
+      if (!s) return;
+      const p = document.createElement("p");
+      p.textContent = `${role}: run ${s.run}, ${s.family} on ${s.data}, seed ${s.seed}, ${s.steps} steps, ` +
+        `${s.train_seconds === null || s.train_seconds === undefined ? "?" : Math.round(s.train_seconds)} s of training on ${s.cpu}` +
+        (s.metric ? `; ${s.metric}` : "") + ". Rebuild: ";
+      const code = document.createElement("code"); code.textContent = s.command; p.appendChild(code);
+      const copy = document.createElement("button"); copy.textContent = "copy"; copy.className = "copy";
+      copy.addEventListener("click", () => navigator.clipboard && navigator.clipboard.writeText(s.command));
+      p.appendChild(copy); el.appendChild(p);
+    });
+  });
+}
+function missing(id, text) { const el = $(id); if (el && text) { el.hidden = false; el.textContent = "Not on this page yet: " + text; } }
+
+// ---- 1. noise ------------------------------------------------------------------------------------
+function noiseSection() {
+  const S = B.sections.noise, P = S.points, I = S.image;
+  if (!P && !I) return missing("noise-missing", "unnoise explain --budget quick --out page");
+  const ref = P || I, sch = ref.schedule, pts = P && {x0: dec(P.x0).a, eps: dec(P.eps).a};
+  const img = I && {x0: dec(I.x0), eps: dec(I.eps).a};
+  const lim = [-3.5, 3.5, -3.5, 3.5];
+  slider("noise-t", sch.t.length - 1, 0, (k) => {
+    if (P) {
+      const s = P.schedule, cv = $("noise-points"), c = clear(cv), at = mapper(cv, lim), n = pts.x0.length / 2, xt = new Float32Array(2 * n);
+      for (let i = 0; i < 2 * n; i++) xt[i] = s.alpha[k] * pts.x0[i] + s.sigma[k] * pts.eps[i];
+      dots(c, xt, 0, n, at, "#30638e", 1.5);
+      label(cv, `${n} two-moons points mixed with noise at t = ${fmt(s.t[k])}: alpha ${s.alpha[k].toFixed(2)}, sigma ${s.sigma[k].toFixed(2)}`);
+    }
+    if (I) {
+      const s = I.schedule, d = img.x0, xt = new Float32Array(d.a.length);
+      for (let i = 0; i < xt.length; i++) xt[i] = s.alpha[k] * d.a[i] + s.sigma[k] * img.eps[i];
+      const [C, H, W] = d.shape.slice(-3), cv = $("noise-image");
+      cv.width = cv.height = 160; image(clear(cv), xt, 0, C, H, W, 0, 0, 160 / W, I.view);
+      label(cv, `a training digit mixed with noise at t = ${fmt(s.t[k])}`);
+    }
+    const series = [];
+    if (P) series.push({name: "2D points: " + P.schedule.name, xs: P.schedule.t.map((t, i) => i / (P.schedule.t.length - 1)), ys: P.schedule.logsnr});
+    if (I) series.push({name: "images: " + I.schedule.name, xs: I.schedule.t.map((t, i) => i / (I.schedule.t.length - 1)), ys: I.schedule.logsnr});
+    const u = k / (sch.t.length - 1), tmax = sch.t[sch.t.length - 1], tmin = sch.t[0];
+    chart($("noise-snr"), series, {xlabel: "t / t_max", ylabel: "log SNR", marker: [u, series[0].ys[k]],
+      ticks: sch.steps.map((t) => (t - tmin) / (tmax - tmin))});
+    say("noise-now", `t = ${fmt(sch.t[k])} of ${fmt(tmax)}: alpha = ${sch.alpha[k].toFixed(3)}, sigma = ${sch.sigma[k].toFixed(3)}, log SNR = ${sch.logsnr[k].toFixed(2)}`);
+  });
+}
+
+// ---- 2. denoise ----------------------------------------------------------------------------------
+let denoiseData = null;
+function denoiseLoad(S) {
+  denoiseData = {P: S.points && {xt: dec(S.points.xt), x0: dec(S.points.x0), t: S.points.t},
+                 I: S.image && {xt: dec(S.image.xt), x0: dec(S.image.x0), t: S.image.t}};
+}
+function denoiseDraw(f) {
+  const {P, I} = denoiseData;
+  if (P) {
+    const n = P.xt.shape[1], F = P.x0.shape[0], lim = bounds(P.xt.a.subarray(0, 2 * n), 0.05);
+    [["denoise-xt", P.xt, Math.min(f, P.xt.shape[0] - 1), "#30638e"], ["denoise-x0", P.x0, Math.min(f, F - 1), "#d1495b"]].forEach(([id, d, k, col]) => {
+      const cv = $(id), c = clear(cv); dots(c, d.a, k * 2 * n, n, mapper(cv, lim), col, 1.5);
+    });
+    label($("denoise-xt"), `step ${f} of ${F}: the points x_t`);
+  }
+  if (I) {
+    const n = I.xt.shape[1], F = I.x0.shape[0], cols = Math.min(n, 10);
+    images($("denoise-img-xt"), I.xt, Math.min(f, I.xt.shape[0] - 1) * n, n, cols, 8, null);
+    images($("denoise-img-x0"), I.x0, Math.min(f, F - 1) * n, n, cols, 8, null);
+    label($("denoise-img-x0"), `the model's estimate of the clean digits before step ${Math.min(f, F - 1) + 1} of ${F}`);
+  }
+  const ref = P || I, F = ref.x0.shape[0];
+  say("denoise-now", f < F ? `step ${f + 1} of ${F}, t = ${fmt(ref.t[f])}` : `done: ${F} steps`);
+}
+function denoiseSection() {
+  const S = B.sections.denoise;
+  if (!S.points && !S.image) return missing("denoise-missing", "unnoise explain --budget quick --out page");
+  denoiseLoad(S);
+  const ref = denoiseData.P || denoiseData.I, s = slider("denoise-step", ref.x0.shape[0], ref.x0.shape[0], denoiseDraw);
+  player(s, 6); stepper(s);
+  if (LIVE && S.image) live("denoise-live", "images-diffusion", (body) => Object.assign(body, {frames: true, n: 10}), (r) => {
+    denoiseData.I = {xt: dec(r.frames.xt), x0: dec(r.frames.x0), t: r.frames.t};
+    s.max = denoiseData.I.x0.shape[0]; s.value = 0; denoiseDraw(0);
+  });
+}
+
+// ---- 3. why it works -----------------------------------------------------------------------------
+function whySection() {
+  const G = B.sections.why.geometry, T = B.sections.why.tangent;
+  chart($("why-chart"), [{name: "measured share", xs: G.map((r) => r.D), ys: G.map((r) => r.mean)},
+    {name: "1 / D", xs: G.map((r) => r.D), ys: G.map((r) => r.expected), color: "#777"}],
+    {xlog: true, ylog: true, xlabel: "dimension D", ylabel: "share of noise along the data",
+     band: {xs: G.map((r) => r.D), lo: G.map((r) => Math.max(r.lo, 1e-6)), hi: G.map((r) => r.hi)}});
+  say("why-now", G.map((r) => `D = ${r.D}: ${(100 * r.mean).toFixed(1)} %`).join(", "));
+  if (T) say("why-tangent", `On the digits (D = ${T.D}), the ${T.d}-dimensional tangent space at each of ${T.n} held-out digits (local PCA of its ${T.k} nearest training digits) holds ${(100 * T.mean).toFixed(1)} % of a noise draw's energy, d / D = ${(100 * T.expected).toFixed(1)} % as for any subspace of that size: noise does not know where the data is. It lands nearly perpendicular because the data's dimension is small beside D: ${(100 - 100 * T.mean).toFixed(1)} % of it points off the data.`);
+}
+
+// ---- 4. the learned field ------------------------------------------------------------------------
+function fieldSection() {
+  const S = B.sections.field;
+  missing("field-missing-methods", S.missing_methods && (S.trajectories || []).length < 5 ? S.missing_methods : null);
+  if (S.missing) return missing("field-missing", S.missing);
+  const where = dec(S.where).a, arrows = dec(S.arrows), real = dec(S.real).a, n = where.length / 2;
+  const lim = bounds(where, 0.02);
+  slider("field-t", S.t.length - 1, Math.round(S.t.length / 3), (k) => {
+    const cv = $("field-arrows"), c = clear(cv), at = mapper(cv, lim);
+    dots(c, real, 0, real.length / 2, at, "#bbb", 1);
+    let top = 1e-9;
+    for (let i = 0; i < n; i++) top = Math.max(top, Math.hypot(arrows.a[(k * n + i) * 2], arrows.a[(k * n + i) * 2 + 1]));
+    const scale = 0.9 * (lim[1] - lim[0]) / Math.sqrt(n) / top;
+    c.strokeStyle = "#30638e"; c.lineWidth = 1.2;
+    for (let i = 0; i < n; i++) {
+      const x = where[2 * i], y = where[2 * i + 1], dx = arrows.a[(k * n + i) * 2] * scale, dy = arrows.a[(k * n + i) * 2 + 1] * scale;
+      const p = at(x, y), q = at(x + dx, y + dy), ang = Math.atan2(q[1] - p[1], q[0] - p[0]);
+      c.beginPath(); c.moveTo(p[0], p[1]); c.lineTo(q[0], q[1]);
+      c.lineTo(q[0] - 4 * Math.cos(ang - 0.5), q[1] - 4 * Math.sin(ang - 0.5)); c.moveTo(q[0], q[1]);
+      c.lineTo(q[0] - 4 * Math.cos(ang + 0.5), q[1] - 4 * Math.sin(ang + 0.5)); c.stroke();
+    }
+    say("field-now", `t = ${fmt(S.t[k])}: each arrow points from x to the model's estimate of the clean point (lengths scaled to fit)`);
+  });
+  const box = $("field-paths"), trajs = S.trajectories.map((m) => ({m: m, d: dec(m.xt)}));
+  box.textContent = "";
+  const canvases = trajs.map((tr) => {
+    const fig = document.createElement("figure"), cv = document.createElement("canvas"), cap = document.createElement("figcaption");
+    cv.width = cv.height = 200; cv.setAttribute("role", "img"); cap.textContent = `${tr.m.name}, ${tr.m.sampler}`;
+    fig.appendChild(cv); fig.appendChild(cap); box.appendChild(fig); return cv;
+  });
+  const all = trajs.length ? bounds(trajs[0].d.a, 0.05) : lim, last = trajs.length ? trajs[0].d.shape[0] - 1 : 0;
+  const s = slider("field-progress", last, 0, (f) => {
+    trajs.forEach((tr, j) => {
+      const cv = canvases[j], c = clear(cv), at = mapper(cv, all), [F, m] = tr.d.shape, k = Math.round(f * (F - 1) / Math.max(1, last));
+      c.strokeStyle = "rgba(48,99,142,0.25)";
+      for (let i = 0; i < m; i++) {
+        c.beginPath();
+        for (let t = 0; t <= k; t++) { const p = at(tr.d.a[(t * m + i) * 2], tr.d.a[(t * m + i) * 2 + 1]); t ? c.lineTo(p[0], p[1]) : c.moveTo(p[0], p[1]); }
+        c.stroke();
+      }
+      dots(c, tr.d.a, k * m * 2, m, at, "#d1495b", 1.5);
+      label(cv, `${tr.m.name}: ${m} paths from the same noise, step ${k} of ${F - 1}`);
+    });
+  });
+  player(s, 12);
+  const W = S.w2;
+  chart($("field-w2"), W.curves.map((c) => ({name: c.name, xs: W.nfe, ys: c.w2})),
+    {xlog: true, ylog: true, xticks: W.nfe, xlabel: "network evaluations per sample (NFE)", ylabel: "W2 to held-out", hline: W.floor, hlabel: `real-vs-real floor ${W.floor.toFixed(3)}`});
+}
+
+// ---- 5. guidance ---------------------------------------------------------------------------------
+function guidanceSection() {
+  const S = B.sections.guidance;
+  if (S.missing) return missing("guidance-missing", S.missing);
+  const d = dec(S.samples), per = d.shape[1];
+  const C = S.curve, draw = (k) => {
+    images($("guidance-grid"), d, k * per, per, 10, 5, null);
+    label($("guidance-grid"), `samples at guidance w = ${S.w[k]}, classes 0 to 9 in each row`);
+    chart($("guidance-curve"), [{name: "", xs: C.map((r) => r.ratio), ys: C.map((r) => r.accuracy), labels: C.map((r) => `w=${r.w}`)}],
+      {xlog: true, xlabel: "FID / held-out floor (lower is better)", ylabel: "class accuracy", marker: [C[k].ratio, C[k].accuracy]});
+    say("guidance-now", `w = ${S.w[k]}: class accuracy ${C[k].accuracy.toFixed(3)}, FID ${C[k].fid.toFixed(2)} beside a floor of ${C[k].floor.toFixed(2)} (${C[k].ratio.toFixed(2)} x), n = ${C[k].n}`);
+  };
+  slider("guidance-w", S.w.length - 1, S.w.indexOf(1), draw);
+  if (LIVE) live("guidance-live", "images-diffusion", (body) => Object.assign(body, {n: 40, label: null}), (r) => {
+    images($("guidance-grid"), dec(r.x), 0, r.x.shape[0], 10, 5, null);
+    say("guidance-now", `live draw: ${r.x.shape[0]} samples in ${r.seconds.toFixed(2)} s`);
+  });
+}
+
+// ---- 6. the debate -------------------------------------------------------------------------------
+function debateSection() {
+  const S = B.sections.debate;
+  missing("debate-missing", S.missing);
+  if (!S.panels.length) return;
+  const box = $("debate-panels"), panels = S.panels.map((p) => ({p: p, d: dec(p.frames)}));
+  box.textContent = "";
+  const cvs = panels.map((q) => {
+    const fig = document.createElement("figure"), cv = document.createElement("canvas"), cap = document.createElement("figcaption");
+    cv.setAttribute("role", "img"); fig.appendChild(cv); fig.appendChild(cap); box.appendChild(fig); return {cv: cv, cap: cap};
+  });
+  const cls = $("debate-class"), steps = 48;
+  const draw = (f) => panels.forEach((q, j) => {
+    const F = q.d.shape[1], k = Math.round(f / steps * (F - 1)), [C, H, W] = q.d.shape.slice(-3);
+    const cv = cvs[j].cv; cv.width = cv.height = 160;
+    image(clear(cv), q.d.a, ((+cls.value) * F + k) * C * H * W, C, H, W, 0, 0, 160 / W, null);
+    cvs[j].cap.textContent = `${q.p.name}: ${q.p.captions[k]}`;
+    label(cv, `${q.p.name} generating a ${cls.value}: ${q.p.captions[k]}`);
+  });
+  const s = slider("debate-progress", steps, steps, draw);
+  cls.addEventListener("change", () => draw(+s.value));
+  player(s, 8);
+  const body = $("debate-table");
+  S.table.forEach((r) => {
+    const tr = document.createElement("tr");
+    const trained = B.runs[r.role] ? Math.round(B.runs[r.role].train_seconds) : "?";
+    [r.name, r.params.toLocaleString(), trained, r.nfe, r.ms.toFixed(0), r.accuracy.toFixed(3), `${r.fid.toFixed(2)} / ${r.floor.toFixed(2)} (${r.ratio.toFixed(2)} x)`]
+      .forEach((v) => { const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); });
+    body.appendChild(tr);
+  });
+}
+
+// ---- 7. the claims -------------------------------------------------------------------------------
+function claimsSection() {
+  const S = B.sections.claims;
+  if (S.missing) return missing("claims-missing", S.missing);
+  const body = $("claims-table");
+  S.rows.forEach((r) => {
+    const tr = document.createElement("tr");
+    [r.claim, r.experiment, r.ours, r.reference, r.verdict].forEach((v) => { const td = document.createElement("td"); td.textContent = v === undefined ? "" : v; tr.appendChild(td); });
+    body.appendChild(tr);
+  });
+}
+
+// ---- live controls (unnoise serve) -----------------------------------------------------------------
+function live(id, run, shape, done) {
+  const box = $(id);
+  if (!box || !B.runs[run]) return;
+  box.hidden = false;
+  const val = (name) => box.querySelector(`[name=${name}]`);
+  box.querySelector("button").addEventListener("click", async () => {
+    const body = {run: run, seed: +val("seed").value, guidance: +val("guidance").value};
+    if (val("sampler")) { body.sampler = val("sampler").value; body.nfe = +val("nfe").value; }
+    if (val("label") && val("label").value !== "") body.label = +val("label").value;
+    shape(body);
+    const status = box.querySelector(".status"); status.textContent = "sampling...";
+    try {
+      const r = await fetch("api/sample", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+      const j = await r.json();
+      if (!r.ok) { status.textContent = j.error || r.statusText; return; }
+      status.textContent = `${j.nfe} network evaluations per sample, ${j.seconds.toFixed(2)} s`;
+      done(j);
+    } catch (e) { status.textContent = "the server did not answer: " + e; }
+  });
+}
+
+[noiseSection, denoiseSection, whySection, fieldSection, guidanceSection, debateSection, claimsSection, stamps].forEach((f) => {
+  try { f(); } catch (e) { console.error(f.name, e); }
+});
+document.body.dataset.ready = "yes";
