@@ -95,6 +95,9 @@ def judge(run, images, n):
     return result
 
 
+LIKELIHOOD = True    # --no-likelihood: skip the continuous families' ODE bound (minutes per run on MNIST)
+
+
 def bits(run, seed):
     """Held-out bits per dimension on the K-level grid: exact for pixel AR, a dequantized bound for continuous runs."""
     levels = 17 if run.cfg.data == "digits" else 16
@@ -103,7 +106,7 @@ def bits(run, seed):
         train = run.family.bits(run, unnoise.data.load(run.cfg.data, "train", size=run.cfg.size).x)
         return {"bpd": held["bpd"], "bits_per_image": held["bits_per_image"],
                 "bits_per_image_train": train["bits_per_image"], "how": "exact" if held["bpd"] else "token code length"}
-    if seed != 0 or run.path.discrete:
+    if seed != 0 or run.path.discrete or not LIKELIHOOD:
         return {}
     result = nll(run, 10**6, "hutchinson", 1, seed=0, levels=levels)
     return {"bpd": result["bpd"], "how": f"dequantized bound, probability-flow ODE (Hutchinson), {result['seconds']:.0f} s"}
@@ -175,12 +178,19 @@ def main():
     parser.add_argument("--families", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--n", type=int, default=1000, help="samples per setting (metrics use min(n, held-out))")
     parser.add_argument("--no-append", action="store_true")
+    parser.add_argument("--merge", action="store_true", help="add these seeds to the results file already there "
+                        "(the table covers all of them)")
+    parser.add_argument("--no-likelihood", action="store_true", help="skip the diffusion / flow bits-per-dimension "
+                        "bound (the probability-flow ODE over every held-out image)")
     parser.add_argument("--out", default="benchmarks/families")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    global LIKELIHOOD
+    LIKELIHOOD = not args.no_likelihood
     out, root = Path(args.out), Path(tempfile.mkdtemp())
     out.mkdir(parents=True, exist_ok=True)
-    results = {}
+    saved = out / f"results-{args.data}.json"
+    results = json.loads(saved.read_text()) if args.merge and saved.exists() else {}
     for name in args.families:
         for seed in args.seeds:
             run, steps, seconds, tok = train_family(name, args.data, seed, args.budget, root)
@@ -193,7 +203,7 @@ def main():
     head = ("| family | params | steps | NFE | ms/img b1 | ms/img b100 | raw acc | raw FID ratio (seeds) | raw FID "
             "ratio, 3 judges | raw P / R | memo | tuned acc / FID ratio (setting) | bpd | tokenizer rmse / recon FID ratio |")
     lines = [f"- {args.data}, class-conditional, {args.budget:g} s of training per family (tokenizer "
-             f"{TOKENIZER_SHARE:.0%} of it), seeds {args.seeds}, n = {args.n} samples per setting (metrics at "
+             f"{TOKENIZER_SHARE:.0%} of it), seeds {sorted({r['seed'] for rs in results.values() for r in rs})}, n = {args.n} samples per setting (metrics at "
              f"min(n, held-out)); continuous: {CONTINUOUS}; means over seeds; FID ratio = FID / floor under judge 0, "
              f"then the mean of the three judges", "", head, "|" + "---|" * (head.count("|") - 1)]
     lines += [row(name, rs) for name, rs in results.items()]

@@ -127,3 +127,16 @@ def test_serving_reads_the_written_page(explained):
 @pytest.mark.parametrize("budget", sorted(explain.BUDGETS))
 def test_budgets_name_known_roles(budget):
     assert set(explain.BUDGETS[budget]) <= set(explain.ROLES) and all(s > 0 for s in explain.BUDGETS[budget].values())
+
+
+def test_a_budget_trains_its_roles_once_then_reuses_them(tmp_path, monkeypatch, capsys):
+    """OT-CFM and reflow (which starts from the flow) as the full budget trains them, in seconds."""
+    monkeypatch.setitem(explain.BUDGETS, "tiny", {"points-flow": 2, "points-ot": 2, "points-reflow": 2})
+    monkeypatch.setattr(explain, "REFLOW", {"pairs": 500, "min_steps": 20})
+    runs = explain.train_budget("tiny", tmp_path)
+    assert runs["points-ot"].cfg.coupling == "ot" and runs["points-reflow"].cfg.coupling == "reflow"
+    assert explain.role_of(runs["points-reflow"]) == "points-reflow"
+    again = explain.train_budget("tiny", tmp_path)
+    assert "reusing points-reflow" in capsys.readouterr().out
+    assert {r: run.step for r, run in again.items()} == {r: run.step for r, run in runs.items()}
+    assert (runs["points-reflow"].folder / "pairs.safetensors").exists()

@@ -93,10 +93,20 @@ def test_ddim_frames_end_at_the_samples(client, run, n, shape):
     out = ok(client, run=run, n=n, sampler="ddim", nfe=7, frames=True)
     frames, x = out["frames"], decode(out["x"])
     xt, x0 = decode(frames["xt"]), decode(frames["x0"])
-    assert xt.shape == x0.shape == (7, n, *shape) and len(frames["t"]) == 7
+    assert xt.shape == (8, n, *shape) and x0.shape == (7, n, *shape) and len(frames["t"]) == 7   # x_T first
     assert frames["t"] == sorted(frames["t"], reverse=True)
     tolerance = 2 * (xt.max() - xt.min()) / 65535 + 2 * (x.max() - x.min()) / 65535 if run == "moons" else 1 / 255
     assert np.allclose(xt[-1], x, atol=tolerance)
+    start = client.post("/api/sample", json={"run": run, "n": n, "sampler": "ddim", "nfe": 1, "frames": True}).json()
+    assert np.allclose(decode(start["frames"]["xt"])[0], xt[0], atol=tolerance)      # the same x_T, whatever the nfe
+
+
+def test_each_class_in_turn_is_conditional_at_w_1(client):
+    """label "each" draws class i mod 10 for sample i even at w = 1, where no label means unconditional."""
+    each = decode(ok(client, run="digits", n=3, label="each", sampler="ddim", nfe=3)["x"])
+    none = decode(ok(client, run="digits", n=3, sampler="ddim", nfe=3)["x"])
+    one = decode(ok(client, run="digits", n=3, label=1, sampler="ddim", nfe=3)["x"])
+    assert np.allclose(each[1], one[1]) and not np.allclose(each, none)
 
 
 def test_token_run_samples_and_generation_order(client):

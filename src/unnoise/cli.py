@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cli_flow, cli_images, data, guidance, samplers
+from . import claims, cli_flow, cli_images, data, guidance, samplers
 from .web import commands as web_commands
 from .config import ALL_FAMILIES, DEFAULTS, FAMILIES, FAMILY_DEFAULTS, TrainConfig
 from .errors import UnnoiseError, positive_int
@@ -122,6 +122,7 @@ def build_parser():
     p.add_argument("--out", required=True, help="real.npy ((n, 2) floats, or images (n, C, H, W) in [0, 1]) or real.png")
 
     cli_flow.add_parsers(sub, positive)
+    claims.add_parser(sub)
     web_commands.add_explain(sub)
     web_commands.add_serve(sub, positive)
 
@@ -239,7 +240,7 @@ def cmd_demo(args):
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "data": cmd_data, "demo": cmd_demo,
-            "explain": web_commands.cmd_explain, "serve": web_commands.cmd_serve, **cli_flow.COMMANDS}
+            "claims": claims.cmd_claims, "explain": web_commands.cmd_explain, "serve": web_commands.cmd_serve, **cli_flow.COMMANDS}
 
 
 def main(argv=None):

@@ -19,12 +19,15 @@ def build_net(cfg, num_classes, folder=None):
     return families.of(cfg).build(cfg, num_classes, folder)
 
 
-def run_config(cfg, dataset, step, net=None, seconds=None):
-    """What config.json holds (with a tokenizer's code use per scale, and the training seconds so far)."""
+def run_config(cfg, dataset, step, net=None, seconds=None, timed=False):
+    """What config.json holds (with a tokenizer's code use per scale, the training seconds so far, and
+    whether they were a --seconds budget)."""
     config = {"format": "unnoise-run", "version": 1, "step": step, "train": cfg.to_dict(),
               "num_classes": dataset.num_classes}
     if seconds is not None:
         config["train_seconds"] = round(float(seconds), 1)
+    if timed:
+        config["timed"] = True
     if hasattr(net, "summary"):
         config["codes"] = net.summary()
     return config

@@ -41,16 +41,17 @@ def update_ema(ema, net, decay):
         mine.copy_(theirs)
 
 
-def save_checkpoint(folder, cfg, dataset, step, net, ema, optimizer, generator, seconds=None):
+def save_checkpoint(folder, cfg, dataset, step, net, ema, optimizer, generator, seconds=None, timed=False):
     """Write state, then EMA weights, then config.json (the commit point); each file atomically.
 
-    seconds: the training wall time so far (over every resume), kept in config.json for the page's stamps."""
+    seconds: the training wall time so far (over every resume), kept in config.json for the page's stamps;
+    timed: whether it trained against a --seconds budget (config.json's "timed")."""
     tensors, groups = optimizer_tensors(optimizer)
     tensors.update({f"net.{k}": v for k, v in net.state_dict().items()})
     tensors["rng"] = generator.get_state()
     save_tensors(folder / "state.safetensors", tensors, {"step": str(step), "param_groups": groups})
     save_tensors(folder / "model.safetensors", ema.state_dict())
-    save_json(folder / "config.json", run_config(cfg, dataset, step, ema, seconds))
+    save_json(folder / "config.json", run_config(cfg, dataset, step, ema, seconds, timed))
 
 
 def restore_checkpoint(folder, net, ema, optimizer, generator):
@@ -145,10 +146,10 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
             bar.set_postfix(loss=f"{loss.item():.4f}", step=done)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             save_checkpoint(folder, dataclasses.replace(cfg, steps=done) if timed else cfg, dataset, done,
-                            net, ema, optimizer, generator, clock())
+                            net, ema, optimizer, generator, clock(), timed)
             last_saved = done
     bar.close()
     if last_saved != done:                          # a time budget ran out between checkpoints
         save_checkpoint(folder, dataclasses.replace(cfg, steps=done), dataset, done, net, ema, optimizer, generator,
-                        clock())
+                        clock(), timed)
     return Run.load(folder)

@@ -17,9 +17,15 @@ def add_explain(sub):
 def cmd_explain(args):
     from .explain import BUDGETS, explain
     from ..errors import choose
+    from pathlib import Path
     if args.runs is None:
         choose("budget", args.budget, tuple(BUDGETS))
-    path = explain(args.out, args.runs, args.budget, args.claims)
+    if args.claims and not (Path(args.claims) / "claims.json").exists():
+        from ..errors import UnnoiseError
+        raise UnnoiseError(f"{Path(args.claims) / 'claims.json'} does not exist; write it with "
+                           f"`unnoise claims --out {args.claims}` or leave --claims out")
+    claims = args.claims or ("claims" if Path("claims/claims.json").exists() else None)
+    path = explain(args.out, args.runs, args.budget, claims)
     size = path.stat().st_size / 1e6
     print(f"explain: the page is {path} ({size:.1f} MB, self-contained: open it in a browser, no network needed)")
 

@@ -36,6 +36,7 @@ BUDGETS = {
              "images-diffusion": 180, "images-ar": 180, "images-var": 180},
 }
 PAGE, BUNDLE = "index.html", "bundle.json"
+REFLOW = {"pairs": 5000, "min_steps": 200}     # reflow's (noise, sample) pairs, and its least training steps
 
 
 def role_of(run):
@@ -75,7 +76,7 @@ def train_role(role, seconds, folder, runs):
         source = runs.get("points-flow")
         if source is None:
             raise UnnoiseError("points-reflow starts from points-flow; give the budget a points-flow run too")
-        return reflow(source.folder, folder, pairs=5000, steps=max(200, source.step // 2))
+        return reflow(source.folder, folder, pairs=REFLOW["pairs"], steps=max(REFLOW["min_steps"], source.step // 2))
     cfg = TrainConfig(**ROLES[role], steps=10**6)
     return train(cfg, folder, seconds=seconds)
 
@@ -89,14 +90,14 @@ def train_budget(budget, out):
 
 
 def train_command(run):
-    """The `unnoise train` line that rebuilds a run (settings that differ from the defaults, and its budget)."""
+    """The command that rebuilds a run: every setting that differs from the defaults, and its budget."""
     cfg, config = run.cfg, load_json(run.folder / "config.json")
     if cfg.coupling == "reflow":
-        return f"unnoise reflow FLOW_RUN --out {run.folder}"
+        return f"unnoise reflow FLOW_RUN --pairs {REFLOW['pairs']} --steps {cfg.steps} --out {run.folder}"
     default = TrainConfig(data=cfg.data, family=cfg.family)
     words = ["unnoise train", f"--data {cfg.data}", f"--family {cfg.family}"]
-    for name in ("prediction", "schedule", "batch_size", "lr", "width", "depth", "coupling", "seed", "size",
-                 "levels", "scales", "codebook"):
+    for name in ("prediction", "schedule", "batch_size", "lr", "warmup", "ema", "width", "depth", "heads", "coupling",
+                 "seed", "size", "channels", "levels", "scales", "codebook", "min_snr_gamma", "sigma_data"):
         value = getattr(cfg, name)
         if value != getattr(default, name) and value is not None:
             words.append(f"--{name.replace('_', '-')} {value}")
@@ -105,7 +106,7 @@ def train_command(run):
     if cfg.conditional:
         words.append("--conditional")
     seconds = config.get("train_seconds")
-    words.append(f"--seconds {seconds:.0f}" if seconds else f"--steps {cfg.steps}")
+    words.append(f"--seconds {max(1, round(seconds))}" if config.get("timed") and seconds else f"--steps {cfg.steps}")
     return " ".join(words + [f"--out {run.folder}"])
 
 
@@ -145,10 +146,12 @@ def collect(runs, budget=None, claims=None, progress=True):
     done("denoise", sections.denoise(pts, img))
     done("why", {"geometry": sections.geometry(),
                  "tangent": sections.tangent_share(img.cfg.data) if img is not None and img.cfg.size <= 16 else None})
-    field = {"missing": missing(["points-diffusion"])} if pts is None else {
-        **sections.arrows(pts), "trajectories": sections.trajectories(methods), "w2": sections.w2_curves(methods)}
-    done("field", {**field, "missing_methods": missing([r for r in ("points-flow", "points-ot", "points-reflow")
-                                                        if r not in runs])})
+    arrows_run = next((run for _, run, _ in methods), None)           # the diffusion run, else the first flow
+    field = {"missing": missing(["points-diffusion"])} if arrows_run is None else {
+        **sections.arrows(arrows_run), "trajectories": sections.trajectories(methods),
+        "w2": sections.w2_curves(methods)}
+    gone = [r for r in ("points-diffusion", "points-flow", "points-ot", "points-reflow") if r not in runs]
+    done("field", {**field, "missing_methods": missing(gone) if gone else None})
     quality = {}
     if img is not None:                        # the judge of the image metrics: trained once, then cached
         from ..metrics import classifier
@@ -187,11 +190,11 @@ def run_metric(run, out):
 
 def claims_section(folder):
     """Section 7: the table of `unnoise claims`, when a claims folder is given and holds one."""
-    path = Path(folder or "claims") / "claims.json"
-    if path.exists():
+    path = Path(folder) / "claims.json" if folder else None
+    if path is not None and path.exists():
         return {"rows": load_json(path).get("rows", [])}
-    return {"missing": "the claims experiments (`unnoise claims`) are not part of this version yet; when they "
-                       "are, `unnoise explain --claims claims/` shows their table here"}
+    return {"missing": "unnoise claims --out claims (about 10 minutes; --quick about 3), then unnoise explain "
+                       "--claims claims"}
 
 
 def explain(out="page", runs=None, budget="quick", claims=None):
@@ -202,7 +205,7 @@ def explain(out="page", runs=None, budget="quick", claims=None):
     roles = assign(runs) if runs else train_budget(budget, out)
     bundle = collect(roles, None if runs else budget, claims)
     bundle["seconds"] = round(time.perf_counter() - start, 1)
-    bundle["roles"] = {role: str(run.folder) for role, run in roles.items()}
+    bundle["roles"] = {role: str(run.folder.resolve()) for role, run in roles.items()}
     save_json(out / BUNDLE, bundle)
     page = render(bundle, live=False)
     atomic_write(out / PAGE, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))

@@ -11,9 +11,9 @@ const COLORS = ["#d1495b", "#30638e", "#edae49", "#00798c", "#6a4c93", "#66a182"
 function dec(item) {
   const raw = atob(item.b64), bytes = new Uint8Array(raw.length);
   for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-  const q = item.bits === 8 ? bytes : new Uint16Array(bytes.buffer);
-  const top = item.bits === 8 ? 255 : 65535, a = new Float32Array(q.length), span = item.hi - item.lo;
-  for (let i = 0; i < q.length; i++) a[i] = item.lo + span * q[i] / top;
+  const wide = item.bits !== 8, view = new DataView(bytes.buffer), count = wide ? bytes.length / 2 : bytes.length;
+  const top = wide ? 65535 : 255, a = new Float32Array(count), span = item.hi - item.lo;
+  for (let i = 0; i < count; i++) a[i] = item.lo + span * (wide ? view.getUint16(2 * i, true) : bytes[i]) / top;
   return {a: a, shape: item.shape};
 }
 const size = (shape, from) => shape.slice(from).reduce((p, v) => p * v, 1);
@@ -203,38 +203,41 @@ function noiseSection() {
 }
 
 // ---- 2. denoise ----------------------------------------------------------------------------------
-let denoiseData = null;
+let denoiseData = null, denoiseMax = 1;
 function denoiseLoad(S) {
   denoiseData = {P: S.points && {xt: dec(S.points.xt), x0: dec(S.points.x0), t: S.points.t},
                  I: S.image && {xt: dec(S.image.xt), x0: dec(S.image.x0), t: S.image.t}};
 }
+// the slider runs over the longest trace; each panel shows the same share of its own F steps
 function denoiseDraw(f) {
-  const {P, I} = denoiseData;
+  const {P, I} = denoiseData, step = (d) => Math.round(f / denoiseMax * d.x0.shape[0]);
   if (P) {
-    const n = P.xt.shape[1], F = P.x0.shape[0], lim = bounds(P.xt.a.subarray(0, 2 * n), 0.05);
-    [["denoise-xt", P.xt, Math.min(f, P.xt.shape[0] - 1), "#30638e"], ["denoise-x0", P.x0, Math.min(f, F - 1), "#d1495b"]].forEach(([id, d, k, col]) => {
-      const cv = $(id), c = clear(cv); dots(c, d.a, k * 2 * n, n, mapper(cv, lim), col, 1.5);
+    const n = P.xt.shape[1], F = P.x0.shape[0], k = step(P), lim = bounds(P.xt.a.subarray(0, 2 * n), 0.05);
+    [["denoise-xt", P.xt, k, "#30638e"], ["denoise-x0", P.x0, Math.min(k, F - 1), "#d1495b"]].forEach(([id, d, j, col]) => {
+      const cv = $(id), c = clear(cv); dots(c, d.a, j * 2 * n, n, mapper(cv, lim), col, 1.5);
     });
-    label($("denoise-xt"), `step ${f} of ${F}: the points x_t`);
+    label($("denoise-xt"), `step ${k} of ${F}: the points x_t`);
   }
   if (I) {
-    const n = I.xt.shape[1], F = I.x0.shape[0], cols = Math.min(n, 10);
-    images($("denoise-img-xt"), I.xt, Math.min(f, I.xt.shape[0] - 1) * n, n, cols, 8, null);
-    images($("denoise-img-x0"), I.x0, Math.min(f, F - 1) * n, n, cols, 8, null);
-    label($("denoise-img-x0"), `the model's estimate of the clean digits before step ${Math.min(f, F - 1) + 1} of ${F}`);
+    const n = I.xt.shape[1], F = I.x0.shape[0], k = step(I), cols = Math.min(n, 10);
+    images($("denoise-img-xt"), I.xt, k * n, n, cols, 8, null);
+    images($("denoise-img-x0"), I.x0, Math.min(k, F - 1) * n, n, cols, 8, null);
+    label($("denoise-img-x0"), `the model's estimate of the clean digits before step ${Math.min(k, F - 1) + 1} of ${F}`);
   }
-  const ref = P || I, F = ref.x0.shape[0];
-  say("denoise-now", f < F ? `step ${f + 1} of ${F}, t = ${fmt(ref.t[f])}` : `done: ${F} steps`);
+  const ref = I || P, F = ref.x0.shape[0], k = step(ref);
+  say("denoise-now", k < F ? `step ${k + 1} of ${F}, t = ${fmt(ref.t[k])}` : `done: ${F} steps`);
 }
 function denoiseSection() {
   const S = B.sections.denoise;
   if (!S.points && !S.image) return missing("denoise-missing", "unnoise explain --budget quick --out page");
   denoiseLoad(S);
-  const ref = denoiseData.P || denoiseData.I, s = slider("denoise-step", ref.x0.shape[0], ref.x0.shape[0], denoiseDraw);
+  const longest = () => Math.max(...[denoiseData.P, denoiseData.I].filter((d) => d).map((d) => d.x0.shape[0]));
+  denoiseMax = longest();
+  const s = slider("denoise-step", denoiseMax, denoiseMax, denoiseDraw);
   player(s, 6); stepper(s);
   if (LIVE && S.image) live("denoise-live", "images-diffusion", (body) => Object.assign(body, {frames: true, n: 10}), (r) => {
     denoiseData.I = {xt: dec(r.frames.xt), x0: dec(r.frames.x0), t: r.frames.t};
-    s.max = denoiseData.I.x0.shape[0]; s.value = 0; denoiseDraw(0);
+    denoiseMax = longest(); s.max = denoiseMax; s.value = 0; denoiseDraw(0);
   });
 }
 
@@ -246,13 +249,15 @@ function whySection() {
     {xlog: true, ylog: true, xlabel: "dimension D", ylabel: "share of noise along the data",
      band: {xs: G.map((r) => r.D), lo: G.map((r) => Math.max(r.lo, 1e-6)), hi: G.map((r) => r.hi)}});
   say("why-now", G.map((r) => `D = ${r.D}: ${(100 * r.mean).toFixed(1)} %`).join(", "));
+  const P = (B.sections.claims.rows || []).find((r) => r.name === "perpendicular");
+  if (P) say("why-claim", `Measured by unnoise claims: ${P.ours}. ${P.verdict}`);
   if (T) say("why-tangent", `On the digits (D = ${T.D}), the ${T.d}-dimensional tangent space at each of ${T.n} held-out digits (local PCA of its ${T.k} nearest training digits) holds ${(100 * T.mean).toFixed(1)} % of a noise draw's energy, d / D = ${(100 * T.expected).toFixed(1)} % as for any subspace of that size: noise does not know where the data is. It lands nearly perpendicular because the data's dimension is small beside D: ${(100 - 100 * T.mean).toFixed(1)} % of it points off the data.`);
 }
 
 // ---- 4. the learned field ------------------------------------------------------------------------
 function fieldSection() {
   const S = B.sections.field;
-  missing("field-missing-methods", S.missing_methods && (S.trajectories || []).length < 5 ? S.missing_methods : null);
+  missing("field-missing-methods", S.missing_methods);
   if (S.missing) return missing("field-missing", S.missing);
   const where = dec(S.where).a, arrows = dec(S.arrows), real = dec(S.real).a, n = where.length / 2;
   const lim = bounds(where, 0.02);
@@ -295,7 +300,7 @@ function fieldSection() {
   });
   player(s, 12);
   const W = S.w2;
-  chart($("field-w2"), W.curves.map((c) => ({name: c.name, xs: W.nfe, ys: c.w2})),
+  chart($("field-w2"), W.curves.map((c) => ({name: c.name, xs: c.nfe || W.nfe, ys: c.w2})),
     {xlog: true, ylog: true, xticks: W.nfe, xlabel: "network evaluations per sample (NFE)", ylabel: "W2 to held-out", hline: W.floor, hlabel: `real-vs-real floor ${W.floor.toFixed(3)}`});
 }
 
@@ -312,7 +317,7 @@ function guidanceSection() {
     say("guidance-now", `w = ${S.w[k]}: class accuracy ${C[k].accuracy.toFixed(3)}, FID ${C[k].fid.toFixed(2)} beside a floor of ${C[k].floor.toFixed(2)} (${C[k].ratio.toFixed(2)} x), n = ${C[k].n}`);
   };
   slider("guidance-w", S.w.length - 1, S.w.indexOf(1), draw);
-  if (LIVE) live("guidance-live", "images-diffusion", (body) => Object.assign(body, {n: 40, label: null}), (r) => {
+  if (LIVE) live("guidance-live", "images-diffusion", (body) => Object.assign(body, {n: 40, label: "each"}), (r) => {
     images($("guidance-grid"), dec(r.x), 0, r.x.shape[0], 10, 5, null);
     say("guidance-now", `live draw: ${r.x.shape[0]} samples in ${r.seconds.toFixed(2)} s`);
   });
@@ -329,7 +334,9 @@ function debateSection() {
     const fig = document.createElement("figure"), cv = document.createElement("canvas"), cap = document.createElement("figcaption");
     cv.setAttribute("role", "img"); fig.appendChild(cv); fig.appendChild(cap); box.appendChild(fig); return {cv: cv, cap: cap};
   });
-  const cls = $("debate-class"), steps = 48;
+  const cls = $("debate-class"), steps = 48, classes = panels[0].d.shape[0];
+  cls.textContent = "";
+  for (let c = 0; c < classes; c++) { const o = document.createElement("option"); o.textContent = c; cls.appendChild(o); }
   const draw = (f) => panels.forEach((q, j) => {
     const F = q.d.shape[1], k = Math.round(f / steps * (F - 1)), [C, H, W] = q.d.shape.slice(-3);
     const cv = cvs[j].cv; cv.width = cv.height = 160;
@@ -344,7 +351,8 @@ function debateSection() {
   S.table.forEach((r) => {
     const tr = document.createElement("tr");
     const trained = B.runs[r.role] ? Math.round(B.runs[r.role].train_seconds) : "?";
-    [r.name, r.params.toLocaleString(), trained, r.nfe, r.ms.toFixed(0), r.accuracy.toFixed(3), `${r.fid.toFixed(2)} / ${r.floor.toFixed(2)} (${r.ratio.toFixed(2)} x)`]
+    [r.name, r.params.toLocaleString(), trained, r.nfe, r.ms.toFixed(0), r.accuracy === null ? "-" : r.accuracy.toFixed(3),
+     `${r.fid.toFixed(2)} / ${r.floor.toFixed(2)} (${r.ratio.toFixed(2)} x)`]
       .forEach((v) => { const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); });
     body.appendChild(tr);
   });
@@ -371,7 +379,7 @@ function live(id, run, shape, done) {
   box.querySelector("button").addEventListener("click", async () => {
     const body = {run: run, seed: +val("seed").value, guidance: +val("guidance").value};
     if (val("sampler")) { body.sampler = val("sampler").value; body.nfe = +val("nfe").value; }
-    if (val("label") && val("label").value !== "") body.label = +val("label").value;
+    if (val("label")) body.label = val("label").value === "" ? "each" : +val("label").value;
     shape(body);
     const status = box.querySelector(".status"); status.textContent = "sampling...";
     try {

@@ -7,6 +7,7 @@ small hand-written canvas code (page.js, about 20 kB) rather than Plotly (3-4 MB
 
 import html
 import json
+import math
 from importlib import resources
 
 from ..samplers import SAMPLERS
@@ -18,9 +19,20 @@ def asset(name):
     return resources.files("unnoise.web").joinpath(name).read_text(encoding="utf-8")
 
 
+def finite(obj):
+    """obj with every NaN or infinity replaced by None (JSON.parse refuses them)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
 def inline_json(obj):
-    """JSON that is safe inside a <script> element (no '</' can close it)."""
-    return json.dumps(obj, separators=(",", ":")).replace("</", "<\\/")
+    """JSON that is safe inside a <script> element: no '<' at all (so no '</script>' or '<!--'), no NaN."""
+    return json.dumps(finite(obj), separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
 
 
 def live_form(prefix, samplers=True, label=True):
@@ -96,7 +108,7 @@ def body():
                 "one direction of the data falls like 1/D. Denoising is then mostly a step back onto the sheet. "
                 "In two dimensions (the moons) this is false: half the noise runs along the data.",
                 canvas("why-chart", "share of noise energy along the data against the dimension", 480, 280)
-                + '<p id="why-now" class="now"></p><p id="why-tangent"></p>'
+                + '<p id="why-now" class="now"></p><p id="why-tangent"></p><p id="why-claim"></p>'
                 + maths("For &epsilon; ~ N(0, I<sub>D</sub>) the share of its energy in a fixed d-dimensional subspace "
                         "is Beta(d/2, (D-d)/2), mean d/D. The band is its 5-95 % range from 2,000 draws."),
                 ["images-diffusion"]),

@@ -14,7 +14,7 @@ from .. import data
 from ..data import images as image_data
 from ..guidance import EACH
 from ..metrics import points as point_metrics
-from ..samplers import PerSampleNoise, timesteps
+from ..samplers import PerSampleNoise, default_spacing, timesteps
 from ..viz.images import figure_sampler
 from ..viz.order import order_frames
 from . import encode
@@ -48,7 +48,7 @@ def grid(path, k=LEVELS):
     sigma = torch.stack([path.sigma(t) for t in ts]).double()
     logsnr = (2 * (alpha.clamp(min=1e-12).log() - sigma.clamp(min=1e-12).log())).clamp(-20, 20)
     return {"t": ts.tolist(), "alpha": alpha.tolist(), "sigma": sigma.tolist(), "logsnr": logsnr.tolist(),
-            "steps": timesteps(path, NFE).tolist()[:-1], "name": path.name if hasattr(path, "name") else ""}
+            "steps": timesteps(path, NFE, default_spacing(path)).tolist()[:-1], "name": getattr(path, "name", "")}
 
 
 def trace(run, n, sampler=None, nfe=NFE, label=None, seed=0):
@@ -154,24 +154,30 @@ def trajectories(methods, seed=1):
 
 def w2_curves(methods, nfes=(2, 4, 8, 16, 32), n=1000):
     """Section 4: exact W2 to held-out points against NFE, beside the real-vs-real floor at the same n."""
-    curves, floor = [], None
+    curves, floors = [], {}
     for name, run, sampler in methods:
         held = data.load(run.cfg.data, "heldout", n).x
-        fresh = data.load(run.cfg.data, "fresh", n).x
-        floor = point_metrics.w2(fresh, held)
-        ys = [point_metrics.w2(run.sample(n, sampler, nfe, seed=2), held) for nfe in nfes]
-        curves.append({"name": name, "w2": ys, "run": str(run.folder)})
-    return {"nfe": list(nfes), "curves": curves, "floor": floor, "n": n}
+        if run.cfg.data not in floors:
+            floors[run.cfg.data] = point_metrics.w2(data.load(run.cfg.data, "fresh", n).x, held)
+        usable = [nfe for nfe in nfes if sampler != "heun" or nfe >= 3]               # Heun: 2 NFE per step
+        ys = [point_metrics.w2(run.sample(n, sampler, nfe, seed=2), held) for nfe in usable]
+        curves.append({"name": name, "nfe": usable, "w2": ys, "run": str(run.folder), "floor": floors[run.cfg.data]})
+    return {"nfe": list(nfes), "curves": curves, "floor": curves[0]["floor"] if curves else None, "n": n}
+
+
+def label_of(run, label):
+    """label for a conditional run; None (unconditional) for one trained without classes."""
+    return label if run.cfg.conditional else None
 
 
 def image_quality(run, n=None, **options):
-    """Class accuracy and FID beside its floor for class-conditional samples (classes in turn)."""
+    """Class accuracy (conditional runs) and FID beside its floor, for samples of every class in turn."""
     from ..metrics.images import report
     n = n or QUALITY_N or len(run.dataset.x)
     extra = {} if run.cfg.discrete else {"sampler": "dpmpp_2m", "nfe": NFE}
-    images = run.sample(n, seed=0, label=EACH, **extra, **options)
-    r = report(images, torch.arange(n) % run.num_classes, run.cfg.data, run.cfg.size, run.cfg.channels,
-               verbose=False)
+    images = run.sample(n, seed=0, label=label_of(run, EACH), **extra, **options)
+    labels = torch.arange(n) % run.num_classes if run.cfg.conditional else None
+    r = report(images, labels, run.cfg.data, run.cfg.size, run.cfg.channels, verbose=False)
     return {"accuracy": r["class_accuracy"], "fid": r["fid"], "floor": r["fid_floor"],
             "ratio": r["fid"] / r["fid_floor"], "n": r["n"]}
 
@@ -189,11 +195,11 @@ def guidance(run):
 def ms_per_image(run, repeats=3):
     """Median milliseconds to draw one image (batch 1) after a warm-up, on this machine's threads."""
     extra = {} if run.cfg.discrete else {"sampler": "dpmpp_2m", "nfe": NFE}
-    run.sample(1, label=0, **extra)
+    run.sample(1, label=label_of(run, 0), **extra)
     times = []
     for seed in range(repeats):
         start = time.perf_counter()
-        run.sample(1, seed=seed + 1, label=0, **extra)
+        run.sample(1, seed=seed + 1, label=label_of(run, 0), **extra)
         times.append(time.perf_counter() - start)
     return 1000 * statistics.median(times)
 
@@ -209,7 +215,8 @@ def debate(runs, frames=24, quality=None):
     runs: [(name, role, Run)]."""
     panels, table = [], []
     for name, role, run in runs:
-        per_class = [order_frames(run, c, seed=0, frames=frames) for c in range(run.num_classes)]
+        per_class = [order_frames(run, c, seed=0, frames=frames) if run.cfg.conditional    # one per class, or
+                     else order_frames(run, None, seed=c, frames=frames) for c in range(10)]   # ten seeds
         length = min(len(f) for f, _ in per_class)
         stack = torch.stack([torch.stack(f[:length]) for f, _ in per_class])           # (classes, F, C, H, W)
         panels.append({"name": name, "frames": encode.images(stack), "captions": per_class[0][1][:length],

@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
+from typing import Annotated, Literal, Optional, Union
 
 import torch
 from fastapi import FastAPI, HTTPException
@@ -43,7 +43,7 @@ class SampleRequest(BaseModel):
     sampler: Optional[str] = Field(None, max_length=40)
     nfe: Optional[int] = Field(None, ge=1, le=MAX_NFE)
     guidance: float = Field(1.0, ge=0, le=10)
-    label: Optional[int] = Field(None, ge=0, le=100_000)
+    label: Optional[Union[Annotated[int, Field(ge=0, le=100_000)], Literal["each"]]] = None   # "each": in turn
     seed: int = Field(0, ge=0, le=2**31 - 1)
     frames: bool = False
     temperature: Optional[float] = Field(None, gt=0, le=10)
@@ -92,7 +92,7 @@ def check(runs, req):
         fail(422, f"n: must be <= {MAX_N[kind]} for {kind} runs")
     if req.label is not None and not run.cfg.conditional:
         fail(422, f"label: run {req.run!r} is unconditional; it takes no label")
-    if req.label is not None and req.label >= run.num_classes:
+    if isinstance(req.label, int) and req.label >= run.num_classes:
         fail(422, f"label: must be in 0..{run.num_classes - 1} for run {req.run!r}")
     if req.sampler is not None and not run.cfg.discrete and req.sampler not in SERVED_SAMPLERS:
         fail(400, f"sampler: unknown sampler {req.sampler!r}; choose one of {', '.join(SERVED_SAMPLERS)}")
@@ -120,13 +120,15 @@ def sample(run, req):
         frames = None
         if req.frames and run.cfg.discrete:
             from ..viz.order import order_frames
-            label = (req.label or 0) if run.cfg.conditional else None
+            label = (req.label if isinstance(req.label, int) else 0) if run.cfg.conditional else None
             images, captions = order_frames(run, label, req.seed, frames=TOKEN_FRAMES)
             frames = {"xt": None, "x0": encode.images(torch.stack(images)[:, None]), "t": captions}
-        elif req.frames:
+        elif req.frames:                                # x_T first, as the offline page's frames: (F + 1, n, ...)
+            from ..samplers import PerSampleNoise
             ts, xts, x0s = zip(*steps)
+            start_x = run.to_data(run.initial(PerSampleNoise.for_range(req.seed, 0, req.n)))
             pack = encode.images if run.images else encode.points
-            frames = {"xt": pack(torch.stack(xts)), "x0": pack(torch.stack(x0s)), "t": list(ts)}
+            frames = {"xt": pack(torch.stack((start_x,) + xts)), "x0": pack(torch.stack(x0s)), "t": list(ts)}
     return {"x": encode.images(x) if run.images else encode.points(x), "frames": frames, "nfe": len(steps),
             "seconds": round(time.perf_counter() - start, 4)}
 
@@ -163,16 +165,17 @@ class BodyLimit:
 
 def validation_message(err):
     """Pydantic's errors as one readable line: 'field: message' for each."""
-    parts = []
+    parts = {}
     for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"] if p != "body") or "body"
+        loc = [str(p) for p in e["loc"] if p != "body"]
+        field = loc[0] if loc else "body"          # a union's branches (label) add their own names: drop them
         if e["type"] == "json_invalid":
             return "malformed JSON: " + e.get("ctx", {}).get("error", e["msg"])
         if field == "body":                     # no body, not an object, or not sent as JSON
             return "body: send one JSON object, with Content-Type: application/json"
         note = f"; fields: {', '.join(SampleRequest.model_fields)}" if e["type"] == "extra_forbidden" else ""
-        parts.append(f"{field}: {e['msg']}{note}")
-    return "; ".join(parts)
+        parts.setdefault(field, []).append(e["msg"] + note)
+    return "; ".join(f"{field}: {' or '.join(msgs)}" for field, msgs in parts.items())
 
 
 def create_app(runs, page_html, queue=8, workers=1):

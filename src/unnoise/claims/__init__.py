@@ -1,0 +1,105 @@
+"""`unnoise claims`: each claim of the discussion as an experiment with numbers, a figure and a verdict.
+
+A claim is a module with NAME, TITLE, ROLES (the runs it needs, as the explainer page names them),
+measure(runs, quick) -> numbers, figure(numbers, path) -> a matplotlib figure, row(numbers) -> the
+claims table's row. The runs are trained (or reused) as `unnoise explain` does, into OUT/runs/ROLE,
+or taken from --runs. Every function here works on your own runs from Python as well.
+"""
+
+import json
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..checkpoint import atomic_write, save_json
+from ..errors import UnnoiseError
+from . import decision, efficiency, geometry, same_idea
+
+CLAIMS = {m.NAME: m for m in (decision, geometry, same_idea, efficiency)}
+# claims of the issue not built yet, and what they will measure
+PLANNED = {
+    "generalises": "two models on disjoint halves of N images, sampled from the same noise (Kadkhodaie et al. 2024)",
+    "progressive-jpeg": "which frequency is decided when: RAPSD, per-frequency SNR, clone variance per band (Dieleman 2024)",
+    "audio": "raster AR against diffusion on 1D signals (mnist1d, waveforms) as the length grows",
+}
+BUDGETS = {"quick": {"points-flow": 10, "images-diffusion": 40}, "full": {"points-flow": 60, "images-diffusion": 180}}
+
+
+def choose_claims(only):
+    """The claim modules to run: all, or the named ones (a planned name says it is not built yet)."""
+    if not only:
+        return list(CLAIMS.values())
+    for name in only:
+        if name in PLANNED:
+            raise UnnoiseError(f"claim {name!r} ({PLANNED[name]}) is not built yet; choose from {', '.join(CLAIMS)}")
+        if name not in CLAIMS:
+            raise UnnoiseError(f"unknown claim {name!r}; choose from {', '.join(CLAIMS)}")
+    return [CLAIMS[name] for name in only]
+
+
+def runs_for(chosen, out, given, quick):
+    """{role: Run} that the chosen claims need: from --runs, else trained (or reused) under OUT/runs."""
+    from ..web import explain
+    need = {role for claim in chosen for role in claim.ROLES}
+    runs = explain.assign(given) if given else {}
+    budget = BUDGETS["quick" if quick else "full"]
+    for role in sorted(need - set(runs)):
+        if given:
+            raise UnnoiseError(f"claims {', '.join(c.NAME for c in chosen if role in c.ROLES)} need a {role} run; "
+                               "add one to --runs, or leave --runs out to train it")
+        runs[role] = explain.train_role(role, budget[role], Path(out) / "runs" / role, runs)
+    return runs
+
+
+def claims(out="claims", only=None, quick=False, runs=None):
+    """Run the chosen claims; write claims.json, claims.md and one figure per claim into out. Returns the rows."""
+    from ..viz import figures2d
+    out = Path(out)
+    chosen = choose_claims(only)
+    trained = runs_for(chosen, out, runs, quick)
+    results, rows = {}, []
+    for claim in tqdm(chosen, desc="claims", leave=False):
+        start = time.perf_counter()
+        try:
+            numbers = claim.measure(trained, quick)
+        except UnnoiseError as err:                # a missing input: say so in its row, keep the other claims
+            rows.append({"claim": claim.TITLE, "experiment": "", "ours": "", "reference": "", "figure": None,
+                         "verdict": f"Not measured: {err}", "name": claim.NAME})
+            continue
+        numbers["seconds"] = round(time.perf_counter() - start, 1)
+        figures2d.save(claim.figure(numbers, out), out / f"{claim.NAME}.png")
+        results[claim.NAME] = numbers
+        rows.append({**claim.row(numbers), "name": claim.NAME, "figure": f"{claim.NAME}.png"})
+    save_json(out / "claims.json", {"quick": quick, "runs": {r: str(run.folder) for r, run in trained.items()},
+                                    "rows": rows, "results": results})
+    atomic_write(out / "claims.md", lambda tmp: Path(tmp).write_text(markdown(rows, quick)))
+    return rows
+
+
+def markdown(rows, quick):
+    """claims.md: one table, the figures below it."""
+    lines = ["# The claims, measured" + (" (quick)" if quick else ""), "",
+             "| claim | experiment | ours | reference | verdict |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r[k]).replace("|", "/") for k in
+                                      ("claim", "experiment", "ours", "reference", "verdict")) + " |")
+    lines += ["", *[f"![{r['name']}]({r['figure']})" for r in rows if r["figure"]], "",
+              "Not built yet: " + "; ".join(f"{k} ({v})" for k, v in PLANNED.items()), ""]
+    return "\n".join(lines)
+
+
+def add_parser(sub):
+    p = sub.add_parser("claims", help="run the discussion's claims as experiments: claims.md, claims.json, figures")
+    p.add_argument("--only", nargs="+", metavar="NAME", help=f"run only these claims: {', '.join(CLAIMS)}")
+    p.add_argument("--quick", action="store_true", help="small runs and samples (about 2-3 minutes in all)")
+    p.add_argument("--runs", nargs="+", metavar="RUN", help="use these runs (2D flow, image diffusion) instead of "
+                   "training them")
+    p.add_argument("--out", default="claims", help="output folder (default claims/)")
+
+
+def cmd_claims(args):
+    rows = claims(args.out, args.only, args.quick, args.runs)
+    for r in rows:
+        print(f"{r['name']}: {r['verdict']}")
+    print(f"claims: {Path(args.out) / 'claims.md'}, claims.json and {len(rows)} figures")

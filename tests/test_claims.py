@@ -1,0 +1,110 @@
+"""`unnoise claims`: the parts with closed forms, and the command end to end on tiny runs."""
+
+import json
+
+import pytest
+import torch
+
+import unnoise
+from unnoise.claims import decision, geometry, same_idea
+from unnoise.cli import main
+from unnoise.paths import make_path
+from unnoise.samplers import PerSampleNoise, sample_ddim, timesteps
+
+
+@pytest.mark.parametrize("D,d", [(2, 1), (64, 10), (784, 10)])
+def test_the_tangent_share_follows_its_beta_law(D, d):
+    share = geometry.tangent_share(D, d, draws=8000)
+    mean, var = geometry.beta_law(D, d)
+    assert abs(float(share.mean()) - mean) < 4 * (var / 8000) ** 0.5          # 4 standard errors
+    assert abs(float(share.var()) / var - 1) < 0.15
+    assert mean == pytest.approx(d / D)
+
+
+@pytest.mark.parametrize("D,k", [(64, 10), (32, 3), (100, 50)])
+def test_the_dimension_estimator_recovers_a_subspace_from_its_exact_score(D, k):
+    basis = torch.linalg.qr(torch.randn(D, k, generator=torch.Generator().manual_seed(k), dtype=torch.float64)).Q
+    x0 = basis @ torch.randn(k, dtype=torch.float64)                          # a point on the subspace
+    estimate, values = geometry.dimension(geometry.subspace_score(basis, 0.01), x0, 0.01)
+    assert estimate == k and values[D - k - 1] > 10 * values[D - k]             # the cliff after D - k values
+
+
+def two_point_denoiser(path, m):
+    """The exact E[x0 | x_t] for data +m or -m with equal weights: m tanh(alpha m.x / sigma^2)."""
+    def model(x, t):
+        a, s = float(path.alpha(t)), float(path.sigma(t))
+        x0 = torch.tanh(a * (x.double() @ m) / s ** 2)[:, None].float() * m.float()
+        return x0, (x - a * x0) / s
+    return model
+
+
+def predicted_phi(snr, draws=200_000):
+    """Two clones of x_t agree with chance E[p^2 + (1 - p)^2], p = sigmoid(L), L = 2 snr + 2 sqrt(snr) z:
+    the exact reverse process ends in class + with the posterior p(+ | x_t), whose log-odds are 2 alpha m.x / sigma^2."""
+    z = torch.randn(draws, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    p = torch.sigmoid(2 * snr + 2 * snr ** 0.5 * z)
+    return float((p.square() + (1 - p).square()).mean())
+
+
+def test_cloning_on_an_exact_two_class_denoiser_decides_at_the_predicted_time():
+    path, D, lam = make_path("vp-cosine"), 8, 9.0
+    m = torch.zeros(D, dtype=torch.float64)
+    m[0] = lam ** 0.5                                   # the data covariance's top eigenvalue is |m|^2 = Lambda
+    model, ts, n = two_point_denoiser(path, m), timesteps(path, 60), 400
+    noise = PerSampleNoise.for_range(0, 0, n)
+    xs = [noise.initial((D,))]
+    sample_ddim(model, xs[0], ts, path, noise, callback=lambda i, t, x, x0: xs.append(x))
+    classify = (lambda x: (x.double() @ m > 0).long())
+    for k in (15, 25, 35, 45):
+        snr = float(path.alpha(ts[k]) ** 2 * lam / path.sigma(ts[k]) ** 2)
+        measured = decision.phi(model, path, xs[k], ts, k, classify, clones=4)
+        assert abs(measured - predicted_phi(snr)) < 0.1, (k, snr, measured, predicted_phi(snr))
+    t_s = decision.time_at_snr(path, 1 / lam)           # speciation: alpha^2 Lambda = sigma^2
+    assert float(path.alpha(t_s) ** 2 * lam / path.sigma(t_s) ** 2) == pytest.approx(1, rel=1e-6)
+    assert 0.75 < predicted_phi(1.0) < 0.95             # at the predicted time the class is mostly decided
+
+
+@pytest.fixture(scope="module")
+def flow_run(tmp_path_factory):
+    cfg = unnoise.TrainConfig(data="moons", family="flow", steps=150)
+    return unnoise.train(cfg, tmp_path_factory.mktemp("claims") / "flow", progress=False)
+
+
+def test_ddim_is_the_flow_euler_sampler(flow_run):
+    for steps in (4, 16):
+        a, b = same_idea.flow_euler(flow_run, 500, steps), same_idea.ddim(flow_run, 500, steps)
+        assert (a - b).abs().max() <= 1e-5 * a.abs().max()          # float32 rounding: 2e-6 relative here
+    ddpm = flow_run.sample(500, "ddpm", 16, seed=0, clip=False)
+    assert (ddpm - flow_run.to_data(b)).abs().max() > 0.05              # a stochastic sampler is another computation
+
+
+def test_crossing_reads_a_curve_from_noise_down():
+    """The first time met going down from noise at which a curve reaches the level."""
+    ts, kept = [1.0, 0.8, 0.6, 0.4, 0.2, 0.02], [0.1, 0.1, 0.3, 0.8, 0.95, 0.97]
+    assert decision.crossing(ts, kept, 0.5) == 0.4 and decision.crossing(ts, kept, 0.99) is None
+
+
+def one_line(capsys, argv, *words):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+
+
+def test_bad_input_is_one_line_and_exit_2(flow_run, tmp_path, capsys):
+    one_line(capsys, ["claims", "--only", "sculpture", "--out", str(tmp_path)], "unknown claim", "marble", "one-idea")
+    one_line(capsys, ["claims", "--only", "audio", "--out", str(tmp_path)], "not built yet", "perpendicular")
+    one_line(capsys, ["claims", "--only", "marble", "--runs", str(flow_run.folder), "--out", str(tmp_path)],
+             "need a images-diffusion run")
+
+
+def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys):
+    _, root = explained
+    out = tmp_path / "claims"
+    assert main(["claims", "--quick", "--runs", str(root / "pf"), str(root / "id"), "--out", str(out)]) == 0
+    saved = json.loads((out / "claims.json").read_text())
+    assert [r["name"] for r in saved["rows"]] == ["marble", "perpendicular", "one-idea", "efficiency"]
+    assert all(r["verdict"] and r["ours"] and (out / r["figure"]).stat().st_size > 1000 for r in saved["rows"])
+    assert saved["results"]["perpendicular"]["oracle"]["estimate"] == 10
+    assert "| claim |" in (out / "claims.md").read_text()
+    from unnoise.web import explain
+    assert explain.claims_section(out)["rows"] == saved["rows"]            # the page's section 7 reads them
