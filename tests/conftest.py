@@ -31,12 +31,12 @@ def explained(tmp_path_factory, classifier_cache):
                "ia": dict(data="digits", family="ar", conditional=True, steps=30, width=16, depth=1, heads=2)}
     for name, recipe in recipes.items():
         unnoise.train(unnoise.TrainConfig(**recipe), root / name, progress=tiny["progress"])
-    saved = (os.environ.get("UNNOISE_CACHE"), sections.GUIDANCE, sections.QUALITY_N)
+    saved = (os.environ.get("UNNOISE_CACHE"), sections.GUIDANCE, sections.QUALITY_N, sections.W2_N, sections.NFE)
     os.environ["UNNOISE_CACHE"] = str(classifier_cache)
-    sections.GUIDANCE, sections.QUALITY_N = (0.0, 1.0, 3.0), 100
+    sections.GUIDANCE, sections.QUALITY_N, sections.W2_N, sections.NFE = (1.0, 3.0), 100, 300, 8
     try:
         page = explain.explain(root / "page", [str(root / name) for name in recipes])
     finally:
-        cache, sections.GUIDANCE, sections.QUALITY_N = saved
+        cache, sections.GUIDANCE, sections.QUALITY_N, sections.W2_N, sections.NFE = saved
         os.environ.pop("UNNOISE_CACHE") if cache is None else os.environ.__setitem__("UNNOISE_CACHE", cache)
     return page, root

@@ -32,13 +32,8 @@ def top_eigenvalue(run):
 
 
 def time_at_snr(path, snr):
-    """The path time where alpha^2 / sigma^2 = snr (bisection; SNR falls with t)."""
-    lo, hi = 0.0, float(path.t_max)
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        a, s = float(path.alpha(mid)), float(path.sigma(mid))
-        lo, hi = (mid, hi) if a * a / (s * s) > snr else (lo, mid)
-    return round(hi) if path.discrete else hi
+    """The path time where alpha^2 / sigma^2 = snr."""
+    return float(path.t_from_sigma_ratio(torch.tensor(snr, dtype=torch.float64) ** -0.5))
 
 
 def classify(run, x):

@@ -81,22 +81,13 @@ def run_score(run, t):
     return score, alpha, sigma
 
 
-def time_at_sigma(path, sigma):
-    """The path time where sigma(t) / alpha(t) = sigma (bisection)."""
-    lo, hi = 0.0, float(path.t_max)
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if float(path.sigma(mid) / path.alpha(mid)) < sigma else (lo, mid)
-    return hi
-
-
 def digit_dimensions(run, sigmas=(0.02, 0.05, 0.1), per_class=5):
     """Stanczuk's estimate per class on held-out images, at several noise levels (sigma / alpha, model units)."""
     held = run.dataset
     x = ((held.x - 0.5) / 0.5).flatten(1).double()                                 # (N, D) model units
     out = []
     for sigma in sigmas:
-        t = time_at_sigma(run.path, sigma)
+        t = float(run.path.t_from_sigma_ratio(torch.tensor(sigma, dtype=torch.float64)))
         score, alpha, s = run_score(run, t)
         per = {}
         for c in range(run.num_classes):

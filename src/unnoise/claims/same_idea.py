@@ -43,7 +43,7 @@ def measure(runs, quick=False):
     if run.cfg.schedule != "rectified":
         raise UnnoiseError(f"claim {NAME} needs a flow on the straight path (--schedule rectified); "
                            f"{run.folder} uses {run.cfg.schedule}")
-    n = 1000 if quick else 2000
+    n = 500 if quick else 2000
     nfes = (8, 32) if quick else (4, 8, 32, 128)
     gaps = {steps: float((flow_euler(run, n, steps) - ddim(run, n, steps)).abs().max()) for steps in (8, 32)}
     held, fresh = data.load(run.cfg.data, "heldout", n).x, data.load(run.cfg.data, "fresh", n).x

@@ -155,7 +155,7 @@ def collect(runs, budget=None, claims=None, progress=True):
     quality = {}
     if img is not None:                        # the judge of the image metrics: trained once, then cached
         from ..metrics import classifier
-        print(f"explain: loading (or, the first time, training) the {img.cfg.data} judge classifier")
+        tqdm.write(f"explain: loading (or, the first time, training) the {img.cfg.data} judge classifier")
         classifier.classifier(img.cfg.data, img.cfg.size, img.cfg.channels, verbose=True)
     if img is not None and img.cfg.conditional:
         out["guidance"] = sections.guidance(img)

@@ -51,7 +51,7 @@ def grid(path, k=LEVELS):
             "steps": timesteps(path, NFE, default_spacing(path)).tolist()[:-1], "name": getattr(path, "name", "")}
 
 
-def trace(run, n, sampler=None, nfe=NFE, label=None, seed=0):
+def trace(run, n, sampler=None, nfe=None, label=None, seed=0):
     """x_t from x_T to the sample (F + 1, n, ...), the x0 estimates (F, n, ...) and t (F,), in data units."""
     xs, x0s, ts = [run.to_data(run.initial(PerSampleNoise.for_range(seed, 0, n)))], [], []
 
@@ -59,7 +59,7 @@ def trace(run, n, sampler=None, nfe=NFE, label=None, seed=0):
         xs.append(run.to_data(x))
         x0s.append(run.to_data(x0))
         ts.append(float(t))
-    run.sample(n, sampler or figure_sampler(run), nfe, seed, label=label, callback=record)
+    run.sample(n, sampler or figure_sampler(run), nfe or NFE, seed, label=label, callback=record)
     return torch.stack(xs), torch.stack(x0s), ts
 
 
@@ -152,9 +152,12 @@ def trajectories(methods, seed=1):
     return out
 
 
-def w2_curves(methods, nfes=(2, 4, 8, 16, 32), n=1000):
+W2_N = 1000         # points behind each W2 figure (and its floor)
+
+
+def w2_curves(methods, nfes=(2, 4, 8, 16, 32), n=None):
     """Section 4: exact W2 to held-out points against NFE, beside the real-vs-real floor at the same n."""
-    curves, floors = [], {}
+    curves, floors, n = [], {}, n or W2_N
     for name, run, sampler in methods:
         held = data.load(run.cfg.data, "heldout", n).x
         if run.cfg.data not in floors:
