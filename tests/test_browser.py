@@ -140,6 +140,14 @@ def test_the_served_page_samples_live(browser, explained):
         denoise.locator("button").click()
         page.wait_for_function("document.querySelector('#denoise-live .status').textContent.includes('nfe')",
                                timeout=20000)
+        before = pixels(page, "denoise-img-xt")
+        denoise.locator("[name=nfe]").fill("6")                            # a valid draw: frames from x_T on
+        denoise.locator("[name=seed]").fill("3")
+        denoise.locator("button").click()
+        page.wait_for_function("document.querySelector('#denoise-live .status').textContent.includes('evaluations')",
+                               timeout=20000)
+        assert pixels(page, "denoise-img-xt") != before and page.input_value("#denoise-step") == "0"
+        assert page.get_attribute("#denoise-step", "max") == "8"        # the longest trace: the fixture's 8 steps
         page.screenshot(path=str(ARTIFACTS / "page-served.png"), full_page=True, animations="disabled")
         assert errors == [] or all("422" in e or "Failed to load resource" in e for e in errors)
         assert outside == []
