@@ -19,6 +19,8 @@ def test_the_tangent_share_follows_its_beta_law(D, d):
     assert abs(float(share.mean()) - mean) < 4 * (var / 8000) ** 0.5          # 4 standard errors
     assert abs(float(share.var()) / var - 1) < 0.15
     assert mean == pytest.approx(d / D)
+    row = geometry.geometry(dims=(D,), ds=(d,), draws=8000)[0]            # what the page's section 3 draws
+    assert row["lo"] < row["mean"] < row["hi"] and row["law_mean"] == mean
 
 
 @pytest.mark.parametrize("D,k", [(64, 10), (32, 3), (100, 50)])

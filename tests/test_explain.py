@@ -29,15 +29,6 @@ def test_encoding_round_trips_within_its_quantization_step():
     assert decode(encode.encode(torch.full((4,), 2.5)))[0] == 2.5          # a constant array keeps its value
 
 
-def test_geometry_matches_the_beta_law():
-    """The share of isotropic noise along one direction of R^D is Beta(1/2, (D-1)/2): mean 1/D."""
-    for row in sections.geometry(dims=(2, 64, 1024), draws=4000):
-        a, b = 0.5, (row["D"] - 1) / 2
-        std = (a * b / ((a + b) ** 2 * (a + b + 1))) ** 0.5
-        assert abs(row["mean"] - 1 / row["D"]) < 4 * std / 4000 ** 0.5          # within 4 standard errors
-        assert row["lo"] < row["mean"] < row["hi"]
-
-
 def test_the_page_is_one_offline_file_under_its_size_budget(explained):
     path, _ = explained
     html = path.read_text()

@@ -6,7 +6,6 @@ claims table's row. The runs are trained (or reused) as `unnoise explain` does, 
 or taken from --runs. Every function here works on your own runs from Python as well.
 """
 
-import json
 import time
 from pathlib import Path
 

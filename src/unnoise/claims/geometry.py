@@ -40,7 +40,8 @@ def geometry(dims=DIMS, ds=(1, 10), draws=4000):
                 continue
             share = tangent_share(D, d, draws)
             mean, var = beta_law(D, d)
-            rows.append({"D": D, "d": d, "mean": float(share.mean()), "var": float(share.var()),
+            lo, hi = torch.quantile(share, torch.tensor([0.05, 0.95], dtype=torch.float64)).tolist()
+            rows.append({"D": D, "d": d, "mean": float(share.mean()), "var": float(share.var()), "lo": lo, "hi": hi,
                          "law_mean": mean, "law_var": var,
                          "angle_deg": math.degrees(math.asin(math.sqrt(float(share.mean()))))})
     return rows

@@ -7,8 +7,6 @@ Euler step: z_s = (1 - s) x_hat + s eps_hat = z_t + (s - t) u. (The losses agree
 eps_hat - eps = (1 - t)(u_hat - u), so the velocity loss is the epsilon loss weighted by 1 / (1 - t)^2.)
 """
 
-import torch
-
 from .. import data
 from ..errors import UnnoiseError
 from ..metrics import points as point_metrics

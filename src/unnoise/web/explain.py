@@ -6,7 +6,6 @@ that many seconds each, into OUT/runs/ROLE, and reuses a role's folder when it a
 appears, with the command that fills it.
 """
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from ..checkpoint import atomic_write, load_json, save_json
 from ..config import TrainConfig
 from ..errors import UnnoiseError, choose
 from ..run import Run
+from ..claims import geometry
 from . import sections
 
 # role -> the training recipe of the run that plays it (reflow starts from points-flow)
@@ -144,7 +144,7 @@ def collect(runs, budget=None, claims=None, progress=True):
         steps.update()
     done("noise", sections.noise(pts, img))
     done("denoise", sections.denoise(pts, img))
-    done("why", {"geometry": sections.geometry(),
+    done("why", {"geometry": geometry.geometry(dims=(2, 4, 16, 64, 256, 1024), ds=(1,), draws=2000),
                  "tangent": sections.tangent_share(img.cfg.data) if img is not None and img.cfg.size <= 16 else None})
     arrows_run = next((run for _, run, _ in methods), None)           # the diffusion run, else the first flow
     field = {"missing": missing(["points-diffusion"])} if arrows_run is None else {
@@ -178,13 +178,14 @@ def run_metric(run, out):
     """The run's quality beside its floor, in words, from what the sections measured."""
     for row in out["debate"].get("table", []):
         if row["run"] == str(run.folder):
-            return (f"class accuracy {row['accuracy']:.3f}, FID {row['fid']:.2f} beside a held-out floor of "
-                    f"{row['floor']:.2f} (ratio {row['ratio']:.2f}), n={row['n']}")
+            accuracy = "" if row["accuracy"] is None else f"class accuracy {row['accuracy']:.3f}, "
+            return (f"{accuracy}FID {row['fid']:.2f} beside a held-out floor of {row['floor']:.2f} "
+                    f"(ratio {row['ratio']:.2f}), n={row['n']}")
     w2 = out["field"].get("w2") or {"curves": []}
     for curve in reversed(w2["curves"]):          # a diffusion run: its ODE (DDIM) curve, the one the figures use
         if curve["run"] == str(run.folder):
-            return (f"W2 {curve['w2'][-1]:.3f} at {w2['nfe'][-1]} NFE ({curve['name']}) beside a real-vs-real "
-                    f"floor of {w2['floor']:.3f} (ratio {curve['w2'][-1] / w2['floor']:.2f}), n={w2['n']}")
+            return (f"W2 {curve['w2'][-1]:.3f} at {curve['nfe'][-1]} NFE ({curve['name']}) beside a real-vs-real "
+                    f"floor of {curve['floor']:.3f} (ratio {curve['w2'][-1] / curve['floor']:.2f}), n={w2['n']}")
     return None
 
 

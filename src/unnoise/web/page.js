@@ -245,7 +245,7 @@ function denoiseSection() {
 function whySection() {
   const G = B.sections.why.geometry, T = B.sections.why.tangent;
   chart($("why-chart"), [{name: "measured share", xs: G.map((r) => r.D), ys: G.map((r) => r.mean)},
-    {name: "1 / D", xs: G.map((r) => r.D), ys: G.map((r) => r.expected), color: "#777"}],
+    {name: "1 / D", xs: G.map((r) => r.D), ys: G.map((r) => r.law_mean), color: "#777"}],
     {xlog: true, ylog: true, xlabel: "dimension D", ylabel: "share of noise along the data",
      band: {xs: G.map((r) => r.D), lo: G.map((r) => Math.max(r.lo, 1e-6)), hi: G.map((r) => r.hi)}});
   say("why-now", G.map((r) => `D = ${r.D}: ${(100 * r.mean).toFixed(1)} %`).join(", "));

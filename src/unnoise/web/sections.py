@@ -101,18 +101,6 @@ def denoise(points_run, image_run):
     return out
 
 
-def geometry(dims=(2, 4, 16, 64, 256, 1024), draws=2000, seed=0):
-    """Section 3: the share of isotropic noise's energy in a fixed tangent line of R^D: mean and 5-95 %."""
-    g = torch.Generator().manual_seed(seed)
-    rows = []
-    for D in dims:
-        eps = torch.randn(draws, D, generator=g, dtype=torch.float64)
-        share = eps[:, 0].square() / eps.square().sum(1)                           # Beta(1/2, (D-1)/2)
-        q = torch.quantile(share, torch.tensor([0.05, 0.95], dtype=torch.float64))
-        rows.append({"D": D, "mean": float(share.mean()), "lo": float(q[0]), "hi": float(q[1]), "expected": 1 / D})
-    return rows
-
-
 def tangent_share(dataset_name="digits", k=10, d=5, n=200, seed=0):
     """Section 3: noise energy inside each held-out digit's local tangent space (top d PCA directions of its
     k nearest training digits), against d / D for a random subspace."""
