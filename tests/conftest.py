@@ -13,10 +13,15 @@ def _threads():
     torch.set_num_threads(2)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def classifier_cache(tmp_path_factory):
-    """One image-classifier cache for the session; the user's own cache is left alone."""
-    return tmp_path_factory.mktemp("classifier-cache")
+    """One image-classifier cache for the whole session (subprocesses too): every judge is trained once, as on a
+    fresh machine, and the user's own cache is left alone."""
+    folder = tmp_path_factory.mktemp("classifier-cache")
+    saved = os.environ.get("UNNOISE_CACHE")
+    os.environ["UNNOISE_CACHE"] = str(folder)
+    yield folder
+    os.environ.pop("UNNOISE_CACHE") if saved is None else os.environ.__setitem__("UNNOISE_CACHE", saved)
 
 
 @pytest.fixture(scope="session")
@@ -31,12 +36,10 @@ def explained(tmp_path_factory, classifier_cache):
                "ia": dict(data="digits", family="ar", conditional=True, steps=30, width=16, depth=1, heads=2)}
     for name, recipe in recipes.items():
         unnoise.train(unnoise.TrainConfig(**recipe), root / name, progress=tiny["progress"])
-    saved = (os.environ.get("UNNOISE_CACHE"), sections.GUIDANCE, sections.QUALITY_N, sections.W2_N, sections.NFE)
-    os.environ["UNNOISE_CACHE"] = str(classifier_cache)
+    saved = (sections.GUIDANCE, sections.QUALITY_N, sections.W2_N, sections.NFE)
     sections.GUIDANCE, sections.QUALITY_N, sections.W2_N, sections.NFE = (1.0, 3.0), 100, 300, 8
     try:
         page = explain.explain(root / "page", [str(root / name) for name in recipes])
     finally:
-        cache, sections.GUIDANCE, sections.QUALITY_N, sections.W2_N, sections.NFE = saved
-        os.environ.pop("UNNOISE_CACHE") if cache is None else os.environ.__setitem__("UNNOISE_CACHE", cache)
+        sections.GUIDANCE, sections.QUALITY_N, sections.W2_N, sections.NFE = saved
     return page, root

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import unnoise
-from unnoise.claims import decision, geometry, same_idea
+from unnoise.claims import decision, geometry, same_idea, spectral
 from unnoise.cli import main
 from unnoise.paths import make_path
 from unnoise.samplers import PerSampleNoise, sample_ddim, timesteps
@@ -99,14 +99,56 @@ def test_bad_input_is_one_line_and_exit_2(flow_run, tmp_path, capsys):
              "need a images-diffusion run")
 
 
-def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys):
+def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys, monkeypatch):
     _, root = explained
+    monkeypatch.setitem(spectral.SETTINGS, "quick", dict(n=8, steps=10, clones=2, points=4, below=20))
     out = tmp_path / "claims"
     assert main(["claims", "--quick", "--runs", str(root / "pf"), str(root / "id"), "--out", str(out)]) == 0
     saved = json.loads((out / "claims.json").read_text())
-    assert [r["name"] for r in saved["rows"]] == ["marble", "perpendicular", "one-idea", "efficiency"]
+    assert [r["name"] for r in saved["rows"]] == ["marble", "perpendicular", "one-idea", "progressive-jpeg", "efficiency"]
     assert all(r["verdict"] and r["ours"] and (out / r["figure"]).stat().st_size > 1000 for r in saved["rows"])
     assert saved["results"]["perpendicular"]["oracle"]["estimate"] == 10
     assert "| claim |" in (out / "claims.md").read_text()
     from unnoise.web import explain
     assert explain.claims_section(out)["rows"] == saved["rows"]            # the page's section 7 reads them
+
+
+def stationary_field(n, size, c, seed):
+    """Gaussian images (n, 1, size, size) whose Fourier coefficients have variance c[radius] (orthonormal FFT)."""
+    w = torch.randn(n, 1, size, size, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return torch.fft.ifft2(torch.fft.fft2(w, norm="ortho") * c.sqrt(), norm="ortho").real
+
+
+def test_clone_variance_per_band_follows_the_exact_posterior_of_a_gaussian_field():
+    """For a stationary Gaussian field the exact denoiser is a per-frequency Wiener filter, and clones of x_t keep
+    exactly the posterior variance C / (1 + SNR_f): the measured map must match the predicted one."""
+    size, path = 8, make_path("vp-cosine")
+    r = spectral.radius(size)
+    c = (1.0 + r.double()) ** -2.0 * 8                                     # a power law, 8 at DC
+    ring_c = spectral.band_means(c, size)
+
+    def wiener(x, t):
+        a, s = float(path.alpha(t)), float(path.sigma(t))
+        x0 = torch.fft.ifft2(torch.fft.fft2(x.double(), norm="ortho") * a * c / (a * a * c + s * s), norm="ortho").real
+        return x0.float(), ((x.double() - a * x0) / s).float()
+    for k, t in enumerate((0.67, 0.4, 0.17)):
+        t = torch.tensor(t, dtype=torch.float64)
+        x0 = stationary_field(300, size, c, seed=k)
+        x_t = (path.alpha(t) * x0 + path.sigma(t) * stationary_field(300, size, torch.ones_like(c), 99 + k)).float()
+        measured = spectral.undecided(spectral.clones_at(wiener, path, x_t, float(t), 4, 10 * k), ring_c)
+        expected = spectral.predicted(path, [float(t)], ring_c)[0]
+        assert torch.allclose(measured, expected, rtol=0.1, atol=0.01), (float(t), measured, expected)
+
+
+def test_the_spectrum_tools_on_closed_forms():
+    white = torch.randn(4000, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(spectral.rapsd(white).mean(0), torch.ones(4, dtype=torch.float64), atol=0.05)
+    assert torch.allclose(spectral.band_variance(white), torch.ones(4, dtype=torch.float64), atol=0.05)
+    f = torch.arange(1, 9, dtype=torch.float64)
+    alpha, residual = spectral.slope((f ** -2.0).numpy())
+    assert alpha == pytest.approx(2.0) and residual < 1e-9
+    path = make_path("rectified")
+    assert float(spectral.predicted(path, [0.5], torch.tensor([1.0], dtype=torch.float64))[0, 0]) == pytest.approx(0.5)
+    assert spectral.var_levels(8) == ([1, 3, 4, 5], 6)                   # VAR 1,2,3,4,6,8: ring r needs p >= 2r
+    assert spectral.half_time([0.9, 0.5, 0.1], [1.0, 0.6, 0.2]) == pytest.approx(0.5 - 0.4 * 0.1 / 0.4)
+    assert spectral.coarse_first([0.8, 0.5, 0.3]) and not spectral.coarse_first([0.3, 0.5])

@@ -116,3 +116,17 @@ def test_a_time_budget_stops_the_run_and_decays_over_the_clock(tmp_path, monkeyp
     assert unnoise.train(None, tmp_path / "timed", resume=True, steps=12, progress=False).step == 12
     with pytest.raises(UnnoiseError, match="fresh run"):
         unnoise.train(None, tmp_path / "timed", resume=True, progress=False, seconds=5)
+
+
+def test_bf16_autocast_keeps_fp32_weights_and_tracks_the_fp32_losses(tmp_path):
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        losses[precision] = []
+        run = unnoise.train(unnoise.TrainConfig(steps=30, **SMALL), tmp_path / precision, progress=False,
+                            precision=precision, callback=lambda s, loss, n, e: losses[precision].append(loss))
+        assert {p.dtype for p in run.net.parameters()} == {torch.float32}
+    fp32, bf16 = torch.tensor(losses["fp32"]), torch.tensor(losses["bf16"])
+    assert not torch.equal(fp32, bf16)                                   # the autocast took effect
+    assert ((bf16 - fp32).abs() / fp32).max() < 0.01                    # and stayed on the fp32 trajectory
+    with pytest.raises(UnnoiseError, match="unknown precision 'fp16'; choose one of fp32, tf32, bf16"):
+        unnoise.train(unnoise.TrainConfig(steps=2, **SMALL), tmp_path / "fp16", progress=False, precision="fp16")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import claims, cli_flow, cli_images, data, guidance, samplers
+from . import claims, cli_flow, cli_images, data, dist, guidance, samplers
 from .web import commands as web_commands
 from .config import ALL_FAMILIES, DEFAULTS, FAMILIES, FAMILY_DEFAULTS, TrainConfig
 from .errors import UnnoiseError, positive_int
@@ -32,6 +32,12 @@ def positive(name):
     return parse
 
 
+def add_dist(p):
+    p.add_argument("--dist-timeout", type=positive("dist-timeout"), default=dist.TIMEOUT,
+                   help=f"under torchrun: seconds a process waits for the others before it stops with the rank "
+                        f"named (default {dist.TIMEOUT})")
+
+
 def add_sampling(p):
     p.add_argument("--sampler", choices=tuple(samplers.SAMPLERS), help="diffusion, flow, edm: default ddpm (ancestral)")
     p.add_argument("--nfe", type=positive("nfe"), help="diffusion, flow, edm: network evaluations per sample (default 50)")
@@ -50,6 +56,7 @@ def add_sampling(p):
                    "probability, in (0, 1] (default 1)")
     p.add_argument("--guidance-ramp", action="store_true", help="ar, var: VAR's guidance ramp, from w = 1 at the "
                    "first level (scale or token) to --guidance at the last")
+    add_dist(p)
 
 
 def build_parser():
@@ -94,6 +101,19 @@ def build_parser():
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--seconds", type=float, help="train for this many seconds of wall time: the learning rate "
                    "decays over the time and --steps, if given, only caps the steps")
+    p.add_argument("--checkpoint-every", type=positive("checkpoint-every"),
+                   help=f"write a checkpoint every K steps (default {TrainConfig.checkpoint_every})")
+    p.add_argument("--accumulate", type=positive("accumulate"), default=1,
+                   help="split each process's share of the batch into K micro-batches (gradient accumulation; "
+                        "--batch-size stays the global batch)")
+    p.add_argument("--device", default="auto", choices=dist.DEVICES, help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--precision", default="fp32", choices=dist.PRECISIONS,
+                   help="fp32 (TF32 off, as EDM), tf32 (CUDA GPUs of compute capability 8+), or bf16 autocast "
+                        "(fp32 weights, optimizer state and EMA; no grad scaler); docs/scale.md")
+    p.add_argument("--channels-last", action="store_true", help="images: NHWC memory order (a GPU option; "
+                   "no gain on the CPU, measured in BENCHMARKS.md)")
+    p.add_argument("--compile", action="store_true", help="run the forward through torch.compile (docs/scale.md)")
+    add_dist(p)
 
     p = sub.add_parser("sample", help="draw samples from a trained run")
     p.add_argument("run", help="run folder")
@@ -164,9 +184,16 @@ def cmd_train(args):
                           depth=args.depth, conditional=args.conditional, seed=args.seed, size=args.size,
                           channels=args.channels, min_snr_gamma=args.min_snr_gamma, sigma_data=args.sigma_data,
                           coupling=args.coupling, **token_settings)
+        if args.checkpoint_every is not None:
+            cfg.checkpoint_every = args.checkpoint_every
         if args.seconds is not None and args.steps is None:
             cfg.steps = UNCAPPED
-    run = train(cfg, args.out, resume=args.resume, steps=args.steps, seconds=args.seconds)
+    elif args.checkpoint_every is not None:
+        raise UnnoiseError("--checkpoint-every is fixed when a run starts; --resume keeps the run's own")
+    run = train(cfg, args.out, resume=args.resume, steps=args.steps, seconds=args.seconds, accumulate=args.accumulate,
+                device=args.device, precision=args.precision, channels_last=args.channels_last, compile=args.compile)
+    if not dist.is_main():
+        return
     kind = f"{run.cfg.prediction}, {run.cfg.schedule}" if not run.cfg.discrete else \
         f"{sum(p.numel() for p in run.net.parameters()):,} parameters"
     print(f"trained {run.cfg.family} ({kind}) on {run.cfg.data} for {run.step} steps: {args.out}")
@@ -182,8 +209,9 @@ def sample_run(args, run=None):
         options["guidance_ramp"] = True
     if args.label is None and run.images and run.cfg.conditional:
         args.label = guidance.EACH                # image runs: one row per class, and class accuracy
-    points = run.sample(args.n, args.sampler, args.nfe, args.seed, args.eta, args.spacing, progress=True,
-                        callback=lambda i, *_: evals.append(i), label=args.label, guidance=args.guidance, **options)
+    points = dist.sample(run, args.n, sampler=args.sampler, nfe=args.nfe, seed=args.seed, eta=args.eta,
+                         spacing=args.spacing, progress=True, callback=lambda i, *_: evals.append(i),
+                         label=args.label, guidance=args.guidance, **options)
     args.sampler = run.cfg.family if run.cfg.discrete else args.sampler or "ddpm"
     args.nfe_counted = len(evals) / max(1, evals.count(0))      # evaluations per sample, counted
     args.labels = None
@@ -195,6 +223,8 @@ def sample_run(args, run=None):
 def cmd_sample(args):
     out = check_output(args.out, (".npy", ".png"))
     run, points, _ = sample_run(args)
+    if not dist.is_main():                      # under torchrun every process drew its share; rank 0 writes
+        return
     title = f"{args.sampler}, {args.nfe_counted:g} NFE"
     if run.images:
         cli_images.write_images(points, out, args.labels, title)
@@ -207,8 +237,10 @@ def cmd_evaluate(args):
     from .run import Run
     run = Run.load(args.run)
     if run.cfg.family == "vq":
-        return cli_images.evaluate_tokenizer(run, args)
+        return cli_images.evaluate_tokenizer(run, args) if dist.is_main() else None
     run, points, seconds = sample_run(args, run)
+    if not dist.is_main():                      # the samples are gathered on every process; rank 0 measures
+        return
     if run.images:
         return cli_images.evaluate(run, points, args.labels, seconds, args)
     real = [cli_flow.real_points(run, split, args.n, args.label) for split in ("heldout", "fresh")]
@@ -243,12 +275,34 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, 
             "claims": claims.cmd_claims, "explain": web_commands.cmd_explain, "serve": web_commands.cmd_serve, **cli_flow.COMMANDS}
 
 
+DISTRIBUTED = ("train", "sample", "evaluate")     # the commands that run under torchrun
+
+
+def join(args):
+    """Under torchrun: check the command runs there, and join the process group (the device's backend)."""
+    if not dist.launched():
+        return
+    if args.command not in DISTRIBUTED:
+        raise UnnoiseError(f"{args.command} runs as one process; under torchrun only {', '.join(DISTRIBUTED)} do")
+    if args.command != "train":
+        args.device = "cpu"                         # sampling and measuring run on the CPU
+    args.device = dist.init(args.device, args.dist_timeout)
+
+
 def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
+        join(args)
         COMMANDS[args.command](args)
+        dist.close()
     except UnnoiseError as err:
-        print(f"unnoise: error: {err}", file=sys.stderr)
+        where = f"rank {dist.rank()} of {dist.world()}: " if dist.active() and "rank " not in str(err) else ""
+        print(f"unnoise: error: {where}{err}", file=sys.stderr)
+        return 2
+    except dist.DistError as err:             # a collective outside dist.py's helpers (DDP's own) failed
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        print(f"unnoise: error: rank {dist.rank()} of {dist.world()}: lost contact with the other processes ({first})",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("unnoise: interrupted; the last checkpoint is kept", file=sys.stderr)

@@ -100,7 +100,8 @@ class Run:
         return noise.initial(self.shape) * std
 
     def sample(self, n=2000, sampler=None, nfe=None, seed=0, eta=None, spacing=None,
-               batch_size=1000, callback=None, progress=False, clip=True, label=None, guidance=1.0, **options):
+               batch_size=1000, callback=None, progress=False, clip=True, label=None, guidance=1.0, first=0,
+               **options):
         """n samples in data units, (n, 2) points or (n, C, H, W) images in [0, 1]; sample i depends only
         on (seed, i), not on the batch size.
 
@@ -109,12 +110,13 @@ class Run:
         top_p, guidance_ramp; callback(i, t, x, x0) follows each network evaluation (token runs:
         callback(level, tokens so far)). clip clamps the x0 estimate to the training data's range (as
         diffusers' clip_sample does). label: class to draw (conditional runs); guidance: classifier-free
-        guidance weight w (guidance.py; on logits for token runs).
+        guidance weight w (guidance.py; on logits for token runs). first: draw samples first..first+n-1 of
+        the seed's sequence (how processes under torchrun share one request: dist.sample).
         """
         if self.cfg.discrete:
             return self.family.sample(self, n, seed, label=label, guidance=guidance, batch_size=batch_size,
                                       callback=callback, progress=progress, sampler=sampler, nfe=nfe, eta=eta,
-                                      spacing=spacing, **options)
+                                      spacing=spacing, first=first, **options)
         sampler, nfe = sampler or "ddpm", 50 if nfe is None else nfe
         for name in options:
             if name in families.tokens.OPTIONS and options[name] not in (None, False):
@@ -127,7 +129,7 @@ class Run:
         options = samplers.check_options(sampler, {**options, **({"eta": eta} if eta is not None else {})})
         steps = samplers.steps_for(sampler, nfe)
         ts = samplers.timesteps(self.path, steps, spacing or samplers.default_spacing(self.path))
-        starts = range(0, n, batch_size)
+        starts, end = range(first, first + n, batch_size), first + n
         per_batch = None if sampler == "dopri5" else samplers.nfe_of(sampler, steps)
         bar = tqdm(total=per_batch and len(starts) * per_batch, desc="sampling", disable=not progress, leave=False)
 
@@ -137,7 +139,7 @@ class Run:
                 callback(*args)
         out = []
         for start in starts:
-            noise = samplers.PerSampleNoise.for_range(seed, start, min(n, start + batch_size))
+            noise = samplers.PerSampleNoise.for_range(seed, start, min(end, start + batch_size))
             x = self.initial(noise)
             model = cfg_guidance.model_for(self, label, guidance, start, start + len(x), clip)
             out.append(step_fn(model, x, ts, self.path, noise, callback=step_done, **options))

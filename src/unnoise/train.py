@@ -1,5 +1,6 @@
 """The one training loop: AdamW, warm-up then cosine decay, EMA, gradient clipping, atomic checkpoints, resume."""
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -9,12 +10,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import data
+from . import data, dist
 from .checkpoint import (load_json, load_tensors, load_weights, optimizer_tensors, restore_optimizer,
                          save_json, save_tensors)
 from .config import TrainConfig
 from . import families
-from .errors import UnnoiseError
+from .errors import UnnoiseError, positive_int
 from .run import Run, run_config
 
 
@@ -82,17 +83,57 @@ def resolve_config(cfg, folder, resume, steps):
     return cfg
 
 
-def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=None):
+def layout(batch_size, accumulate, processes):
+    """Rows per micro-batch when the global batch is split over processes x accumulate micro-batches."""
+    accumulate = positive_int("accumulate", accumulate)
+    if batch_size % (processes * accumulate):
+        raise UnnoiseError(f"the global batch {batch_size} does not divide by {processes} processes x {accumulate} "
+                           f"micro-batches; choose a --batch-size that is a multiple of {processes * accumulate}")
+    return batch_size // (processes * accumulate)
+
+
+def draw_batch(family, cfg, rows_all, y_all, num_classes, generator):
+    """The global batch from the one generator: row indices, label dropout, then the family's draws (t, noise)."""
+    idx = torch.randint(0, len(y_all), (cfg.batch_size,), generator=generator)          # (B,)
+    y = None
+    if cfg.conditional:
+        drop = torch.rand(cfg.batch_size, generator=generator) < cfg.label_dropout
+        y = torch.where(drop, num_classes, y_all[idx])
+    rows = families.draw(family, cfg, {name: r[idx] for name, r in rows_all.items()}, generator)
+    return rows, y
+
+
+def micro_batches(rows, y, lo, size, count, device, channels_last=False):
+    """count micro-batches of `size` rows from row lo of the global batch, on the device (images in NHWC order
+    with channels_last)."""
+    def place(r):
+        r = r.to(device)
+        return r.contiguous(memory_format=torch.channels_last) if channels_last and r.dim() == 4 else r
+    for k in range(count):
+        a, b = lo + k * size, lo + (k + 1) * size
+        yield {name: place(r[a:b]) for name, r in rows.items()}, None if y is None else y[a:b].to(device)
+
+
+def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=None, accumulate=1,
+          device="cpu", precision="fp32", callback=None, channels_last=False, compile=False):
     """Train cfg into the run folder `out` (continuing it when resume) and return the Run.
 
     init: a state dict to start net and EMA from (reflow starts from the trained flow).
     seconds: a wall-clock budget: training stops when it is spent (cfg.steps only caps the steps), the
     learning rate decays over the time, and config.json records the steps reached.
+    accumulate, device, precision: micro-batches per process (without syncing all but the last), where to
+    compute (cpu, cuda, auto) and fp32, tf32 (CUDA) or bf16 autocast (fp32 weights, optimizer and EMA);
+    channels_last, compile: image nets in NHWC memory order, the forward through torch.compile.
+    callback(step, loss, net, ema): after every step, with the global batch's mean loss (on every process).
+    Under torchrun (dist.py) cfg.batch_size is the global batch: every process draws it from the one
+    generator and computes its own rows, so a step equals one process's step on the same batch.
     """
     folder = Path(out)
     if seconds is not None and (resume or not seconds > 0):
         raise UnnoiseError("a time budget needs a positive number of seconds and a fresh run (not --resume), "
                            f"got {seconds}" + (" with --resume" if resume else ""))
+    device = device if isinstance(device, torch.device) else dist.pick_device(device)
+    dist.check_precision(precision, device)
     cfg = resolve_config(cfg, folder, resume, steps)
     dataset = data.load(cfg.data, "train", size=cfg.size, channels=cfg.channels)
     if cfg.size is not None:
@@ -101,55 +142,76 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
         raise UnnoiseError(f"{cfg.data} has no classes (put images in one subfolder per class); "
                            "train it without --conditional")
     family = families.of(cfg)
+    shards = 1 if families.whole_batch(family) else dist.world()
+    size = layout(cfg.batch_size, accumulate, shards)
     rows_all, y_all = family.prepare(cfg, dataset, folder, progress)       # {name: (N, ...)}, (N,)
-    size = len(y_all)
     torch.manual_seed(cfg.seed)
-    net = family.build(cfg, dataset.num_classes, folder)
+    net = family.build(cfg, dataset.num_classes, folder).to(device)
     if init is not None:
         net.load_state_dict(init)
     ema = copy.deepcopy(net).requires_grad_(False)
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0, foreach=True)
     generator = torch.Generator().manual_seed(cfg.seed)
     step = restore_checkpoint(folder, net, ema, optimizer, generator) if resume else 0
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    ddp = None
+    if shards > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        ddp = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    model = net if ddp is None else ddp
+    if compile:
+        model = torch.compile(model)
+    lo = (dist.rank() if shards > 1 else 0) * size * accumulate
     last_saved = step if resume else None
     timed, start, done = seconds is not None, time.perf_counter(), step
     before = float(load_json(folder / "config.json").get("train_seconds", 0.0)) if resume else 0.0
 
     def clock():
         return before + time.perf_counter() - start
+
+    def save(done, timed_steps):
+        if dist.is_main():
+            save_checkpoint(folder, dataclasses.replace(cfg, steps=done) if timed_steps else cfg, dataset, done,
+                            net, ema, optimizer, generator, clock(), timed)
+        dist.barrier()                              # no process reads on before rank 0 has written
     bar = tqdm(total=seconds if timed else cfg.steps, initial=0 if timed else step, desc="training",
-               disable=not progress, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if timed else None)
+               disable=not (progress and dist.is_main()),
+               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if timed else None)
     for step in range(step, cfg.steps):
-        spent = (time.perf_counter() - start) / seconds if timed else None
+        spent = dist.from_main((time.perf_counter() - start) / seconds) if timed else None   # rank 0's clock
         if timed and spent >= 1 and done > 0:
             break
-        idx = torch.randint(0, size, (cfg.batch_size,), generator=generator)
-        y = None
-        if cfg.conditional:
-            drop = torch.rand(cfg.batch_size, generator=generator) < cfg.label_dropout
-            y = torch.where(drop, dataset.num_classes, y_all[idx])
+        rows, y = draw_batch(family, cfg, rows_all, y_all, dataset.num_classes, generator)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step, spent)
-        loss = family.loss(net, cfg, {name: rows[idx] for name, rows in rows_all.items()}, y, generator)
-        if not torch.isfinite(loss):
-            kept = f"the last good checkpoint (step {last_saved}) is kept" if last_saved is not None else "no checkpoint had been written"
-            raise UnnoiseError(f"training stopped: the loss became {loss.item()} at step {step} "
-                               f"(try a smaller --lr); {kept} in {folder}")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        local = 0.0
+        for k, (part, part_y) in enumerate(micro_batches(rows, y, lo, size, accumulate, device, channels_last)):
+            syncing = ddp is None or k == accumulate - 1
+            with (contextlib.nullcontext() if syncing else ddp.no_sync()):
+                with torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16"):
+                    loss = family.loss(model, cfg, part, part_y, generator) / accumulate
+                loss.backward()
+            local += float(loss.detach())
+        loss = dist.total([local])[0] / dist.world()           # the global batch's mean loss, on every process
+        if not math.isfinite(loss):
+            kept = f"the last good checkpoint (step {last_saved}) is kept" if last_saved is not None else "no checkpoint had been written"
+            raise UnnoiseError(f"training stopped: the loss became {loss} at step {step} "
+                               f"(try a smaller --lr); {kept} in {folder}")
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip, foreach=True)
         optimizer.step()
         update_ema(ema, net, min(cfg.ema, (1 + step) / (10 + step)))
         done = step + 1
+        if callback:
+            callback(done, loss, net, ema)
         bar.update(min(seconds, time.perf_counter() - start) - bar.n if timed else 1)
         if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}", step=done)
+            bar.set_postfix(loss=f"{loss:.4f}", step=done)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            save_checkpoint(folder, dataclasses.replace(cfg, steps=done) if timed else cfg, dataset, done,
-                            net, ema, optimizer, generator, clock(), timed)
+            save(done, timed)
             last_saved = done
     bar.close()
     if last_saved != done:                          # a time budget ran out between checkpoints
-        save_checkpoint(folder, dataclasses.replace(cfg, steps=done), dataset, done, net, ema, optimizer, generator,
-                        clock(), timed)
+        save(done, True)
     return Run.load(folder)

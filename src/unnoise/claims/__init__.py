@@ -13,13 +13,12 @@ from tqdm import tqdm
 
 from ..checkpoint import atomic_write, save_json
 from ..errors import UnnoiseError
-from . import decision, efficiency, geometry, same_idea
+from . import decision, efficiency, geometry, same_idea, spectral
 
-CLAIMS = {m.NAME: m for m in (decision, geometry, same_idea, efficiency)}
+CLAIMS = {m.NAME: m for m in (decision, geometry, same_idea, spectral, efficiency)}
 # claims of the issue not built yet, and what they will measure
 PLANNED = {
     "generalises": "two models on disjoint halves of N images, sampled from the same noise (Kadkhodaie et al. 2024)",
-    "progressive-jpeg": "which frequency is decided when: RAPSD, per-frequency SNR, clone variance per band (Dieleman 2024)",
     "audio": "raster AR against diffusion on 1D signals (mnist1d, waveforms) as the length grows",
 }
 BUDGETS = {"quick": {"points-flow": 10, "images-diffusion": 40}, "full": {"points-flow": 60, "images-diffusion": 180}}

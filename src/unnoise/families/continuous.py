@@ -2,6 +2,8 @@
 
 import functools
 
+import torch
+
 from ..coupling import paired_noise
 from ..losses import training_loss
 from ..nets import MLP
@@ -31,8 +33,19 @@ def prepare(cfg, dataset, folder, progress=True):
     return {"x0": dataset.normalize(dataset.x)}, dataset.y                 # (N, 2) or (N, C, H, W)
 
 
+def draw(cfg, rows, generator):
+    """The batch's randomness for every row of the global batch: noise paired by the coupling, then times
+    (drawn once for the whole batch, so an OT pairing and every process see the same draws)."""
+    x0 = rows["x0"]                                                        # (B, ...)
+    eps = rows["eps"] if "eps" in rows else paired_noise(cfg.coupling, x0, generator)
+    t = path_of(cfg.schedule, cfg.sigma_data).sample_t(len(x0), generator)  # (B,)
+    if eps is None:
+        eps = torch.randn(x0.shape, generator=generator)
+    return {"x0": x0, "eps": eps, "t": t}
+
+
 def loss(net, cfg, rows, y, generator):
     """The denoising / flow-matching loss (or EDM's) on x0 paired with noise by the coupling."""
     x0 = rows["x0"]
     eps = rows["eps"] if "eps" in rows else paired_noise(cfg.coupling, x0, generator)
-    return training_loss(net, path_of(cfg.schedule, cfg.sigma_data), cfg, x0, y, generator, eps=eps)
+    return training_loss(net, path_of(cfg.schedule, cfg.sigma_data), cfg, x0, y, generator, eps=eps, t=rows.get("t"))

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .. import dist
 from ..checkpoint import atomic_write
 from ..errors import UnnoiseError
 from ..tokenizers.multiscale import MultiScaleVQ, parse_scales
@@ -28,6 +29,9 @@ def build(cfg, num_classes=0, folder=None):
 
 def prepare(cfg, dataset, folder, progress=True):
     return {"x": dataset.normalize(dataset.x)}, dataset.y                  # (N, C, H, W) in [-1, 1]
+
+
+WHOLE_BATCH = True       # k-means init and dead-code restarts read the batch: every process computes all of it
 
 
 def loss(net, cfg, rows, y, generator):
@@ -51,7 +55,9 @@ def ensure(cfg, folder, single_scale, progress=True):
     """The prior's tokenizer run in folder/tokenizer: trained there (tokens auto) or copied from cfg.tokens."""
     from ..train import train
     sub = Path(folder) / SUBFOLDER
-    if not (sub / "config.json").exists():
+    present = (sub / "config.json").exists()
+    dist.barrier()                         # every process has looked before rank 0 writes (under torchrun)
+    if not present:
         if cfg.tokens == "auto":
             from ..config import TrainConfig
             from ..tokenizers.multiscale import latent_side
@@ -64,8 +70,9 @@ def ensure(cfg, folder, single_scale, progress=True):
         else:
             source = Path(cfg.tokens)
             load(source, cfg, single_scale)                                   # refuse anything but a fitting tokenizer
-            for name in FILES:                          # config.json last: a half-copied tokenizer is not one
+            for name in FILES if dist.is_main() else ():    # config.json last: a half-copied tokenizer is not one
                 atomic_write(sub / name, lambda tmp, name=name: shutil.copyfile(source / name, tmp))
+            dist.barrier()
     cfg.tokenizer_hash = cfg.tokenizer_hash or digest(sub)
     return load(sub, cfg, single_scale)
 

@@ -83,16 +83,17 @@ def level_weight(w, ramp, k, levels):
     return 1 + (w - 1) * k / max(1, levels - 1) if ramp else w
 
 
-def generate(run, family, n, seed, label, w, options, batch_size=1000, callback=None, progress=False):
-    """Token ids (n, L) drawn level by level; family gives `lengths` (tokens per level) and `next_inputs`."""
+def generate(run, family, n, seed, label, w, options, batch_size=1000, callback=None, progress=False, first=0):
+    """Token ids (n, L) of samples first..first+n-1, drawn level by level; family gives `lengths` (tokens per
+    level) and `next_inputs`."""
     temperature, top_k, top_p, ramp = options
     net, lengths = run.net, family.lengths(run)
     n, batch_size = positive_int("n", n), positive_int("batch-size", batch_size)
     out = []
-    starts = range(0, n, batch_size)
+    starts = range(first, first + n, batch_size)
     bar = tqdm(total=len(starts) * len(lengths), desc="sampling", disable=not progress, leave=False)
     for start in starts:
-        stop = min(n, start + batch_size)
+        stop = min(first + n, start + batch_size)
         B = stop - start
         u = uniforms(seed, start, stop, sum(lengths))                            # (B, L)
         y = net.null(B) if label is None and w == 1 else cfg_guidance.labels(run, label, start, stop)
@@ -121,11 +122,11 @@ def generate(run, family, n, seed, label, w, options, batch_size=1000, callback=
 
 
 def sample(run, family, n=2000, seed=0, label=None, guidance=1.0, batch_size=1000, callback=None, progress=False,
-           **options):
+           first=0, **options):
     """Images (n, C, H, W) in [0, 1] from a token run; callback(level, tokens so far) after each level."""
     cfg_guidance.check(run, label, guidance)
     checked = check_options(run, options)
-    tokens = generate(run, family, n, seed, label, guidance, checked, batch_size, callback, progress)
+    tokens = generate(run, family, n, seed, label, guidance, checked, batch_size, callback, progress, first)
     return run.to_data(family.decode(run, tokens))
 
 
