@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -161,6 +162,23 @@ def worker(rank, world, store, tmp):
             tdist.barrier()
     finally:
         tdist.destroy_process_group()
+    lost_peer(rank, world, tmp, out)
+
+
+def lost_peer(rank, world, tmp, out):
+    """Rank 1 leaves without a word; rank 0's next collective must end, within the timeout, in one line naming it."""
+    tdist.init_process_group("gloo", store=tdist.FileStore(str(tmp / "store-lost"), world), rank=rank,
+                             world_size=world, timeout=datetime.timedelta(seconds=5))
+    tdist.barrier()
+    if rank == 1:
+        return                                      # the process ends here: no destroy, no goodbye
+    start = time.perf_counter()
+    try:
+        dist.total([1.0])
+    except UnnoiseError as err:
+        (out / "lost.json").write_text(json.dumps({"message": str(err), "seconds": time.perf_counter() - start}))
+    finally:
+        tdist.destroy_process_group()
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +240,12 @@ def test_sampling_sharded_over_2_processes_equals_1(spawned):
         got = load_file(spawned / f"rank{rank}" / "sampling.safetensors")
         assert torch.allclose(got["points"], expected["points"], atol=1e-6)
         assert torch.equal(got["tokens"], expected["tokens"])
+
+
+def test_a_process_that_dies_does_not_hang_the_others(spawned):
+    lost = json.loads((spawned / "rank0" / "lost.json").read_text())
+    assert lost["message"].startswith("rank 0 of 2: lost contact with the other processes")
+    assert "--dist-timeout" in lost["message"] and "\n" not in lost["message"] and lost["seconds"] < 30
 
 
 def test_a_batch_that_does_not_divide_is_refused_on_every_rank(spawned):

@@ -299,10 +299,10 @@ def main(argv=None):
         where = f"rank {dist.rank()} of {dist.world()}: " if dist.active() and "rank " not in str(err) else ""
         print(f"unnoise: error: {where}{err}", file=sys.stderr)
         return 2
-    except dist.DistError as err:             # a collective outside dist.py's helpers (DDP's own) failed
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        print(f"unnoise: error: rank {dist.rank()} of {dist.world()}: lost contact with the other processes ({first})",
-              file=sys.stderr)
+    except RuntimeError as err:                # a collective outside dist.py's helpers (DDP's own) failed
+        if not (dist.active() and dist.is_lost(err)):
+            raise
+        print(f"unnoise: error: {dist.lost_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("unnoise: interrupted; the last checkpoint is kept", file=sys.stderr)

@@ -118,15 +118,31 @@ def close():
         tdist.destroy_process_group()
 
 
+LOST = ("Connection closed", "Connection reset", "timed out", "Timed out", "timeout", "NCCL", "gloo")
+
+
+def is_lost(err):
+    """Whether an error is a collective that failed: torch's DistError, or gloo's RuntimeError about a peer."""
+    return isinstance(err, DistError) or (isinstance(err, RuntimeError) and any(w in str(err) for w in LOST))
+
+
+def lost_message(err):
+    """One line naming this process, for a collective that failed."""
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    first = first.split("] ", 1)[-1]                       # drop gloo's [file:line] prefix
+    return (f"rank {rank()} of {world()}: lost contact with the other processes ({first[:160]}); another "
+            "process failed or stalled longer than --dist-timeout")
+
+
 @contextmanager
 def lost_contact():
     """Turn a collective that failed (another process died, or the timeout passed) into one line naming the rank."""
     try:
         yield
-    except DistError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UnnoiseError(f"rank {rank()} of {world()}: lost contact with the other processes ({first[:200]}); "
-                           "another process failed or stalled longer than --dist-timeout") from None
+    except RuntimeError as err:
+        if not is_lost(err):
+            raise
+        raise UnnoiseError(lost_message(err)) from None
 
 
 def _wire(t):
