@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import unnoise
-from unnoise.claims import decision, geometry, same_idea, spectral
+from unnoise.claims import decision, generalise, geometry, same_idea, spectral
 from unnoise.cli import main
+from unnoise.run import Run
 from unnoise.paths import make_path
 from unnoise.samplers import PerSampleNoise, sample_ddim, timesteps
 
@@ -102,10 +103,14 @@ def test_bad_input_is_one_line_and_exit_2(flow_run, tmp_path, capsys):
 def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys, monkeypatch):
     _, root = explained
     monkeypatch.setitem(spectral.SETTINGS, "quick", dict(n=8, steps=10, clones=2, points=4, below=20))
+    monkeypatch.setitem(generalise.SETTINGS, "quick", dict(sizes=(5, 40), seconds=1, n=6, nfe=4))
     out = tmp_path / "claims"
     assert main(["claims", "--quick", "--runs", str(root / "pf"), str(root / "id"), "--out", str(out)]) == 0
     saved = json.loads((out / "claims.json").read_text())
-    assert [r["name"] for r in saved["rows"]] == ["marble", "perpendicular", "one-idea", "progressive-jpeg", "efficiency"]
+    assert [r["name"] for r in saved["rows"]] == ["marble", "perpendicular", "one-idea", "progressive-jpeg",
+                                                  "generalises", "efficiency"]
+    assert [r["size"] for r in saved["results"]["generalises"]["rows"]] == [5, 40]
+    assert Run.load(out / "runs" / "generalises" / "40-1").cfg.subset_part == 1
     assert all(r["verdict"] and r["ours"] and (out / r["figure"]).stat().st_size > 1000 for r in saved["rows"])
     assert saved["results"]["perpendicular"]["oracle"]["estimate"] == 10
     assert "| claim |" in (out / "claims.md").read_text()
@@ -152,3 +157,26 @@ def test_the_spectrum_tools_on_closed_forms():
     assert spectral.var_levels(8) == ([1, 3, 4, 5], 6)                   # VAR 1,2,3,4,6,8: ring r needs p >= 2r
     assert spectral.half_time([0.9, 0.5, 0.1], [1.0, 0.6, 0.2]) == pytest.approx(0.5 - 0.4 * 0.1 / 0.4)
     assert spectral.coarse_first([0.8, 0.5, 0.3]) and not spectral.coarse_first([0.3, 0.5])
+
+
+def test_generalisation_measures_on_closed_forms():
+    x = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(generalise.cosine(x, 3 * x + 2), torch.ones(5, dtype=torch.float64))   # scale, offset
+    assert torch.allclose(generalise.cosine(x, -x), -torch.ones(5, dtype=torch.float64))
+    best, index = generalise.nearest(x[[3, 0]] * 2 + 0.5, x)
+    assert index.tolist() == [3, 0] and torch.allclose(best, torch.ones(2, dtype=torch.float64))
+    rows = [{"size": 10, "agreement": 0.3, "memorization": 0.9}, {"size": 100, "agreement": 0.8, "memorization": 0.7}]
+    assert generalise.transition(rows) == 100 and generalise.transition(rows[:1]) is None
+
+
+def test_subsets_of_one_size_are_disjoint_and_bounded(tmp_path):
+    from unnoise import data
+    train = data.load("digits", "train")
+    a, b = data.subset(train, 300, 0), data.subset(train, 300, 1)
+    flat = lambda d: {tuple(row.tolist()) for row in d.x.flatten(1)}          # noqa: E731
+    assert len(a.x) == len(b.x) == 300 and not (flat(a) & flat(b))
+    assert torch.equal(data.subset(train, 300, 1).x, b.x)                      # one fixed order
+    with pytest.raises(unnoise.UnnoiseError, match=r"needs 1500 rows.*the parts of size 300 are 0..3"):
+        data.subset(train, 300, 4)
+    assert main(["train", "--data", "digits", "--subset", "700", "--subset-part", "2", "--out", str(tmp_path / "r")]) == 2
+    assert not (tmp_path / "r").exists()

@@ -97,6 +97,10 @@ def build_parser():
     p.add_argument("--coupling", default="independent", choices=("independent", "ot", "sinkhorn"),
                    help="noise-data pairing in each batch: independent, exact minibatch OT (OT-CFM), or Sinkhorn")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--subset", type=positive("subset"), help="train on N rows of the training split only (a fixed "
+                   "seeded order), e.g. to see memorization at small N")
+    p.add_argument("--subset-part", type=int, default=0, help="which part of that order: parts of one size never "
+                   "overlap (default 0)")
     p.add_argument("--out", required=True, help="run folder (config.json + model.safetensors)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--seconds", type=float, help="train for this many seconds of wall time: the learning rate "
@@ -183,7 +187,8 @@ def cmd_train(args):
                           steps=args.steps, batch_size=args.batch_size, lr=args.lr, width=args.width,
                           depth=args.depth, conditional=args.conditional, seed=args.seed, size=args.size,
                           channels=args.channels, min_snr_gamma=args.min_snr_gamma, sigma_data=args.sigma_data,
-                          coupling=args.coupling, **token_settings)
+                          coupling=args.coupling, subset=args.subset, subset_part=args.subset_part,
+                          **token_settings)
         if args.checkpoint_every is not None:
             cfg.checkpoint_every = args.checkpoint_every
         if args.seconds is not None and args.steps is None:

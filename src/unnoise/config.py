@@ -65,9 +65,17 @@ class TrainConfig:
     codebook: int = 64                # vq: codes V in the one shared codebook
     latent_channels: int = 16         # vq: channels C of the latent and of each code
     tokenizer_hash: str | None = None  # ar, var: sha256 of the tokenizer's weights, checked when the run is loaded
+    subset: int | None = None         # train on this many rows of the training split only (data.subset) ...
+    subset_part: int = 0              # ... part P of its disjoint parts of that size (Kadkhodaie et al.'s halves)
 
     def __post_init__(self):
         choose("family", self.family, ALL_FAMILIES)
+        if self.subset is not None:
+            self.subset = positive_int("subset", self.subset)
+        if not (isinstance(self.subset_part, int) and self.subset_part >= 0):
+            raise UnnoiseError(f"subset-part must be a whole number >= 0, got {self.subset_part!r}")
+        if self.subset_part and self.subset is None:
+            raise UnnoiseError("--subset-part picks one part of --subset N rows; give --subset too")
         kind = "images" if data.is_images(self.data) else "points"
         defaults = {**DEFAULTS[kind], "depth": 3, "warmup": 200, **FAMILY_DEFAULTS.get(self.family, {})}
         for name, value in defaults.items():

@@ -136,6 +136,8 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
     dist.check_precision(precision, device)
     cfg = resolve_config(cfg, folder, resume, steps)
     dataset = data.load(cfg.data, "train", size=cfg.size, channels=cfg.channels)
+    if cfg.subset is not None:
+        dataset = data.subset(dataset, cfg.subset, cfg.subset_part)
     if cfg.size is not None:
         cfg.channels = dataset.x.shape[1]
     if cfg.conditional and dataset.num_classes < 2:

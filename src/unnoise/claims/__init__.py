@@ -1,7 +1,8 @@
 """`unnoise claims`: each claim of the discussion as an experiment with numbers, a figure and a verdict.
 
 A claim is a module with NAME, TITLE, ROLES (the runs it needs, as the explainer page names them),
-measure(runs, quick) -> numbers, figure(numbers, path) -> a matplotlib figure, row(numbers) -> the
+measure(runs, quick) -> numbers (measure(runs, quick, folder) for a claim with TRAINS, which trains its own runs
+into OUT/runs/NAME), figure(numbers, path) -> a matplotlib figure, row(numbers) -> the
 claims table's row. The runs are trained (or reused) as `unnoise explain` does, into OUT/runs/ROLE,
 or taken from --runs. Every function here works on your own runs from Python as well.
 """
@@ -13,12 +14,11 @@ from tqdm import tqdm
 
 from ..checkpoint import atomic_write, save_json
 from ..errors import UnnoiseError
-from . import decision, efficiency, geometry, same_idea, spectral
+from . import decision, efficiency, generalise, geometry, same_idea, spectral
 
-CLAIMS = {m.NAME: m for m in (decision, geometry, same_idea, spectral, efficiency)}
+CLAIMS = {m.NAME: m for m in (decision, geometry, same_idea, spectral, generalise, efficiency)}
 # claims of the issue not built yet, and what they will measure
 PLANNED = {
-    "generalises": "two models on disjoint halves of N images, sampled from the same noise (Kadkhodaie et al. 2024)",
     "audio": "raster AR against diffusion on 1D signals (mnist1d, waveforms) as the length grows",
 }
 BUDGETS = {"quick": {"points-flow": 10, "images-diffusion": 40}, "full": {"points-flow": 60, "images-diffusion": 180}}
@@ -60,7 +60,8 @@ def claims(out="claims", only=None, quick=False, runs=None):
     for claim in tqdm(chosen, desc="claims", leave=False):
         start = time.perf_counter()
         try:
-            numbers = claim.measure(trained, quick)
+            extra = {"folder": out / "runs" / claim.NAME} if getattr(claim, "TRAINS", False) else {}
+            numbers = claim.measure(trained, quick, **extra)     # a claim that TRAINS its own runs keeps them there
         except UnnoiseError as err:                # a missing input: say so in its row, keep the other claims
             rows.append({"claim": claim.TITLE, "experiment": "", "ours": "", "reference": "", "figure": None,
                          "verdict": f"Not measured: {err}", "name": claim.NAME})
@@ -90,7 +91,8 @@ def markdown(rows, quick):
 def add_parser(sub):
     p = sub.add_parser("claims", help="run the discussion's claims as experiments: claims.md, claims.json, figures")
     p.add_argument("--only", nargs="+", metavar="NAME", help=f"run only these claims: {', '.join(CLAIMS)}")
-    p.add_argument("--quick", action="store_true", help="small runs and samples (about 2-3 minutes in all)")
+    p.add_argument("--quick", action="store_true", help="small runs and samples (about 8 minutes in all on 2 cores, "
+                   "the generalises claim 2.3 of them)")
     p.add_argument("--runs", nargs="+", metavar="RUN", help="use these runs (2D flow, image diffusion) instead of "
                    "training them")
     p.add_argument("--out", default="claims", help="output folder (default claims/)")

@@ -5,6 +5,7 @@ a second independent real draw used only for the real-vs-real floor of every met
 a fixed `train` / `heldout` split (images.split_mask); their floors compare held-out with train.
 """
 
+import dataclasses
 import functools
 import os
 from dataclasses import dataclass
@@ -86,3 +87,16 @@ def _image_split(name, split, n, seed, size, channels):
         keep = torch.randperm(len(dataset.x), generator=torch.Generator().manual_seed(seed or 0))[:n]
         dataset.x, dataset.y = dataset.x[keep], dataset.y[keep]
     return dataset
+
+
+SUBSET_SEED = 0       # one fixed order of the training split, so parts of one size never overlap
+
+
+def subset(dataset, size, part=0):
+    """Rows [part * size, (part + 1) * size) of a fixed seeded order of the split: disjoint parts for different part."""
+    order = torch.randperm(len(dataset.x), generator=torch.Generator().manual_seed(SUBSET_SEED))
+    if (part + 1) * size > len(order):
+        raise UnnoiseError(f"--subset {size} --subset-part {part} needs {(part + 1) * size} rows, but the training "
+                           f"split of {dataset.name} has {len(order)}; the parts of size {size} are 0..{len(order) // size - 1}")
+    rows = order[part * size:(part + 1) * size]
+    return dataclasses.replace(dataset, x=dataset.x[rows], y=dataset.y[rows])
