@@ -117,17 +117,17 @@ def check_budget(tmp, out):
 
 
 def check_writes(tmp, out):
-    checkpoint = importlib.import_module("unnoise.checkpoint")
-    real, writes = checkpoint.atomic_write, []
+    train_module = importlib.import_module("unnoise.train")
+    real, writes = train_module.atomic_group, []
 
-    def counted(path, write):
-        writes.append(str(path))
-        return real(path, write)
-    checkpoint.atomic_write = counted
+    def counted(group):
+        writes.extend(str(path) for path, _ in group)
+        return real(group)
+    train_module.atomic_group = counted
     try:
         _, last = trained(cfg(), tmp / "writes")
     finally:
-        checkpoint.atomic_write = real
+        train_module.atomic_group = real
     flat = torch.cat([p.detach().flatten() for p in (*last["net"].parameters(), *last["ema"].parameters())])
     everyone = [torch.empty_like(flat) for _ in range(dist.world())]
     tdist.all_gather(everyone, flat)

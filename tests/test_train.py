@@ -130,3 +130,75 @@ def test_bf16_autocast_keeps_fp32_weights_and_tracks_the_fp32_losses(tmp_path):
     assert ((bf16 - fp32).abs() / fp32).max() < 0.01                    # and stayed on the fp32 trajectory
     with pytest.raises(UnnoiseError, match="unknown precision 'fp16'; choose one of fp32, tf32, bf16"):
         unnoise.train(unnoise.TrainConfig(steps=2, **SMALL), tmp_path / "fp16", progress=False, precision="fp16")
+
+
+def test_sigterm_writes_a_checkpoint_and_resume_is_bit_identical(tmp_path):
+    import os
+    import signal
+    from unnoise.safety import Stopped
+    cfg = unnoise.TrainConfig(steps=30, checkpoint_every=1000, **SMALL)
+    straight = unnoise.train(cfg, tmp_path / "straight", progress=False)
+
+    def terminate(step, *_):
+        if step == 7:
+            os.kill(os.getpid(), signal.SIGTERM)       # as `kill PID` or a cluster's preemption would
+    with pytest.raises(Stopped, match="stopped by SIGTERM after step 8.*--resume") as stop:
+        unnoise.train(cfg, tmp_path / "stopped", progress=False, callback=terminate)
+    assert stop.value.code == 143 and Run.load(tmp_path / "stopped").step == 8
+    assert not (tmp_path / "stopped" / ".lock").exists()
+    resumed = unnoise.train(None, tmp_path / "stopped", resume=True, progress=False)
+    for a, b in zip(straight.net.state_dict().values(), resumed.net.state_dict().values()):
+        assert torch.equal(a, b)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL                  # handlers restored
+
+
+def test_a_second_trainer_is_refused_and_a_stale_lock_is_taken_over(tmp_path):
+    import os
+    import socket
+    import subprocess
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    (folder / ".lock").write_text(f"{os.getppid()} {socket.gethostname()}\n")      # a live process holds it
+    with pytest.raises(UnnoiseError, match=rf"is being trained by process {os.getppid()}.*delete .*\.lock"):
+        unnoise.train(unnoise.TrainConfig(steps=3, **SMALL), folder, progress=False)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (folder / ".lock").write_text(f"{gone.pid} {socket.gethostname()}\n")        # its process has exited
+    assert unnoise.train(unnoise.TrainConfig(steps=3, **SMALL), folder, progress=False).step == 3
+    assert not (folder / ".lock").exists()
+
+
+def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
+    import errno
+    checkpoint = importlib.import_module("unnoise.checkpoint")
+    real, calls = checkpoint.save_file, []
+
+    def fills_up(tensors, path, metadata=None):
+        calls.append(path)
+        if len(calls) == 4:                            # the second checkpoint's model file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(tensors, path, metadata=metadata)
+    monkeypatch.setattr(checkpoint, "save_file", fills_up)
+    with pytest.raises(UnnoiseError, match=r"could not write the checkpoint of step 20.*No space left on device.*"
+                                           r"previous checkpoint \(step 10\) is intact"):
+        unnoise.train(unnoise.TrainConfig(steps=30, checkpoint_every=10, **SMALL), tmp_path / "full", progress=False)
+    assert Run.load(tmp_path / "full").step == 10
+    assert sorted(p.name for p in (tmp_path / "full").iterdir()) == ["config.json", "model.safetensors", "state.safetensors"]
+    monkeypatch.setattr(checkpoint, "save_file", real)
+    assert unnoise.train(None, tmp_path / "full", resume=True, progress=False).step == 30
+
+
+@pytest.mark.parametrize("field,value,words", [("width", 10**9, "width = 1000000000 is beyond"),
+                                                ("lr", float("nan"), "lr must be a finite number"),
+                                                ("depth", "3; rm -rf", "depth must be a positive integer"),
+                                                ("conditional", "yes", "conditional must be true or false"),
+                                                ("data", ["moons"], "data must be a short text")])
+def test_a_strangers_config_is_checked_before_anything_is_built(tmp_path, trained, field, value, words):
+    import shutil
+    folder = tmp_path / "stranger"
+    shutil.copytree(trained.folder, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["train"][field] = value
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UnnoiseError, match=words):
+        Run.load(folder)

@@ -35,6 +35,42 @@ def atomic_write(path, write):
             os.remove(tmp)
 
 
+def atomic_group(writes):
+    """Write every (path, write) to a temporary file first and only then rename them all, in order: a write that
+    fails (a full disk) leaves every old file as it was."""
+    staged = []
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        for path, write in writes:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(fd)
+            staged.append((tmp, path))
+            write(tmp)
+            os.chmod(tmp, 0o666 & ~umask)
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+def json_writer(obj):
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+    return write
+
+
+def tensor_writer(tensors, metadata=None):
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    return lambda tmp: save_file(tensors, tmp, metadata=metadata)
+
+
 def save_json(path, obj):
     def write(tmp):
         with open(tmp, "w") as f:

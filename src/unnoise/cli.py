@@ -13,6 +13,7 @@ from .web import commands as web_commands
 from .config import ALL_FAMILIES, DEFAULTS, FAMILIES, FAMILY_DEFAULTS, TrainConfig
 from .errors import UnnoiseError, positive_int
 from .paths import PREDICTIONS, SCHEDULES
+from .safety import Stopped
 
 
 class Parser(argparse.ArgumentParser):
@@ -309,6 +310,9 @@ def main(argv=None):
             raise
         print(f"unnoise: error: {dist.lost_message(err)}", file=sys.stderr)
         return 2
+    except Stopped as stop:                      # SIGINT / SIGTERM: the checkpoint is written
+        print(f"unnoise: {stop}", file=sys.stderr)
+        return stop.code
     except KeyboardInterrupt:
         print("unnoise: interrupted; the last checkpoint is kept", file=sys.stderr)
         return 130

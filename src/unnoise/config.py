@@ -1,5 +1,6 @@
 """The configuration of a training run, checked once up front."""
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 from . import data
@@ -31,6 +32,38 @@ FAMILY_DEFAULTS = {
     "var": {"steps": 3000, "batch_size": 64, "lr": 2e-3, "width": 64, "depth": 5, "ema": 0.999},
 }
 DEFAULT_SCALES = {8: "1,2,3,4,6,8", 7: "1,2,3,5,7"}     # latent side -> VAR's scale list (others: 1,2,..)
+
+
+# the largest value a real run would use; a config.json beyond them (from a stranger's run folder) is refused
+# before anything is allocated (a width of 10^9 would ask for exabytes)
+BOUNDS = {"steps": 10**9, "batch_size": 2**16, "width": 4096, "depth": 64, "heads": 64, "codebook": 2**16,
+          "latent_channels": 1024, "size": 1024, "checkpoint_every": 10**9, "warmup": 10**9,
+          "subset": 10**8, "subset_part": 10**8, "seed": 2**63 - 1}          # levels has its own check: 2..256
+FLOATS = ("lr", "ema", "grad_clip", "label_dropout", "min_snr_gamma", "sigma_data")
+TEXTS = ("data", "family", "prediction", "schedule", "coupling", "tokens", "scales", "tokenizer_hash")
+
+
+def check_bounds(cfg):
+    """Types and sizes of every setting, before any is used: one line naming the setting and its limit."""
+    for name, limit in BOUNDS.items():
+        value = getattr(cfg, name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise UnnoiseError(f"{name} must be a whole number, got {value!r}")
+        if isinstance(value, (int, float)) and abs(value) > limit:
+            raise UnnoiseError(f"{name} = {value} is beyond what a run can use (at most {limit})")
+    for name in FLOATS:
+        value = getattr(cfg, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value)):
+            raise UnnoiseError(f"{name} must be a finite number, got {value!r}")
+    for name in TEXTS:
+        value = getattr(cfg, name)
+        if value is not None and not (isinstance(value, str) and len(value) <= 4096):
+            raise UnnoiseError(f"{name} must be a short text, got {str(value)[:60]!r}")
+    if not isinstance(cfg.conditional, bool):
+        raise UnnoiseError(f"conditional must be true or false, got {cfg.conditional!r}")
 
 
 @dataclass
@@ -69,6 +102,7 @@ class TrainConfig:
     subset_part: int = 0              # ... part P of its disjoint parts of that size (Kadkhodaie et al.'s halves)
 
     def __post_init__(self):
+        check_bounds(self)
         choose("family", self.family, ALL_FAMILIES)
         if self.subset is not None:
             self.subset = positive_int("subset", self.subset)

@@ -11,12 +11,13 @@ import torch
 from tqdm import tqdm
 
 from . import data, dist
-from .checkpoint import (load_json, load_tensors, load_weights, optimizer_tensors, restore_optimizer,
-                         save_json, save_tensors)
+from .checkpoint import (atomic_group, json_writer, load_json, load_tensors, load_weights, optimizer_tensors,
+                         restore_optimizer, tensor_writer)
 from .config import TrainConfig
 from . import families
 from .errors import UnnoiseError, positive_int
 from .run import Run, run_config
+from .safety import StopSignals, hold_lock
 
 
 UNCAPPED = 10**9     # the step cap of a run trained for a time budget with no step count of its own
@@ -43,16 +44,23 @@ def update_ema(ema, net, decay):
 
 
 def save_checkpoint(folder, cfg, dataset, step, net, ema, optimizer, generator, seconds=None, timed=False):
-    """Write state, then EMA weights, then config.json (the commit point); each file atomically.
+    """Write state, EMA weights and config.json (the commit point) to temporary files, then rename them: a full
+    disk leaves the previous checkpoint whole.
 
     seconds: the training wall time so far (over every resume), kept in config.json for the page's stamps;
     timed: whether it trained against a --seconds budget (config.json's "timed")."""
     tensors, groups = optimizer_tensors(optimizer)
     tensors.update({f"net.{k}": v for k, v in net.state_dict().items()})
     tensors["rng"] = generator.get_state()
-    save_tensors(folder / "state.safetensors", tensors, {"step": str(step), "param_groups": groups})
-    save_tensors(folder / "model.safetensors", ema.state_dict())
-    save_json(folder / "config.json", run_config(cfg, dataset, step, ema, seconds, timed))
+    try:
+        atomic_group([(folder / "state.safetensors", tensor_writer(tensors, {"step": str(step), "param_groups": groups})),
+                      (folder / "model.safetensors", tensor_writer(ema.state_dict())),
+                      (folder / "config.json", json_writer(run_config(cfg, dataset, step, ema, seconds, timed)))])
+    except OSError as err:
+        before = load_json(folder / "config.json")["step"] if (folder / "config.json").exists() else None
+        kept = f"the previous checkpoint (step {before}) is intact" if before is not None else "no earlier checkpoint exists"
+        raise UnnoiseError(f"could not write the checkpoint of step {step} in {folder} ({err.strerror or err}); "
+                           f"{kept}") from None
 
 
 def restore_checkpoint(folder, net, ema, optimizer, generator):
@@ -177,43 +185,48 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
             save_checkpoint(folder, dataclasses.replace(cfg, steps=done) if timed_steps else cfg, dataset, done,
                             net, ema, optimizer, generator, clock(), timed)
         dist.barrier()                              # no process reads on before rank 0 has written
-    bar = tqdm(total=seconds if timed else cfg.steps, initial=0 if timed else step, desc="training",
-               disable=not (progress and dist.is_main()),
-               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if timed else None)
-    for step in range(step, cfg.steps):
-        spent = dist.from_main((time.perf_counter() - start) / seconds) if timed else None   # rank 0's clock
-        if timed and spent >= 1 and done > 0:
-            break
-        rows, y = draw_batch(family, cfg, rows_all, y_all, dataset.num_classes, generator)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(cfg, step, spent)
-        optimizer.zero_grad(set_to_none=True)
-        local = 0.0
-        for k, (part, part_y) in enumerate(micro_batches(rows, y, lo, size, accumulate, device, channels_last)):
-            syncing = ddp is None or k == accumulate - 1
-            with (contextlib.nullcontext() if syncing else ddp.no_sync()):
-                with torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16"):
-                    loss = family.loss(model, cfg, part, part_y, generator) / accumulate
-                loss.backward()
-            local += float(loss.detach())
-        loss = dist.total([local])[0] / dist.world()           # the global batch's mean loss, on every process
-        if not math.isfinite(loss):
-            kept = f"the last good checkpoint (step {last_saved}) is kept" if last_saved is not None else "no checkpoint had been written"
-            raise UnnoiseError(f"training stopped: the loss became {loss} at step {step} "
-                               f"(try a smaller --lr); {kept} in {folder}")
-        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip, foreach=True)
-        optimizer.step()
-        update_ema(ema, net, min(cfg.ema, (1 + step) / (10 + step)))
-        done = step + 1
-        if callback:
-            callback(done, loss, net, ema)
-        bar.update(min(seconds, time.perf_counter() - start) - bar.n if timed else 1)
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss:.4f}", step=done)
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            save(done, timed)
-            last_saved = done
-    bar.close()
-    if last_saved != done:                          # a time budget ran out between checkpoints
-        save(done, True)
+    with StopSignals() as signals, hold_lock(folder):
+        bar = tqdm(total=seconds if timed else cfg.steps, initial=0 if timed else step, desc="training",
+                   disable=not (progress and dist.is_main()),
+                   bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if timed else None)
+        for step in range(step, cfg.steps):
+            spent = dist.from_main((time.perf_counter() - start) / seconds) if timed else None   # rank 0's clock
+            if timed and spent >= 1 and done > 0:
+                break
+            rows, y = draw_batch(family, cfg, rows_all, y_all, dataset.num_classes, generator)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(cfg, step, spent)
+            optimizer.zero_grad(set_to_none=True)
+            local = 0.0
+            for k, (part, part_y) in enumerate(micro_batches(rows, y, lo, size, accumulate, device, channels_last)):
+                syncing = ddp is None or k == accumulate - 1
+                with (contextlib.nullcontext() if syncing else ddp.no_sync()):
+                    with torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16"):
+                        loss = family.loss(model, cfg, part, part_y, generator) / accumulate
+                    loss.backward()
+                local += float(loss.detach())
+            loss, stops = dist.total([local, signals.caught is not None])   # shared: the mean loss, any signal
+            loss /= dist.world()
+            if not math.isfinite(loss):
+                kept = f"the last good checkpoint (step {last_saved}) is kept" if last_saved is not None else "no checkpoint had been written"
+                raise UnnoiseError(f"training stopped: the loss became {loss} at step {step} "
+                                   f"(try a smaller --lr); {kept} in {folder}")
+            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip, foreach=True)
+            optimizer.step()
+            update_ema(ema, net, min(cfg.ema, (1 + step) / (10 + step)))
+            done = step + 1
+            if callback:
+                callback(done, loss, net, ema)
+            bar.update(min(seconds, time.perf_counter() - start) - bar.n if timed else 1)
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{loss:.4f}", step=done)
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps or stops:
+                save(done, timed)
+                last_saved = done
+            if stops:                                   # SIGINT or SIGTERM on any process: all stop here, saved
+                bar.close()
+                raise signals.stopped(done, folder)
+        bar.close()
+        if last_saved != done:                          # a time budget ran out between checkpoints
+            save(done, True)
     return Run.load(folder)
