@@ -145,11 +145,18 @@ def row(result):
             "verdict": verdict(small, large, result)}
 
 
+def before(result):
+    """The size measured just below the transition."""
+    sizes = [r["size"] for r in result["rows"]]
+    return sizes[max(0, sizes.index(result["transition"]) - 1)]
+
+
 def verdict(small, large, result):
     if small["memorization"] > small["agreement"] and large["agreement"] > large["memorization"]:
         return (f"True, above a size. With {small['size']} images each model copies its own images "
                 f"(similarity {small['memorization']:.2f} to its nearest, {small['copies']:.0%} near-copies) and the "
-                f"two disagree; from N = {result['transition']} on, the two models draw nearly the same new digit "
+                f"two disagree; somewhere between N = {before(result)} and {result['transition']}, the two models "
+                "start to draw nearly the same new digit "
                 f"from the same noise (agreement {large['agreement']:.2f}): they learned the distribution, not the images.")
     if large["agreement"] <= large["memorization"]:
         return (f"Not shown at this budget: even at N = {large['size']} the samples stay closer to their own "
