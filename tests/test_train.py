@@ -202,3 +202,83 @@ def test_a_strangers_config_is_checked_before_anything_is_built(tmp_path, traine
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(UnnoiseError, match=words):
         Run.load(folder)
+
+
+class Evil:
+    """A pickle that would run code when unpickled: nothing may ever unpickle it."""
+
+    def __init__(self, mark):
+        self.mark = mark
+
+    def __reduce__(self):
+        import os
+        return (os.system, (f"touch {self.mark}",))
+
+
+def corrupt(path, how, mark):
+    """Break one file of a run folder in one of the ways a download or a disk can."""
+    import pickle
+    import struct
+    from safetensors.torch import load_file, save_file
+    data = path.read_bytes() if path.exists() else b""
+    if how == "missing":
+        path.unlink()
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "garbage":
+        path.write_bytes(bytes(range(256)) * 8)
+    elif how == "pickle":
+        path.write_bytes(pickle.dumps(Evil(mark)))
+    elif how == "huge header":
+        path.write_bytes(struct.pack("<Q", 2**40) + b"{}")
+    elif how in ("wrong dtype", "wrong shape"):
+        tensors = load_file(path)
+        name = next(k for k, v in tensors.items() if v.dim() >= 1 and v.dtype == torch.float32)
+        tensors[name] = tensors[name].double() if how == "wrong dtype" else tensors[name][:1]
+        save_file(tensors, path)
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "state.safetensors"])
+@pytest.mark.parametrize("how", ["missing", "empty", "truncated", "garbage", "pickle", "huge header",
+                                 "wrong dtype", "wrong shape"])
+def test_every_broken_tensor_file_is_refused_by_name(tmp_path, trained, name, how):
+    import shutil
+    folder = tmp_path / "run"
+    shutil.copytree(trained.folder, folder)
+    mark = tmp_path / "code-ran"
+    corrupt(folder / name, how, mark)
+    with pytest.raises(UnnoiseError, match=name.replace(".", r"\.")) as err:
+        if name == "model.safetensors":
+            Run.load(folder)
+        else:
+            unnoise.train(None, folder, resume=True, steps=700, progress=False)
+    assert "\n" not in str(err.value) and not mark.exists()
+
+
+@pytest.mark.parametrize("how,words", [("missing", "is missing"), ("empty", "not valid JSON"),
+                                       ("garbage", "not valid JSON"), ("pickle", "not valid JSON"),
+                                       ("huge", "is not read"), ("list", "not an unnoise run's config"),
+                                       ("newer", "written by a newer unnoise (format version 2)"),
+                                       ("older", "format version 0, which this unnoise does not read")])
+def test_every_broken_config_is_refused_by_name(tmp_path, trained, capsys, how, words):
+    import shutil
+    folder = tmp_path / "run"
+    shutil.copytree(trained.folder, folder)
+    path, config = folder / "config.json", json.loads((trained.folder / "config.json").read_text())
+    mark = tmp_path / "code-ran"
+    if how in ("missing", "empty", "garbage", "pickle"):
+        corrupt(path, how, mark)
+    elif how == "huge":
+        path.write_text(json.dumps({**config, "padding": "x" * (2 << 20)}))
+    elif how == "list":
+        path.write_text(json.dumps([config]))
+    else:
+        path.write_text(json.dumps({**config, "version": 2 if how == "newer" else 0}))
+    from unnoise.cli import main
+    for argv in (["evaluate", str(folder), "--n", "10"], ["train", "--out", str(folder), "--resume"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "config.json" in err and words in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not mark.exists()

@@ -84,8 +84,13 @@ def save_tensors(path, tensors, metadata=None):
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
+MAX_JSON = 1 << 20        # a config.json is a few kB; a bigger one is not read into memory
+
+
 def load_json(path):
     try:
+        if os.path.getsize(path) > MAX_JSON:
+            raise UnnoiseError(f"{path} is {os.path.getsize(path):,} bytes; a run's JSON is a few kB, so it is not read")
         with open(path) as f:
             return json.load(f)
     except FileNotFoundError:
@@ -109,20 +114,39 @@ def load_tensors(path, with_metadata=False):
         raise UnnoiseError(f"{path} is truncated or corrupted ({str(err).splitlines()[0]})") from None
 
 
-def load_weights(module, path):
-    """Load a state dict into module, naming the first mismatch if the shapes or names do not fit."""
-    tensors = load_tensors(path)
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unknown = sorted(set(tensors) - set(expected))
+DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+          "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+          "BOOL": torch.bool}
+
+
+def header(path):
+    """{name: (shape, dtype)} from a safetensors header alone, before a byte of tensor data is read."""
+    from safetensors import safe_open
+    try:
+        with safe_open(path, "pt") as f:
+            return {k: (tuple(f.get_slice(k).get_shape()), DTYPES.get(f.get_slice(k).get_dtype())) for k in f.keys()}
+    except FileNotFoundError:
+        raise UnnoiseError(f"{path} is missing") from None
+    except (SafetensorError, OSError, ValueError) as err:
+        raise UnnoiseError(f"{path} is truncated or corrupted ({str(err).splitlines()[0]})") from None
+
+
+def check_header(path, expected, what="the model in config.json"):
+    """Refuse a file whose names, shapes or dtypes differ from expected {name: tensor}: nothing is read before."""
+    found = header(path)
+    missing, unknown = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
     if missing or unknown:
-        raise UnnoiseError(f"{path} does not fit the model in config.json "
-                           f"(missing {missing[:2]}, unexpected {unknown[:2]})")
-    for name, value in tensors.items():
-        if value.shape != expected[name].shape:
-            raise UnnoiseError(f"{path} does not fit the model in config.json: {name} has shape "
-                               f"{tuple(value.shape)}, expected {tuple(expected[name].shape)}")
-    module.load_state_dict(tensors)
+        raise UnnoiseError(f"{path} does not fit {what} (missing {missing[:2]}, unexpected {unknown[:2]})")
+    for name, (shape, dtype) in found.items():
+        if shape != tuple(expected[name].shape) or dtype != expected[name].dtype:
+            raise UnnoiseError(f"{path} does not fit {what}: {name} is {dtype} {shape}, expected "
+                               f"{expected[name].dtype} {tuple(expected[name].shape)}")
+
+
+def load_weights(module, path):
+    """Load a state dict into module, once its header's names, shapes and dtypes fit (naming the first that does not)."""
+    check_header(path, module.state_dict())
+    module.load_state_dict(load_tensors(path))
 
 
 def optimizer_tensors(optimizer):

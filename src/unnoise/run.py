@@ -19,10 +19,26 @@ def build_net(cfg, num_classes, folder=None):
     return families.of(cfg).build(cfg, num_classes, folder)
 
 
+FORMAT, VERSION = "unnoise-run", 1      # config.json's "format" and "version": bump VERSION when the layout changes
+
+
+def check_format(config, path):
+    """Refuse a config.json that is not an unnoise run's, or whose format version this unnoise does not read."""
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise UnnoiseError(f"{path} is not an unnoise run's config (no \"format\": \"{FORMAT}\")")
+    version = config.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
+        raise UnnoiseError(f"{path} was written by a newer unnoise (format version {version}); this one reads "
+                           f"version {VERSION}: upgrade unnoise to load it")
+    if version != VERSION:
+        raise UnnoiseError(f"{path} has format version {version!r}, which this unnoise does not read (it reads "
+                           f"version {VERSION})")
+
+
 def run_config(cfg, dataset, step, net=None, seconds=None, timed=False):
     """What config.json holds (with a tokenizer's code use per scale, the training seconds so far, and
     whether they were a --seconds budget)."""
-    config = {"format": "unnoise-run", "version": 1, "step": step, "train": cfg.to_dict(),
+    config = {"format": FORMAT, "version": VERSION, "step": step, "train": cfg.to_dict(),
               "num_classes": dataset.num_classes}
     if seconds is not None:
         config["train_seconds"] = round(float(seconds), 1)
@@ -63,6 +79,7 @@ class Run:
         if not folder.is_dir():
             raise UnnoiseError(f"run folder {folder} does not exist")
         config = load_json(folder / "config.json")
+        check_format(config, folder / "config.json")
         try:
             cfg = TrainConfig.from_dict(config["train"])
             step, num_classes = int(config["step"]), int(config["num_classes"])

@@ -11,12 +11,12 @@ import torch
 from tqdm import tqdm
 
 from . import data, dist
-from .checkpoint import (atomic_group, json_writer, load_json, load_tensors, load_weights, optimizer_tensors,
-                         restore_optimizer, tensor_writer)
+from .checkpoint import (atomic_group, check_header, json_writer, load_json, load_tensors, load_weights,
+                         optimizer_tensors, restore_optimizer, tensor_writer)
 from .config import TrainConfig
 from . import families
 from .errors import UnnoiseError, positive_int
-from .run import Run, run_config
+from .run import Run, check_format, run_config
 from .safety import StopSignals, hold_lock
 
 
@@ -63,9 +63,19 @@ def save_checkpoint(folder, cfg, dataset, step, net, ema, optimizer, generator, 
                            f"{kept}") from None
 
 
+def expected_state(net, generator):
+    """The names, shapes and dtypes state.safetensors must hold for this net (AdamW: step, both moments)."""
+    expected = {f"net.{k}": v for k, v in net.state_dict().items()}
+    for i, p in enumerate(net.parameters()):
+        expected.update({f"opt.{i}.step": torch.zeros(()), f"opt.{i}.exp_avg": p, f"opt.{i}.exp_avg_sq": p})
+    expected["rng"] = generator.get_state()
+    return expected
+
+
 def restore_checkpoint(folder, net, ema, optimizer, generator):
-    """Load what save_checkpoint wrote; returns the step to continue from."""
+    """Load what save_checkpoint wrote, once every file's header fits the net; returns the step to continue from."""
     step = int(load_json(folder / "config.json")["step"])
+    check_header(folder / "state.safetensors", expected_state(net, generator), "this run's training state")
     tensors, meta = load_tensors(folder / "state.safetensors", with_metadata=True)
     if int(meta.get("step", -1)) != step:
         raise UnnoiseError(f"{folder} holds an incomplete checkpoint (state and config disagree on the step)")
@@ -81,8 +91,13 @@ def resolve_config(cfg, folder, resume, steps):
     exists = (folder / "config.json").exists()
     if resume:
         if not exists:
-            raise UnnoiseError(f"nothing to resume: {folder} holds no run")
-        cfg = TrainConfig.from_dict(load_json(folder / "config.json")["train"])
+            raise UnnoiseError(f"nothing to resume: {folder} holds no run (its config.json is missing)")
+        config = load_json(folder / "config.json")
+        check_format(config, folder / "config.json")
+        try:
+            cfg = TrainConfig.from_dict(config["train"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise UnnoiseError(f"{folder / 'config.json'} is not an unnoise run config ({err})") from None
         if steps is not None:
             cfg.steps = steps
         return cfg
