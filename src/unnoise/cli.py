@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import claims, cli_flow, cli_images, data, dist, guidance, samplers
+from . import claims, cli_flow, cli_images, data, dist, export, guidance, samplers
 from .web import commands as web_commands
 from .config import ALL_FAMILIES, DEFAULTS, FAMILIES, FAMILY_DEFAULTS, TrainConfig
 from .errors import UnnoiseError, positive_int
@@ -148,6 +148,7 @@ def build_parser():
 
     cli_flow.add_parsers(sub, positive)
     claims.add_parser(sub)
+    export.add_parser(sub)
     web_commands.add_explain(sub)
     web_commands.add_serve(sub, positive)
 
@@ -278,7 +279,7 @@ def cmd_demo(args):
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "data": cmd_data, "demo": cmd_demo,
-            "claims": claims.cmd_claims, "explain": web_commands.cmd_explain, "serve": web_commands.cmd_serve, **cli_flow.COMMANDS}
+            "claims": claims.cmd_claims, "export": export.cmd_export, "explain": web_commands.cmd_explain, "serve": web_commands.cmd_serve, **cli_flow.COMMANDS}
 
 
 DISTRIBUTED = ("train", "sample", "evaluate")     # the commands that run under torchrun
