@@ -1,5 +1,6 @@
 """2D data sets and point metrics against closed forms."""
 
+import json
 import math
 
 import numpy as np
@@ -66,3 +67,64 @@ def test_report_puts_every_metric_beside_its_floor():
     assert 0.5 < good["w2_ratio"] < 2 and bad["w2_ratio"] > 3
     assert set(good) >= {"w2", "w2_floor", "swd", "swd_floor", "mmd", "mmd_floor", "n"}
     assert np.isclose(bad["w2"] / bad["w2_floor"], bad["w2_ratio"])
+
+
+def test_a_point_file_of_any_dimension_trains_samples_and_is_measured(tmp_path, capsys):
+    import numpy as np
+    import unnoise
+    from unnoise.cli import main
+    from unnoise.data import points_file
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1000, 5)).astype(np.float32) * [1, 2, 0.5, 1, 3] + [0, 1, 2, 3, 4]
+    np.save(tmp_path / "mine.npy", x)
+    parts = {s: points_file.part(str(tmp_path / "mine.npy"), s) for s in ("train", "heldout", "fresh")}
+    assert [len(p) for p in parts.values()] == [600, 200, 200]
+    rows = [{tuple(r.tolist()) for r in p} for p in parts.values()]
+    assert not (rows[0] & rows[1] or rows[0] & rows[2] or rows[1] & rows[2])            # disjoint
+    run = unnoise.train(unnoise.TrainConfig(data=str(tmp_path / "mine.npy"), steps=300, width=64, depth=2),
+                        tmp_path / "run", progress=False)
+    assert run.cfg.dim == 5 and run.shape == (5,) and run.sample(7, "ddim", 10).shape == (7, 5)
+    assert main(["evaluate", str(tmp_path / "run"), "--sampler", "ddim", "--nfe", "20", "--n", "200", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == 200 and result["w2_ratio"] < 1.5                     # a Gaussian in 5D, learned
+    assert main(["sample", str(tmp_path / "run"), "--n", "50", "--out", str(tmp_path / "pairs.png")]) == 0
+    assert (tmp_path / "pairs.png").stat().st_size > 5000
+
+
+def test_tables_with_and_without_a_header_and_one_dimension(tmp_path):
+    import numpy as np
+    from unnoise import data
+    from unnoise.cli import main
+    values = np.arange(40, dtype=float).reshape(20, 2)
+    (tmp_path / "h.csv").write_text("a,b\n" + "\n".join(f"{a},{b}" for a, b in values))
+    (tmp_path / "n.txt").write_text("\n".join(f"{a} {b}" for a, b in values))
+    (tmp_path / "one.csv").write_text("\n".join(str(v) for v in range(30)))
+    for name in ("h.csv", "n.txt"):
+        got = data.load(str(tmp_path / name), "train").x
+        assert got.shape == (12, 2) and {tuple(r) for r in got.tolist()} <= {tuple(r) for r in values.tolist()}
+    assert data.load(str(tmp_path / "one.csv"), "heldout").x.shape == (6, 1)
+    assert main(["data", str(tmp_path / "one.csv"), "--out", str(tmp_path / "one.png")]) == 0
+
+
+@pytest.mark.parametrize("content,words", [
+    ("x,y\n" + "\n".join(f"{i},{i}" for i in range(12)) + "\n3,nan\n4,inf\n", "rows 13, 14 hold NaN or infinity"),
+    ("\n".join(f"{i},{i}" for i in range(5)), "has 5 rows of 2 numbers; need at least 10"),
+    ("1,2\n3,4,5\n" + "\n".join(f"{i},{i}" for i in range(12)), "row 2 has 3 columns"),
+    ("1,2\n3,x\n", "row 2 is not numbers"),
+])
+def test_bad_point_files_are_one_line_with_the_row(tmp_path, capsys, content, words):
+    from unnoise.cli import main
+    from unnoise.data import points_file
+    points_file.read.cache_clear()
+    (tmp_path / "bad.csv").write_text(content)
+    assert main(["train", "--data", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1 and not (tmp_path / "r").exists()
+
+
+def test_a_pickled_npy_is_refused_without_running_it(tmp_path, capsys):
+    import numpy as np
+    from unnoise.cli import main
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}] * 20, dtype=object), allow_pickle=True)
+    assert main(["data", str(tmp_path / "obj.npy"), "--out", str(tmp_path / "o.png")]) == 2
+    assert "not a readable .npy array of numbers" in capsys.readouterr().err

@@ -66,8 +66,9 @@ def build_parser():
 
     p = sub.add_parser("train", help="train a model into a run folder")
     p.add_argument("--data", default="moons", metavar="NAME",
-                   help=f"data set: {', '.join(data.names())}, or a folder of PNG/JPEG images, one subfolder per "
-                        "class or none (default moons)")
+                   help=f"data set: {', '.join(data.names())}, your own points (a .npy (N, D) array or a .csv / "
+                        ".txt table, any D), or a folder of PNG/JPEG images, one subfolder per class or none "
+                        "(default moons)")
     p.add_argument("--family", default="diffusion", choices=ALL_FAMILIES,
                    help="diffusion, flow, edm (Gaussian paths); vq (a tokenizer), ar (raster autoregressive over "
                         "pixels, or tokens with --tokens), var (next-scale prediction); default diffusion")
@@ -175,7 +176,7 @@ def write_points(points, out, title):
     if out.suffix == ".npy":
         atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), points.numpy()))
     else:
-        figures2d.save(figures2d.scatter(points, title=title), out)
+        figures2d.save(figures2d.pairs(points, title=title), out)       # a scatter for 2D, pairs beyond
     print(f"wrote {len(points)} points to {out}")
 
 

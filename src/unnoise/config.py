@@ -38,7 +38,7 @@ DEFAULT_SCALES = {8: "1,2,3,4,6,8", 7: "1,2,3,5,7"}     # latent side -> VAR's s
 # before anything is allocated (a width of 10^9 would ask for exabytes)
 BOUNDS = {"steps": 10**9, "batch_size": 2**16, "width": 4096, "depth": 64, "heads": 64, "codebook": 2**16,
           "latent_channels": 1024, "size": 1024, "checkpoint_every": 10**9, "warmup": 10**9,
-          "subset": 10**8, "subset_part": 10**8, "seed": 2**63 - 1}          # levels has its own check: 2..256
+          "subset": 10**8, "subset_part": 10**8, "seed": 2**63 - 1, "dim": 4096}          # levels has its own check: 2..256
 FLOATS = ("lr", "ema", "grad_clip", "label_dropout", "min_snr_gamma", "sigma_data")
 TEXTS = ("data", "family", "prediction", "schedule", "coupling", "tokens", "scales", "tokenizer_hash")
 
@@ -98,6 +98,7 @@ class TrainConfig:
     codebook: int = 64                # vq: codes V in the one shared codebook
     latent_channels: int = 16         # vq: channels C of the latent and of each code
     tokenizer_hash: str | None = None  # ar, var: sha256 of the tokenizer's weights, checked when the run is loaded
+    dim: int | None = None            # points: numbers per point (2 for the built-in sets; a file's D), set by train
     subset: int | None = None         # train on this many rows of the training split only (data.subset) ...
     subset_part: int = 0              # ... part P of its disjoint parts of that size (Kadkhodaie et al.'s halves)
 

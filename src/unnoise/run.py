@@ -58,7 +58,7 @@ class Run:
         self.family = families.of(cfg)
         self.path = None if cfg.discrete else make_path(cfg.schedule, sigma_data=cfg.sigma_data)
         self.images = cfg.size is not None
-        self.shape = (cfg.channels, cfg.size, cfg.size) if self.images else (2,)
+        self.shape = (cfg.channels, cfg.size, cfg.size) if self.images else (cfg.dim or 2,)
         if self.images:      # fixed units, so sampling needs no image folder: [0, 1] <-> [-1, 1]
             self.low, self.high = torch.tensor(-1.0), torch.tensor(1.0)
         else:

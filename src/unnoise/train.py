@@ -163,6 +163,8 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
         dataset = data.subset(dataset, cfg.subset, cfg.subset_part)
     if cfg.size is not None:
         cfg.channels = dataset.x.shape[1]
+    elif not cfg.discrete:
+        cfg.dim = dataset.x.shape[1]                     # 2 for the built-in sets, D for a point file
     if cfg.conditional and dataset.num_classes < 2:
         raise UnnoiseError(f"{cfg.data} has no classes (put images in one subfolder per class); "
                            "train it without --conditional")

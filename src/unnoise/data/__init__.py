@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UnnoiseError, positive_int
-from . import images, toy2d
+from . import images, points_file, toy2d
 
 SPLITS = {"train": 0, "heldout": 1, "fresh": 2}
 TRAIN_SIZE_2D = 20000
@@ -50,12 +50,12 @@ def names():
 
 def is_images(name):
     """True for digits, mnist or an image folder; raises for a name that is none of the known sets."""
-    if name in toy2d.NAMES:
+    if name in toy2d.NAMES or points_file.is_file(name):
         return False
     if name in images.SOURCES or os.sep in str(name) or Path(name).exists():
         return True
     raise UnnoiseError(f"unknown data set {name!r}; choose one of {', '.join(names())}, "
-                       "or give a folder of PNG/JPEG images (a path)")
+                       "or give a point file (.npy, .csv, .txt) or a folder of PNG/JPEG images (a path)")
 
 
 def load(name, split="train", n=None, seed=None, size=None, channels=None):
@@ -65,6 +65,8 @@ def load(name, split="train", n=None, seed=None, size=None, channels=None):
         return _image_split(name, split, n, seed, size, channels)
     if split not in SPLITS:
         raise UnnoiseError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if points_file.is_file(name):
+        return _file_split(name, split, n, seed)
     n = positive_int("n", n if n is not None else (TRAIN_SIZE_2D if split == "train" else 2000))
     x, y = toy2d.draw(name, n, SPLITS[split] if seed is None else seed)
     return Dataset(name, x, y, toy2d.CLASSES[name], *_train_units(name))
@@ -77,6 +79,19 @@ def _train_units(name):
     shift, scale = x.mean(0), x.std(0)
     z = (x - shift) / scale
     return shift, scale, z.min(0).values, z.max(0).values
+
+
+def _file_split(name, split, n, seed):
+    """A split of a point file (points_file.PARTS); n rows, a seeded choice of them when seed is given."""
+    x = points_file.part(name, split)
+    if n is not None:
+        n = min(positive_int("n", n), len(x))
+        rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n] if seed is not None else slice(n)
+        x = x[rows]
+    train = points_file.part(name, "train")
+    shift, scale = train.mean(0), train.std(0).clamp(min=1e-8)
+    z = (train - shift) / scale
+    return Dataset(str(name), x, torch.zeros(len(x), dtype=torch.long), 0, shift, scale, z.min(0).values, z.max(0).values)
 
 
 def _image_split(name, split, n, seed, size, channels):

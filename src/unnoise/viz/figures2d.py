@@ -52,6 +52,39 @@ def scatter(points, real=None, title=None):
     return fig
 
 
+def pairs(points, real=None, title=None, dims=4):
+    """Points of any dimension D: a histogram for D = 1, one scatter for D = 2, else every pair of the first
+    `dims` coordinates (model in red over real data in grey when given)."""
+    points = torch.as_tensor(points)
+    D = points.shape[1]
+    if D == 2:
+        return scatter(points, real, title)
+    if D == 1:
+        fig, ax = plt.subplots(figsize=(5, 3))
+        if real is not None:
+            ax.hist(torch.as_tensor(real)[:, 0].numpy(), bins=60, color=REAL, alpha=0.7, label="real (held-out)")
+        ax.hist(points[:, 0].numpy(), bins=60, color=MODEL if real is not None else "#30638e", alpha=0.6,
+                label="model" if real is not None else None)
+        ax.set_title(title or "", fontsize=9)
+        return fig
+    k = min(D, dims)
+    fig, axes = plt.subplots(k - 1, k - 1, figsize=(2.2 * (k - 1), 2.2 * (k - 1)), squeeze=False)
+    for i in range(1, k):
+        for j in range(k - 1):
+            ax = axes[i - 1][j]
+            if j >= i:
+                ax.axis("off")
+                continue
+            both = points[:, [j, i]] if real is None else torch.cat([points[:, [j, i]], torch.as_tensor(real)[:, [j, i]]])
+            if real is not None:
+                _points(ax, torch.as_tensor(real)[:, [j, i]], REAL)
+            _points(ax, points[:, [j, i]], MODEL if real is not None else "#30638e")
+            _frame(ax, limits(both))
+            ax.set_xlabel(f"x{j}", fontsize=7), ax.set_ylabel(f"x{i}", fontsize=7)
+    fig.suptitle(f"{title or ''} (coordinates 0-{k - 1} of {D}, in pairs)", fontsize=9)
+    return fig
+
+
 def strip(frames, titles, lim, real=None):
     """One row of scatter panels sharing the same axes."""
     fig, axes = plt.subplots(1, len(frames), figsize=(2.3 * len(frames), 2.5))

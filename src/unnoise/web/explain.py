@@ -97,7 +97,8 @@ def train_command(run):
     default = TrainConfig(data=cfg.data, family=cfg.family)
     words = ["unnoise train", f"--data {cfg.data}", f"--family {cfg.family}"]
     for name in ("prediction", "schedule", "batch_size", "lr", "warmup", "ema", "width", "depth", "heads", "coupling",
-                 "seed", "size", "channels", "levels", "scales", "codebook", "min_snr_gamma", "sigma_data"):
+                 "seed", "size", "channels", "levels", "scales", "codebook", "min_snr_gamma", "sigma_data", "subset",
+                 "subset_part"):
         value = getattr(cfg, name)
         if value != getattr(default, name) and value is not None:
             words.append(f"--{name.replace('_', '-')} {value}")
