@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import unnoise
-from unnoise.claims import decision, generalise, geometry, same_idea, spectral
+from unnoise.claims import decision, generalise, geometry, projection, same_idea, spectral
 from unnoise.cli import main
 from unnoise.run import Run
 from unnoise.paths import make_path
@@ -104,11 +104,12 @@ def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys, monkeypatch
     _, root = explained
     monkeypatch.setitem(spectral.SETTINGS, "quick", dict(n=8, steps=10, clones=2, points=4, below=20))
     monkeypatch.setitem(generalise.SETTINGS, "quick", dict(sizes=(5, 40), seconds=1, n=6, nfe=4))
+    monkeypatch.setitem(projection.SETTINGS, "quick", dict(d=2, D=8, rows=500, seconds=1, n=20))
     out = tmp_path / "claims"
     assert main(["claims", "--quick", "--runs", str(root / "pf"), str(root / "id"), "--out", str(out)]) == 0
     saved = json.loads((out / "claims.json").read_text())
-    assert [r["name"] for r in saved["rows"]] == ["marble", "perpendicular", "one-idea", "progressive-jpeg",
-                                                  "generalises", "efficiency"]
+    assert [r["name"] for r in saved["rows"]] == ["marble", "perpendicular", "projection", "one-idea",
+                                                  "progressive-jpeg", "generalises", "efficiency"]
     assert [r["size"] for r in saved["results"]["generalises"]["rows"]] == [5, 40]
     assert Run.load(out / "runs" / "generalises" / "40-1").cfg.subset_part == 1
     assert all(r["verdict"] and r["ours"] and (out / r["figure"]).stat().st_size > 1000 for r in saved["rows"])
@@ -180,3 +181,30 @@ def test_subsets_of_one_size_are_disjoint_and_bounded(tmp_path):
         data.subset(train, 300, 4)
     assert main(["train", "--data", "digits", "--subset", "700", "--subset-part", "2", "--out", str(tmp_path / "r")]) == 2
     assert not (tmp_path / "r").exists()
+
+
+def test_the_normal_share_on_a_sphere_in_closed_form():
+    x, q = projection.sphere(5, 32, 50)
+    assert torch.allclose(x.norm(dim=1), torch.ones(50, dtype=torch.float64))
+    assert torch.allclose((x @ q) @ q.T, x)                                   # inside the (d + 1)-subspace
+    inside = torch.randn(50, 6, generator=torch.Generator().manual_seed(2), dtype=torch.float64) @ q.T
+    tangent = inside - (inside * x).sum(1, keepdim=True) * x                  # orthogonal to the radius
+    off = torch.randn(50, 32, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    off = off - (off @ q) @ q.T                                               # orthogonal to the subspace
+    assert torch.allclose(projection.normal_share(tangent, 1.3 * x, q), torch.zeros(50, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(projection.normal_share(x, 1.3 * x, q), torch.ones(50, dtype=torch.float64))
+    assert torch.allclose(projection.normal_share(off, x, q), torch.ones(50, dtype=torch.float64))
+    noise = torch.randn(20000, 32, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    share = projection.normal_share(noise, x.repeat(400, 1), q)
+    assert abs(float(share.mean()) - 27 / 32) < 0.01                          # (D - d) / D for isotropic noise
+
+
+def test_the_projection_gap_tells_a_projection_from_a_step_to_the_centre():
+    x, q = projection.sphere(5, 32, 50)
+    noise = 0.05 * torch.randn(50, 32, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    x_t = x + noise
+    exact = projection.nearest_on_sphere(x_t, q)
+    assert torch.allclose(projection.projection_gap(exact, x_t, q), torch.zeros(50, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(projection.projection_gap(x_t, x_t, q), torch.ones(50, dtype=torch.float64))
+    centre = projection.projection_gap(torch.zeros_like(x_t), x_t, q)
+    assert (centre > 2).all() and (projection.normal_share(-x_t, x_t, q) > 0.9).all()   # normal, yet no projection

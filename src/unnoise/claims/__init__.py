@@ -14,9 +14,9 @@ from tqdm import tqdm
 
 from ..checkpoint import atomic_write, save_json
 from ..errors import UnnoiseError
-from . import decision, efficiency, generalise, geometry, same_idea, spectral
+from . import decision, efficiency, generalise, geometry, projection, same_idea, spectral
 
-CLAIMS = {m.NAME: m for m in (decision, geometry, same_idea, spectral, generalise, efficiency)}
+CLAIMS = {m.NAME: m for m in (decision, geometry, projection, same_idea, spectral, generalise, efficiency)}
 # claims of the issue not built yet, and what they will measure
 PLANNED = {
     "audio": "raster AR against diffusion on 1D signals (mnist1d, waveforms) as the length grows",
