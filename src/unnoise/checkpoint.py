@@ -72,16 +72,11 @@ def tensor_writer(tensors, metadata=None):
 
 
 def save_json(path, obj):
-    def write(tmp):
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-    atomic_write(path, write)
+    atomic_write(path, json_writer(obj))
 
 
 def save_tensors(path, tensors, metadata=None):
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    atomic_write(path, tensor_writer(tensors, metadata))
 
 
 MAX_JSON = 1 << 20        # a config.json is a few kB; a bigger one is not read into memory
