@@ -119,7 +119,7 @@ class Run:
     def sample(self, n=2000, sampler=None, nfe=None, seed=0, eta=None, spacing=None,
                batch_size=1000, callback=None, progress=False, clip=True, label=None, guidance=1.0, first=0,
                **options):
-        """n samples in data units, (n, 2) points or (n, C, H, W) images in [0, 1]; sample i depends only
+        """n samples in data units, (n, D) points or (n, C, H, W) images in [0, 1]; sample i depends only
         on (seed, i), not on the batch size.
 
         sampler (default ddpm), nfe (default 50), eta, spacing: the continuous families' sampler settings.
