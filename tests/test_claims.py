@@ -1,5 +1,6 @@
 """`unnoise claims`: the parts with closed forms, and the command end to end on tiny runs."""
 
+import copy
 import json
 
 import pytest
@@ -79,6 +80,10 @@ def test_ddim_is_the_flow_euler_sampler(flow_run):
         assert (a - b).abs().max() <= 1e-5 * a.abs().max()          # float32 rounding: 2e-6 relative here
     ddpm = flow_run.sample(500, "ddpm", 16, seed=0, clip=False)
     assert (ddpm - flow_run.to_data(b)).abs().max() > 0.05              # a stochastic sampler is another computation
+    run64 = copy.copy(flow_run)                                         # the same net in float64: the identity is exact
+    run64.net = copy.deepcopy(flow_run.net).double()
+    a, b = (f(run64, 500, 16, dtype=torch.float64) for f in (same_idea.flow_euler, same_idea.ddim))
+    assert a.dtype == torch.float64 and (a - b).abs().max() <= 1e-6 * a.abs().max()
 
 
 def test_crossing_reads_a_curve_from_noise_down():

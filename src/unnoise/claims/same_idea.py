@@ -7,6 +7,8 @@ Euler step: z_s = (1 - s) x_hat + s eps_hat = z_t + (s - t) u. (The losses agree
 eps_hat - eps = (1 - t)(u_hat - u), so the velocity loss is the epsilon loss weighted by 1 / (1 - t)^2.)
 """
 
+import torch
+
 from .. import data
 from ..errors import UnnoiseError
 from ..metrics import points as point_metrics
@@ -18,22 +20,22 @@ ROLES = ("points-flow",)
 SAMPLERS = ("euler", "ddim", "heun", "dpmpp_2m", "ddpm", "euler_ancestral")
 
 
-def flow_euler(run, n, steps, seed=0):
+def flow_euler(run, n, steps, seed=0, dtype=torch.float32):
     """The flow's own sampler, written out: z <- z + (s - t) u_hat(z, t), u_hat = eps_hat - x_hat."""
     ts = timesteps(run.path, steps)
     model = run.model(clip=False)
-    z = run.initial(PerSampleNoise.for_range(seed, 0, n))
+    z = run.initial(PerSampleNoise.for_range(seed, 0, n)).to(dtype)
     for t, s in zip(ts[:-1], ts[1:]):
         x0, eps = model(z, t)
         z = z + float(s - t) * (eps - x0)
     return z
 
 
-def ddim(run, n, steps, seed=0):
+def ddim(run, n, steps, seed=0, dtype=torch.float32):
     """DDIM (eta = 0) through the library's sampler, from the same noise."""
     ts = timesteps(run.path, steps)
     noise = PerSampleNoise.for_range(seed, 0, n)
-    return sample_ddim(run.model(clip=False), run.initial(noise), ts, run.path, noise)
+    return sample_ddim(run.model(clip=False), run.initial(noise).to(dtype), ts, run.path, noise)
 
 
 def measure(runs, quick=False):

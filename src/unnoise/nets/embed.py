@@ -24,7 +24,7 @@ class Conditioning(nn.Module):
         self.label = nn.Embedding(num_classes + 1, dim) if num_classes else None
 
     def forward(self, t, y=None):
-        emb = self.time(sinusoidal(t, self.dim))                           # (B, dim)
+        emb = self.time(sinusoidal(t, self.dim).to(self.time[0].weight.dtype))   # (B, dim), in the net's dtype
         if self.label is not None:
             if y is None:
                 y = torch.full((t.shape[0],), self.num_classes, dtype=torch.long, device=t.device)
