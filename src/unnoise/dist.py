@@ -45,9 +45,9 @@ def launched():
     return "RANK" in os.environ or "WORLD_SIZE" in os.environ
 
 
-def read_env(environ=None):
+def read_env():
     """(rank, world, local rank) from torchrun's variables, checked; an inconsistent set is one line, exit 2."""
-    env = os.environ if environ is None else environ
+    env = os.environ
     missing = [name for name in ENV if name not in env]
     if missing:
         raise UnnoiseError(f"torchrun variables are incomplete: {', '.join(missing)} missing (set all of "
@@ -170,12 +170,7 @@ def total(values):
 
 def from_main(value):
     """Rank 0's float, on every process: one clock decides for all (a --seconds budget)."""
-    if not active():
-        return float(value)
-    t = _wire(torch.tensor([float(value) if is_main() else 0.0], dtype=torch.float64))
-    with lost_contact():
-        tdist.all_reduce(t)
-    return float(t)
+    return total([value if is_main() else 0.0])[0]
 
 
 def block(n, r=None, w=None):

@@ -89,9 +89,9 @@ def sphere_run(settings, folder):
 
 
 @torch.no_grad()
-def corrections(run, x0, t, seed=1):
-    """The model's step x0_hat - x_t at time t, x_t and the noise drawn, in data units, for clean points x0."""
-    dataset = data.load(run.cfg.data, "heldout")
+def corrections(run, dataset, x0, t, seed=1):
+    """The model's step x0_hat - x_t at time t, x_t and the noise drawn, in data units, for clean points x0
+    (dataset: the run's data, for its map into model units)."""
     z0 = dataset.normalize(x0.float())
     eps = torch.randn(z0.shape, generator=torch.Generator().manual_seed(seed))
     tt = torch.tensor(t, dtype=torch.float64)
@@ -105,10 +105,11 @@ def measure(runs, quick=False, folder="claims/runs/projection"):
     settings = SETTINGS["quick" if quick else "full"]
     run = sphere_run(settings, folder)
     _, q = sphere(settings["d"], settings["D"], 1)
-    x0 = data.load(run.cfg.data, "heldout").x[: settings["n"]].double()
+    heldout = data.load(run.cfg.data, "heldout")
+    x0 = heldout.x[: settings["n"]].double()
     rows = []
     for t in TIMES:
-        c, x_t, eps = corrections(run, x0, t)
+        c, x_t, eps = corrections(run, heldout, x0, t)
         share = normal_share(c, x_t, q)
         noise_share = normal_share(eps, x_t, q)                              # the noise that was added
         gap = projection_gap(x_t + c, x_t, q)

@@ -59,6 +59,18 @@ def rapsd(x):
     return band_means(spectrum(x).abs() ** 2, x.shape[-1])
 
 
+def typical_power(x):
+    """The geometric mean of the images' RAPSDs (the mean of log power, as Dieleman plots it): (R,)."""
+    return rapsd(x).log().mean(0).exp()
+
+
+def noised(path, x0, t, seed=1):
+    """x_t = alpha(t) x0 + sigma(t) eps for images in model units, with seeded noise."""
+    t = torch.tensor(t, dtype=torch.float64)
+    eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
+    return float(path.alpha(t)) * x0 + float(path.sigma(t)) * eps
+
+
 def band_variance(x):
     """C_f: the variance across images of each Fourier coefficient, averaged per ring: (R,)."""
     f = spectrum(x)
@@ -124,7 +136,7 @@ def measure(runs, quick=False):
     run = runs["images-diffusion"]
     n, steps, clones, points, below = SETTINGS["quick" if quick else "full"].values()
     train = model_units(data.load(run.cfg.data, "train", size=run.cfg.size, channels=run.cfg.channels).x)
-    power = rapsd(train).log().mean(0).exp()                                      # geometric mean over images
+    power = typical_power(train)
     c = band_variance(train)
     alpha, residual = slope(power.numpy())
     xs, _, ts, final = trajectories(run, n, steps)
@@ -140,12 +152,8 @@ def measure(runs, quick=False):
     t_meas = [half_time(pick_t, [m[b] for m in measured]) for b in range(bands)]
     t_pred = [half_time(fine_t.tolist(), pred[:, b].tolist()) for b in range(bands)]
     levels, level_count = var_levels(run.cfg.size)
-    noisy = {f"{t:.2f}": rapsd(torch.as_tensor(run.path.alpha(torch.tensor(t, dtype=torch.float64))).float() * train[:500]
-                                 + torch.as_tensor(run.path.sigma(torch.tensor(t, dtype=torch.float64))).float()
-                                 * torch.randn(train[:500].shape, generator=torch.Generator().manual_seed(1))
-                                 ).log().mean(0).exp().tolist()
-             for t in (0.1, 0.3, 0.5, 0.7)}
-    sample_power = rapsd(final).log().mean(0).exp()
+    noisy = {f"{t:.2f}": typical_power(noised(run.path, train[:500], t)).tolist() for t in (0.1, 0.3, 0.5, 0.7)}
+    sample_power = typical_power(final)
     return {"n": n, "steps": steps, "clones": clones, "size": run.cfg.size, "bands": bands,
             "power": power.tolist(), "noisy_power": noisy, "sample_power": sample_power.tolist(),
             "c": c.tolist(), "slope": alpha, "slope_residual": residual,
