@@ -40,7 +40,8 @@ def add_dist(p):
 
 
 def add_sampling(p):
-    p.add_argument("--sampler", choices=tuple(samplers.SAMPLERS), help="diffusion, flow, edm: default ddpm (ancestral)")
+    p.add_argument("--sampler", choices=tuple(samplers.SAMPLERS), help="diffusion, flow, edm: default ddpm "
+                   "(ancestral), euler for a flow run with a --source")
     p.add_argument("--nfe", type=positive("nfe"), help="diffusion, flow, edm: network evaluations per sample (default 50)")
     p.add_argument("--eta", type=float,
                    help="noise in [0, 1] of ddim (default 0), euler_ancestral, dpmpp_2m_sde and dpmpp_3m_sde (default 1)")
@@ -65,7 +66,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("train", help="train a model into a run folder")
-    p.add_argument("--data", default="moons", metavar="NAME",
+    p.add_argument("--data", metavar="NAME",
                    help=f"data set: {', '.join(data.names())}, your own points (a .npy (N, D) array or a .csv / "
                         ".txt table, any D), or a folder of PNG/JPEG images, one subfolder per class or none "
                         "(default moons)")
@@ -98,6 +99,9 @@ def build_parser():
     p.add_argument("--sigma-data", type=float, default=TrainConfig.sigma_data, help="edm family: data std (default 1)")
     p.add_argument("--coupling", default="independent", choices=("independent", "ot", "sinkhorn"),
                    help="noise-data pairing in each batch: independent, exact minibatch OT (OT-CFM), or Sinkhorn")
+    p.add_argument("--source", default="gaussian", metavar="NAME",
+                   help="flow: where the path starts: gaussian (default), a built-in set (8gaussians: Tong et al. "
+                        "2023's 8 gaussians -> moons) or a point file of the data's dimension (docs/flow.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--subset", type=positive("subset"), help="train on N rows of the training split only (a fixed "
                    "seeded order), e.g. to see memorization at small N")
@@ -119,6 +123,11 @@ def build_parser():
     p.add_argument("--channels-last", action="store_true", help="images: NHWC memory order (a GPU option; "
                    "no gain on the CPU, measured in BENCHMARKS.md)")
     p.add_argument("--compile", action="store_true", help="run the forward through torch.compile (docs/scale.md)")
+    p.add_argument("--log", metavar="tensorboard|DIR", help="write TensorBoard event files: loss, learning rate, "
+                   "gradient norm, steps per second (into RUN/logs, or DIR); needs pip install 'unnoise[tensorboard]'")
+    p.add_argument("--eval-every", type=positive("eval-every"), metavar="K", help="with --log: every K steps, sample "
+                   "the EMA model and log its main metric beside its floor (W2, or FID and class accuracy) and a "
+                   "picture of samples")
     add_dist(p)
 
     p = sub.add_parser("sample", help="draw samples from a trained run")
@@ -134,6 +143,7 @@ def build_parser():
     add_sampling(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--likelihood", action="store_true", help="images: add bits per dimension of held-out images")
+    cli_flow.add_data(p)
 
     p = sub.add_parser("data", help="write real points of a data set",
                        description="moons and circles are scikit-learn's (noise 0.05; circles factor 0.5, x2); "
@@ -186,11 +196,11 @@ def cmd_train(args):
     if not args.resume:
         token_settings = {k: getattr(args, k) for k in ("heads", "levels", "tokens", "scales", "codebook")
                           if getattr(args, k) is not None}
-        cfg = TrainConfig(data=args.data, family=args.family, prediction=args.prediction, schedule=args.schedule,
+        cfg = TrainConfig(data=args.data or "moons", family=args.family, prediction=args.prediction, schedule=args.schedule,
                           steps=args.steps, batch_size=args.batch_size, lr=args.lr, width=args.width,
                           depth=args.depth, conditional=args.conditional, seed=args.seed, size=args.size,
                           channels=args.channels, min_snr_gamma=args.min_snr_gamma, sigma_data=args.sigma_data,
-                          coupling=args.coupling, subset=args.subset, subset_part=args.subset_part,
+                          coupling=args.coupling, subset=args.subset, subset_part=args.subset_part, source=args.source,
                           **token_settings)
         if args.checkpoint_every is not None:
             cfg.checkpoint_every = args.checkpoint_every
@@ -199,7 +209,8 @@ def cmd_train(args):
     elif args.checkpoint_every is not None:
         raise UnnoiseError("--checkpoint-every is fixed when a run starts; --resume keeps the run's own")
     run = train(cfg, args.out, resume=args.resume, steps=args.steps, seconds=args.seconds, accumulate=args.accumulate,
-                device=args.device, precision=args.precision, channels_last=args.channels_last, compile=args.compile)
+                device=args.device, precision=args.precision, channels_last=args.channels_last, compile=args.compile,
+                data_path=args.data if args.resume else None, log=args.log, eval_every=args.eval_every)
     if not dist.is_main():
         return
     kind = f"{run.cfg.prediction}, {run.cfg.schedule}" if not run.cfg.discrete else \
@@ -220,7 +231,7 @@ def sample_run(args, run=None):
     points = dist.sample(run, args.n, sampler=args.sampler, nfe=args.nfe, seed=args.seed, eta=args.eta,
                          spacing=args.spacing, progress=True, callback=lambda i, *_: evals.append(i),
                          label=args.label, guidance=args.guidance, **options)
-    args.sampler = run.cfg.family if run.cfg.discrete else args.sampler or "ddpm"
+    args.sampler = run.cfg.family if run.cfg.discrete else args.sampler or run.default_sampler
     args.nfe_counted = len(evals) / max(1, evals.count(0))      # evaluations per sample, counted
     args.labels = None
     if args.label is not None or args.guidance != 1:
@@ -243,7 +254,7 @@ def cmd_sample(args):
 def cmd_evaluate(args):
     from .metrics.points import report
     from .run import Run
-    run = Run.load(args.run)
+    run = Run.load(args.run, args.data)
     if run.cfg.family == "vq":
         return cli_images.evaluate_tokenizer(run, args) if dist.is_main() else None
     run, points, seconds = sample_run(args, run)

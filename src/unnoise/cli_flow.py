@@ -60,6 +60,7 @@ def add_parsers(sub, positive):
     p.add_argument("--probes", type=positive("probes"), default=1, help="Rademacher probes per point for hutchinson")
     p.add_argument("--seed", type=int, default=0, help="seed of the Hutchinson probes")
     p.add_argument("--json", action="store_true", help="print one JSON object (nll_nats, stderr_nats, bpd, n, ...)")
+    add_data(p)
 
     p = sub.add_parser("figures", help="figures of trained runs: flow trajectories, paths, velocity, likelihood map, "
                                        "guidance grid; for an image run its samples, guidance and denoising "
@@ -67,6 +68,11 @@ def add_parsers(sub, positive):
     p.add_argument("runs", nargs="+", help="run folders; trajectories (2D) or generation order (images: order.png, "
                                           "order.gif) are drawn side by side, the rest for the first")
     p.add_argument("--out", default="figures", help="output folder (default figures/)")
+
+
+def add_data(p):
+    p.add_argument("--data", metavar="NAME", help="measure against this data set or path instead of the run's own "
+                   "(needed for a run trained on an image folder: a run folder's paths are never followed)")
 
 
 def cmd_reflow(args):
@@ -78,7 +84,7 @@ def cmd_reflow(args):
 def cmd_likelihood(args):
     from .likelihood import nll
     from .run import Run
-    run = Run.load(args.run)
+    run = Run.load(args.run, args.data)
     result = nll(run, args.n, args.divergence, args.probes, args.seed)
     if args.json:
         print(json.dumps(result))

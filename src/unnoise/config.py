@@ -3,7 +3,7 @@
 import math
 from dataclasses import asdict, dataclass, fields
 
-from . import data
+from . import data, source
 from .coupling import COUPLINGS
 from .errors import UnnoiseError, choose, positive_int
 from .paths import DISCRETE_SCHEDULES
@@ -40,7 +40,7 @@ BOUNDS = {"steps": 10**9, "batch_size": 2**16, "width": 4096, "depth": 64, "head
           "latent_channels": 1024, "size": 1024, "checkpoint_every": 10**9, "warmup": 10**9,
           "subset": 10**8, "subset_part": 10**8, "seed": 2**63 - 1, "dim": 4096}          # levels has its own check: 2..256
 FLOATS = ("lr", "ema", "grad_clip", "label_dropout", "min_snr_gamma", "sigma_data")
-TEXTS = ("data", "family", "prediction", "schedule", "coupling", "tokens", "scales", "tokenizer_hash")
+TEXTS = ("data", "family", "prediction", "schedule", "coupling", "tokens", "scales", "tokenizer_hash", "source")
 
 
 def check_bounds(cfg):
@@ -101,6 +101,7 @@ class TrainConfig:
     dim: int | None = None            # points: numbers per point (2 for the built-in sets; a file's D), set by train
     subset: int | None = None         # train on this many rows of the training split only (data.subset) ...
     subset_part: int = 0              # ... part P of its disjoint parts of that size (Kadkhodaie et al.'s halves)
+    source: str = "gaussian"          # flow: where the path starts, N(0, I) or points (source.py; Tong et al. 2023)
 
     def __post_init__(self):
         check_bounds(self)
@@ -117,6 +118,8 @@ class TrainConfig:
             if getattr(self, name) is None:
                 setattr(self, name, value)
         if self.family in TOKEN_FAMILIES:
+            if self.source != "gaussian":
+                raise UnnoiseError(f"--source belongs to flow matching on points, not the {self.family} family")
             return self._check_tokens(kind)
         if kind == "images":
             from .data.images import default_size
@@ -130,6 +133,7 @@ class TrainConfig:
         self.schedule = choose(f"schedule for {self.family}", self.schedule or schedule, schedules)
         self.prediction = choose(f"prediction for {self.family}", self.prediction or prediction, predictions)
         choose("coupling", self.coupling, COUPLINGS + ("reflow",))
+        source.check(self)
         for name in ("steps", "batch_size", "width", "depth", "checkpoint_every"):
             setattr(self, name, positive_int(name.replace("_", "-"), getattr(self, name)))
         if not self.lr > 0:

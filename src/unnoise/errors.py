@@ -21,3 +21,14 @@ def positive_int(name, value):
     if number is None or number != float(value) or number <= 0:
         raise UnnoiseError(f"{name} must be a positive integer, got {value!r}")
     return number
+
+
+LIMITS = {"n": 10**7, "nfe": 10**5, "probes": 1000, "batch-size": 10**6}   # beyond any real request: refused, not tried
+
+
+def bounded(name, value):
+    """positive_int, and no more than LIMITS[name] (10^22 samples would ask for exabytes)."""
+    number = positive_int(name, value)
+    if number > LIMITS[name]:
+        raise UnnoiseError(f"{name} = {number} is more than unnoise will try (at most {LIMITS[name]:,})")
+    return number

@@ -21,7 +21,7 @@ import time
 import torch
 
 from . import data
-from .errors import UnnoiseError, choose, positive_int
+from .errors import bounded, choose
 from .ode import velocity_field
 
 DIVERGENCES = ("auto", "exact", "hutchinson")
@@ -88,7 +88,7 @@ def nll(run, n=1000, divergence="auto", probes=1, seed=0, batch_size=500, rtol=1
     uniform over the pixel's bin of width 1 / (K - 1), -log2 P(bin) <= E_u[-log2 p(x + u)] + D log2(K - 1).
     """
     choose("divergence", divergence, DIVERGENCES)
-    n, probes, batch_size = (positive_int(k, v) for k, v in (("n", n), ("probes", probes), ("batch-size", batch_size)))
+    n, probes, batch_size = (bounded(k, v) for k, v in (("n", n), ("probes", probes), ("batch-size", batch_size)))
     velocity = velocity_field(run)   # a conditional run is measured through its unconditional ('no class') branch
     dataset = data.load(run.cfg.data, "heldout", n, size=run.cfg.size, channels=run.cfg.channels)
     x = dataset.x.double()
@@ -102,7 +102,8 @@ def nll(run, n=1000, divergence="auto", probes=1, seed=0, batch_size=500, rtol=1
     start, logp = time.perf_counter(), []
     for chunk in x.split(batch_size):
         z = probes_for(chunk, probes, generator) if divergence == "hutchinson" else None
-        logp.append(log_likelihood(velocity, chunk, run.path, z, rtol=rtol, atol=atol))
+        prior = None if run.source.gaussian else run.source.log_prob
+        logp.append(log_likelihood(velocity, chunk, run.path, z, prior=prior, rtol=rtol, atol=atol))
     logp_model = torch.cat(logp)                                                         # (n,)
     log_det = float(torch.log(dataset.scale.double()).sum())                              # data = scale * model + shift
     result = summary(-logp_model + log_det, x.shape[1], log_det, divergence,

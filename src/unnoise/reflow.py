@@ -21,7 +21,10 @@ PAIRS = "pairs.safetensors"
 def generate_pairs(run, n, seed=0, batch_size=5000, rtol=1e-5, atol=1e-5):
     """(x0, eps, y) in model units: n noise draws and where run's ODE (dopri5) takes them, (n, D) each."""
     generator = torch.Generator().manual_seed(seed)
-    eps = torch.randn(n, 2, generator=generator)                                    # (n, D)
+    if run.source.gaussian:
+        eps = torch.randn((n,) + run.shape, generator=generator)                   # (n, D)
+    else:
+        eps = run.source.draw(n, generator)                                         # source points, model units
     y = torch.arange(n) % run.num_classes                                           # every class in turn
     x0 = []
     for start in range(0, n, batch_size):

@@ -6,11 +6,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import data, families, guidance as cfg_guidance, samplers
+from . import data, families, guidance as cfg_guidance, samplers, source as sources
 from .data import images
 from .checkpoint import load_json, load_weights
 from .config import TrainConfig
-from .errors import UnnoiseError, positive_int
+from .errors import UnnoiseError, bounded, positive_int
 from .paths import make_path
 
 
@@ -74,7 +74,10 @@ class Run:
         return (z * images.SCALE + images.SHIFT).clamp(0, 1) if self.images else self.dataset.denormalize(z)
 
     @classmethod
-    def load(cls, folder):
+    def load(cls, folder, data_path=None):
+        """The run in folder. Its config's data is followed only where it is a built-in set or inside the folder
+        (a point file's copy, data.COPY); data_path: another data set or path to measure against, by the user's
+        choice (--data)."""
         folder = Path(folder)
         if not folder.is_dir():
             raise UnnoiseError(f"run folder {folder} does not exist")
@@ -87,9 +90,15 @@ class Run:
             raise UnnoiseError(f"{folder / 'config.json'} is not an unnoise run config ({err})") from None
         if cfg.tokens is not None:                      # ar over tokens, var: a prior pinned to its tokenizer
             families.tokenizer.check_hash(cfg, folder)
+        cfg.data = data.confined(cfg.data, folder) if data_path is None else data_path
         net = build_net(cfg, num_classes, folder)
         load_weights(net, folder / "model.safetensors")
         return cls(folder, cfg, net, step, num_classes)
+
+    @property
+    def default_sampler(self):
+        """ddpm (ancestral), or euler for a run with a non-Gaussian source."""
+        return "ddpm" if self.cfg.source == sources.GAUSSIAN else sources.DEFAULT_SAMPLER
 
     def model(self, y=None, clip=True):
         """The denoiser samplers call: (x, t) -> (x0, eps), in model units.
@@ -109,10 +118,17 @@ class Run:
             return x0, eps
         return denoise
 
+    @functools.cached_property
+    def source(self):
+        """Where the flow starts (source.py): N(0, I), or a pool of points stored in the run folder."""
+        return sources.of_run(self)
+
     def initial(self, noise):
         """x_T for the samples `noise` draws: N(0, I) scaled to the prior's std for unit-variance data
-        (1 on VP paths, sigma_max ~80 on EDM's)."""
+        (1 on VP paths, sigma_max ~80 on EDM's); or the run's non-Gaussian source (flow, t = 1)."""
         path = self.path
+        if self.cfg.source != sources.GAUSSIAN:
+            return self.source.initial(noise)
         std = float((path.alpha(path.t_max) ** 2 + path.sigma(path.t_max) ** 2).sqrt())
         return noise.initial(self.shape) * std
 
@@ -130,11 +146,19 @@ class Run:
         guidance weight w (guidance.py; on logits for token runs). first: draw samples first..first+n-1 of
         the seed's sequence (how processes under torchrun share one request: dist.sample).
         """
+        n, batch_size = bounded("n", n), bounded("batch-size", batch_size)
+        if nfe is not None:
+            nfe = bounded("nfe", nfe)
         if self.cfg.discrete:
             return self.family.sample(self, n, seed, label=label, guidance=guidance, batch_size=batch_size,
                                       callback=callback, progress=progress, sampler=sampler, nfe=nfe, eta=eta,
                                       spacing=spacing, first=first, **options)
-        sampler, nfe = sampler or "ddpm", 50 if nfe is None else nfe
+        sampler, nfe = sampler or self.default_sampler, 50 if nfe is None else nfe
+        if self.cfg.source != sources.GAUSSIAN and (sampler in sources.STOCHASTIC or options.get("s_churn")
+                                                    or (eta or 0) > 0):
+            raise UnnoiseError(f"{self.folder} starts from the source {self.cfg.source}, not Gaussian noise: sample it "
+                               "with a deterministic sampler (euler, heun, midpoint, rk4, ddim with eta 0, dpmpp_2m, "
+                               "dpmpp_3m, unipc, dopri5), without churn")
         for name in options:
             if name in families.tokens.OPTIONS and options[name] not in (None, False):
                 raise UnnoiseError(f"--{name.replace('_', '-')} is for token runs (ar, var); a {self.cfg.family} run "

@@ -79,7 +79,8 @@ def discrete_spacing(T, steps, spacing):
     if steps > T:
         raise UnnoiseError(f"{steps} steps is more than the path's {T} training timesteps")
     if spacing == "trailing":
-        return torch.arange(T, 0, -T / steps, dtype=torch.float64).round() - 1
+        return (T - torch.arange(steps, dtype=torch.float64) * (T / steps)).round() - 1   # not arange(T, 0, -T/steps):
+        # its float step can yield one value too many (233 of 1000 gave 234, ending -1, -1)
     if spacing == "leading":
         return (torch.arange(steps, dtype=torch.float64) * (T // steps)).flip(0)
     return torch.linspace(0, T - 1, steps, dtype=torch.float64).round().flip(0)

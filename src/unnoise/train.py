@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import data, dist
+from . import data, dist, logs
 from .checkpoint import (atomic_group, check_header, json_writer, load_json, load_tensors, load_weights,
                          optimizer_tensors, restore_optimizer, tensor_writer)
 from .config import TrainConfig
@@ -86,8 +86,9 @@ def restore_checkpoint(folder, net, ema, optimizer, generator):
     return step
 
 
-def resolve_config(cfg, folder, resume, steps):
-    """The config to train with: the saved one when resuming (steps may be raised), else cfg."""
+def resolve_config(cfg, folder, resume, steps, data_path=None):
+    """The config to train with: the saved one when resuming (steps may be raised; its data followed only where
+    data.confined allows, or where the user names the same path again), else cfg."""
     exists = (folder / "config.json").exists()
     if resume:
         if not exists:
@@ -100,6 +101,10 @@ def resolve_config(cfg, folder, resume, steps):
             raise UnnoiseError(f"{folder / 'config.json'} is not an unnoise run config ({err})") from None
         if steps is not None:
             cfg.steps = steps
+        if data_path is not None and data_path != cfg.data:
+            raise UnnoiseError(f"{folder} was trained on {cfg.data!r}; --resume continues on the same data, "
+                               f"not {data_path!r}")
+        cfg.data = data_path or data.confined(cfg.data, folder)
         return cfg
     if exists:
         raise UnnoiseError(f"{folder} already holds a run; pass --resume to continue it, or choose another --out")
@@ -138,7 +143,8 @@ def micro_batches(rows, y, lo, size, count, device, channels_last=False):
 
 
 def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=None, accumulate=1,
-          device="cpu", precision="fp32", callback=None, channels_last=False, compile=False):
+          device="cpu", precision="fp32", callback=None, channels_last=False, compile=False, data_path=None,
+          log=None, eval_every=None):
     """Train cfg into the run folder `out` (continuing it when resume) and return the Run.
 
     init: a state dict to start net and EMA from (reflow starts from the trained flow).
@@ -157,7 +163,7 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
                            f"got {seconds}" + (" with --resume" if resume else ""))
     device = device if isinstance(device, torch.device) else dist.pick_device(device)
     dist.check_precision(precision, device)
-    cfg = resolve_config(cfg, folder, resume, steps)
+    cfg = resolve_config(cfg, folder, resume, steps, data_path)
     dataset = data.load(cfg.data, "train", size=cfg.size, channels=cfg.channels)
     if cfg.subset is not None:
         dataset = data.subset(dataset, cfg.subset, cfg.subset_part)
@@ -165,6 +171,8 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
         cfg.channels = dataset.x.shape[1]
     elif not cfg.discrete:
         cfg.dim = dataset.x.shape[1]                     # 2 for the built-in sets, D for a point file
+    if dist.is_main() and not resume:
+        data.keep_copy(cfg.data, folder)                 # so the run never needs a path outside its folder
     if cfg.conditional and dataset.num_classes < 2:
         raise UnnoiseError(f"{cfg.data} has no classes (put images in one subfolder per class); "
                            "train it without --conditional")
@@ -203,6 +211,7 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
                             net, ema, optimizer, generator, clock(), timed)
         dist.barrier()                              # no process reads on before rank 0 has written
     with StopSignals() as signals, hold_lock(folder):
+        logger = logs.open_log(log, folder, eval_every) if dist.is_main() else None
         bar = tqdm(total=seconds if timed else cfg.steps, initial=0 if timed else step, desc="training",
                    disable=not (progress and dist.is_main()),
                    bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if timed else None)
@@ -228,12 +237,14 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
                 kept = f"the last good checkpoint (step {last_saved}) is kept" if last_saved is not None else "no checkpoint had been written"
                 raise UnnoiseError(f"training stopped: the loss became {loss} at step {step} "
                                    f"(try a smaller --lr); {kept} in {folder}")
-            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip, foreach=True)
+            grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip, foreach=True)
             optimizer.step()
             update_ema(ema, net, min(cfg.ema, (1 + step) / (10 + step)))
             done = step + 1
             if callback:
                 callback(done, loss, net, ema)
+            if logger:
+                logger.step(done, loss, optimizer.param_groups[0]["lr"], grad_norm, ema, cfg, dataset.num_classes)
             bar.update(min(seconds, time.perf_counter() - start) - bar.n if timed else 1)
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{loss:.4f}", step=done)
@@ -246,4 +257,6 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
         bar.close()
         if last_saved != done:                          # a time budget ran out between checkpoints
             save(done, True)
+        if logger:
+            logger.finish(done, ema, cfg, dataset.num_classes)
     return Run.load(folder)

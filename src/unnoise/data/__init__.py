@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import UnnoiseError, positive_int
+from ..errors import UnnoiseError, bounded
 from . import images, points_file, toy2d
 
 SPLITS = {"train": 0, "heldout": 1, "fresh": 2}
@@ -48,8 +48,48 @@ def names():
     return toy2d.NAMES + images.SOURCES
 
 
+COPY = "points.npy"     # a run's own copy of the point file it was trained on
+
+
+class Elsewhere(str):
+    """A data path named by a loaded run's config.json that lies outside its folder: never followed."""
+
+    def refuse(self):
+        raise UnnoiseError(f"this run was trained on {str(self)!r}, a path outside its run folder; unnoise follows no "
+                           f"path a run folder names: pass --data {str(self)} to use that data")
+
+
+def keep_copy(name, folder):
+    """A point file's rows (float32, the order unchanged, so the split is too) copied into the run folder."""
+    if not points_file.is_file(name):
+        return
+    import numpy as np
+    from ..checkpoint import atomic_write
+    array = points_file.read(name).numpy()
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+    atomic_write(Path(folder) / COPY, write)
+
+
+def confined(name, folder):
+    """The data a loaded run may read: a built-in set, its own copy of a point file, or an Elsewhere (refused)."""
+    if name in toy2d.NAMES or name in images.SOURCES:
+        return name
+    copy = Path(folder) / COPY
+    if points_file.is_file(name) and copy.is_file():
+        return str(copy)
+    inside = Path(folder).resolve()
+    if inside in Path(name).resolve().parents:
+        return name
+    return Elsewhere(name)
+
+
 def is_images(name):
     """True for digits, mnist or an image folder; raises for a name that is none of the known sets."""
+    if isinstance(name, Elsewhere):
+        name.refuse()
     if name in toy2d.NAMES or points_file.is_file(name):
         return False
     if name in images.SOURCES or os.sep in str(name) or Path(name).exists():
@@ -67,7 +107,7 @@ def load(name, split="train", n=None, seed=None, size=None, channels=None):
         raise UnnoiseError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if points_file.is_file(name):
         return _file_split(name, split, n, seed)
-    n = positive_int("n", n if n is not None else (TRAIN_SIZE_2D if split == "train" else 2000))
+    n = bounded("n", n if n is not None else (TRAIN_SIZE_2D if split == "train" else 2000))
     x, y = toy2d.draw(name, n, SPLITS[split] if seed is None else seed)
     return Dataset(name, x, y, toy2d.CLASSES[name], *_train_units(name))
 
@@ -85,7 +125,7 @@ def _file_split(name, split, n, seed):
     """A split of a point file (points_file.PARTS); n rows, a seeded choice of them when seed is given."""
     x = points_file.part(name, split)
     if n is not None:
-        n = min(positive_int("n", n), len(x))
+        n = min(bounded("n", n), len(x))
         rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n] if seed is not None else slice(n)
         x = x[rows]
     train = points_file.part(name, "train")
@@ -98,7 +138,7 @@ def _image_split(name, split, n, seed, size, channels):
     """An image split as a Dataset (model units in [-1, 1]); n images chosen by a seeded permutation."""
     dataset = images.image_dataset(name, split, size, channels)
     if n is not None:
-        n = positive_int("n", n)
+        n = bounded("n", n)
         keep = torch.randperm(len(dataset.x), generator=torch.Generator().manual_seed(seed or 0))[:n]
         dataset.x, dataset.y = dataset.x[keep], dataset.y[keep]
     return dataset

@@ -41,11 +41,13 @@ def load_images(source, split="train", size=None, channels=None):
     if channels is not None and channels not in (1, 3):
         raise UnnoiseError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
     x, y, class_names = _load_all(str(source), size)                       # (N, C, size, size)
-    x = _to_channels(x, channels)
     keep = split_mask(y)[SPLITS.index(split)]
     if not keep.any():
         raise UnnoiseError(f"{source} has too few images for a {split} split ({len(y)} in all)")
-    return x[keep].contiguous(), y[keep].contiguous(), class_names
+    x = x[keep]                                                            # the split's rows only: one copy
+    if x.dtype == torch.uint8:                                             # a folder: cached as bytes, floats here
+        x = x.float().div_(255.0)
+    return _to_channels(x, channels).contiguous(), y[keep].contiguous(), class_names
 
 
 def image_dataset(source, split="train", size=None, channels=None):
@@ -128,26 +130,30 @@ def _to_channels(x, channels):
 
 
 def load_folder(folder, size):
-    """(x (N, C, size, size), y (N,), class_names) from a folder of images, one subfolder per class or none."""
+    """(x (N, C, size, size) uint8, y (N,), class_names) from a folder of images, one subfolder per class or none.
+
+    Each image is decoded straight into one preallocated uint8 array, so the folder is held once, as bytes
+    (a quarter of float32); load_images turns only the split it is asked for into floats.
+    """
     files, labels, class_names = _list_folder(folder)
-    images, kept, bad = [], [], []
+    pixels = np.empty((len(files), size, size, 3), dtype=np.uint8)        # (N, H, W, 3)
+    kept, bad = [], []
     for path, label in zip(files, labels):
         image = _read(path, size)
         if image is None:
             bad.append(path)
         else:
-            images.append(image)
+            pixels[len(kept)] = image
             kept.append(label)
     if bad:
         names = ", ".join(str(p.relative_to(folder)) for p in bad[:3]) + (", ..." if len(bad) > 3 else "")
         warnings.warn(f"skipped {len(bad)} unreadable image file(s) in {folder}: {names}",
                       UnreadableImagesWarning, stacklevel=2)
-    if not images:
+    if not kept:
         raise UnnoiseError(f"no readable images in {folder} ({len(bad)} file(s) could not be read)")
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0   # (N, 3, size, size)
-    if _is_gray(x):
-        x = x[:, :1].contiguous()
-    return x, torch.tensor(kept, dtype=torch.int64), class_names
+    x = torch.from_numpy(pixels[:len(kept)]).permute(0, 3, 1, 2)                 # (N, 3, size, size) uint8, a view
+    x = x[:, :1] if _is_gray(x) else x
+    return x.contiguous(), torch.tensor(kept, dtype=torch.int64), class_names
 
 
 def _list_folder(folder):
@@ -193,6 +199,7 @@ def _read(path, size):
         return None
 
 
-def _is_gray(x, tolerance=3 / 255):
-    """True when every pixel's R, G and B agree (JPEG leaves a little noise): keep one channel then."""
-    return bool((x.amax(1) - x.amin(1)).max() <= tolerance)
+def _is_gray(x, tolerance=3):
+    """True when every pixel's R, G and B (uint8) agree within tolerance (JPEG leaves a little noise): keep one
+    channel then. Checked in chunks, so no float copy of the whole folder is made."""
+    return all(bool((chunk.amax(1) - chunk.amin(1)).max() <= tolerance) for chunk in x.split(1024))

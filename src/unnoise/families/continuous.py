@@ -4,7 +4,8 @@ import functools
 
 import torch
 
-from ..coupling import paired_noise
+from .. import source
+from ..coupling import couple, paired_noise
 from ..losses import training_loss
 from ..nets import MLP
 from ..nets.unet import UNet
@@ -26,6 +27,7 @@ def path_of(schedule, sigma_data):
 
 def prepare(cfg, dataset, folder, progress=True):
     """Data in model units; a reflow run trains on the (sample, noise, label) triples in its folder."""
+    source.write(cfg, folder)
     if cfg.coupling == "reflow":
         from ..reflow import load_pairs
         x0, eps, y = load_pairs(folder)
@@ -37,7 +39,13 @@ def draw(cfg, rows, generator):
     """The batch's randomness for every row of the global batch: noise paired by the coupling, then times
     (drawn once for the whole batch, so an OT pairing and every process see the same draws)."""
     x0 = rows["x0"]                                                        # (B, ...)
-    eps = rows["eps"] if "eps" in rows else paired_noise(cfg.coupling, x0, generator)
+    start = source.for_training(cfg.source, cfg.data)
+    if "eps" in rows:
+        eps = rows["eps"]
+    elif start.gaussian:
+        eps = paired_noise(cfg.coupling, x0, generator)
+    else:                                                                  # source points stand in for the noise
+        eps = couple(cfg.coupling, x0, start.draw(len(x0), generator), generator)
     t = path_of(cfg.schedule, cfg.sigma_data).sample_t(len(x0), generator)  # (B,)
     if eps is None:
         eps = torch.randn(x0.shape, generator=generator)
@@ -45,7 +53,6 @@ def draw(cfg, rows, generator):
 
 
 def loss(net, cfg, rows, y, generator):
-    """The denoising / flow-matching loss (or EDM's) on x0 paired with noise by the coupling."""
-    x0 = rows["x0"]
-    eps = rows["eps"] if "eps" in rows else paired_noise(cfg.coupling, x0, generator)
-    return training_loss(net, path_of(cfg.schedule, cfg.sigma_data), cfg, x0, y, generator, eps=eps, t=rows.get("t"))
+    """The denoising / flow-matching loss (or EDM's) on the batch that draw() paired with its noise and times."""
+    return training_loss(net, path_of(cfg.schedule, cfg.sigma_data), cfg, rows["x0"], y, generator,
+                         eps=rows.get("eps"), t=rows.get("t"))

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 from ..ode import euler, velocity_field
+from ..samplers import PerSampleNoise
 from .figures2d import MODEL, REAL, _frame, _points, limits, plt
 
 STEPS = 100   # Euler steps for drawing trajectories
@@ -20,8 +21,8 @@ def straightness(xs, ts):
 def trajectories(run, n=300, steps=STEPS, seed=0):
     """Paths x_t of n noise draws through run's ODE (Euler, fine steps), in data units, (steps + 1, n, 2); and ts."""
     ts = torch.linspace(run.path.t_max, run.path.t_end, steps + 1, dtype=torch.float64)
-    eps = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
-    xs = euler(velocity_field(run), eps, ts)
+    noise = PerSampleNoise.for_range(seed, 0, n)
+    xs = euler(velocity_field(run), run.initial(noise), ts)
     return run.dataset.denormalize(xs.float()), ts
 
 
@@ -36,7 +37,8 @@ def trajectory_panels(runs, titles, real, n=300):
         _points(ax, xs[0], REAL, size=4, alpha=0.8)
         _points(ax, xs[-1], MODEL, size=4, alpha=0.9)
         _frame(ax, limits(torch.cat([xs[0], xs[-1], real])), f"{title}\nstraightness {s:.3f}")
-    fig.suptitle("noise (grey) to samples (red) through the learned ODE", fontsize=9)
+    start = "noise" if all(r.cfg.source == "gaussian" for r in runs) else "source"
+    fig.suptitle(f"{start} (grey) to samples (red) through the learned ODE", fontsize=9)
     fig.tight_layout()
     return fig
 
