@@ -40,16 +40,21 @@ RECIPES = {     # name -> TrainConfig settings over the defaults
     "cosine": {"schedule": "cosine"},
     "v": {"prediction": "v"},
     "w128-v": {"width": 128, "prediction": "v"},
+    "w128-d2-lr4e-3": {"width": 128, "depth": 2, "lr": 4e-3},
+    "w128-lr6e-3": {"width": 128, "lr": 6e-3},
+    "flow-w128-lr4e-3": {"family": "flow", "width": 128, "lr": 4e-3},
+    "flow-w128-d2-lr4e-3": {"family": "flow", "width": 128, "depth": 2, "lr": 4e-3},
+    "w64-lr4e-3": {"width": 64, "lr": 4e-3},
 }
 SAMPLERS = (("ddpm", 50), ("dpmpp_2m", 20))
 
 
-def one(data, recipe, seed, budget):
+def one(data, recipe, seed, budget, threads=2):
     """In this process: train one recipe for budget seconds; W2 at each sampler, steps done."""
     import unnoise
     from unnoise.metrics.points import w2
     from unnoise.train import UNCAPPED
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     folder = Path(tempfile.mkdtemp()) / "run"
     cfg = unnoise.TrainConfig(data=data, seed=seed, steps=UNCAPPED, **RECIPES[recipe])
     run = unnoise.train(cfg, folder, progress=False, seconds=budget)
@@ -70,22 +75,24 @@ def main():
     parser.add_argument("--budget", type=float, default=20)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of each training (default 2)")
     parser.add_argument("--append", action="store_true")
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         recipe, seed, data = args.one
-        print(json.dumps(one(data, recipe, int(seed), args.budget)))
+        print(json.dumps(one(data, recipe, int(seed), args.budget, args.threads)))
         return
     base = floor(args.data)
-    lines = [f"- {args.data}, {args.budget:g} s of training per run (2 threads, fresh process each), "
+    lines = [f"- {args.data}, {args.budget:g} s of training per run ({args.threads} threads, fresh process each), "
              f"{args.seeds} seeds; W2 / floor (floor {base:.4f}, n = {N}), mean (min-max); steps done"]
     print(lines[0])
     for recipe in args.recipes.split(","):
         results = []
         for seed in range(args.seeds):
-            out = subprocess.run([sys.executable, __file__, "--one", recipe, str(seed), args.data,
-                                  "--budget", str(args.budget)], capture_output=True, text=True, check=True)
+            out = subprocess.run([sys.executable, __file__, "--one", recipe, str(seed), args.data, "--budget",
+                                  str(args.budget), "--threads", str(args.threads)], capture_output=True, text=True,
+                                 check=True)
             results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         cells = []
         for s, nfe in SAMPLERS:

@@ -1,6 +1,7 @@
 """Image runs end to end through the same CLI as 2D: train, sample, evaluate, figures, likelihood, folders."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -85,6 +86,8 @@ def test_likelihood_of_heldout_images_in_bits_per_dimension(digits_run, capsys):
     result = last_json(capsys)
     assert result["divergence"] == "hutchinson" and result["dim"] == 64 and result["n"] == 8
     assert 0 < result["bpd"] < 8 and result["space"] == "8-bit pixels"     # 8: a uniform density on [0, 256)
+    # model units are (x - 0.5) / 0.5 in each of the 64 pixels: log p_data = log p_model - 64 log 0.5
+    assert result["nll_nats"] - result["nll_nats_model_units"] == pytest.approx(64 * math.log(0.5))
 
 
 def test_a_folder_of_images_trains_and_samples(tmp_path, capsys):

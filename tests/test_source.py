@@ -51,18 +51,19 @@ def in_pool(points, pool):
 
 def test_samples_start_at_source_points_and_reach_the_data(runs, real):
     run, (heldout, floor) = runs["independent"], real
-    starts = []
-    x = run.sample(N, "euler", 50, callback=lambda i, t, x, x0: starts.append(x) if i == 0 else None)
-    assert in_pool(run.initial(PerSampleNoise.for_range(0, 0, N)), run.source.points).max() == 0
+    x = run.sample(N, "euler", 50)
+    first = run.initial(PerSampleNoise.for_range(0, 0, N))                # (N, 2) where each sample starts
+    assert in_pool(first, run.source.points).max() == 0                   # rows of the source's pool
+    one_step = run.sample(N, "euler", 1)                                   # one Euler step from t = 1 lands on x0_hat
+    assert torch.allclose(one_step, run.to_data(run.model()(first, 1.0)[0]), atol=1e-5)
     assert w2(x, heldout) < 1.6 * floor                                    # measured 1.39 x floor
     assert torch.allclose(run.sample(N, "euler", 50, batch_size=7), x, atol=1e-5)    # sample i: (seed, i) only
 
 
 def test_training_pairs_data_with_source_points_and_ot_shortens_them(runs):
-    cfg = runs["ot"].cfg
-    x0 = data.load("moons", "train", 256).x
-    x0 = (x0 - runs["ot"].dataset.shift) / runs["ot"].dataset.scale
-    pool = source.for_training(cfg.source, cfg.data).points
+    cfg, train_split = runs["ot"].cfg, data.load("moons", "train")
+    pool = source.start_training(cfg, train_split, runs["ot"].folder).points   # the pool kept in the run folder
+    x0 = train_split.normalize(train_split.x[:256])
     drawn = {c: continuous.draw(tiny(coupling=c), {"x0": x0}, torch.Generator().manual_seed(0))["eps"]
              for c in ("independent", "ot")}
     assert in_pool(drawn["independent"], pool).max() < 1e-6 and in_pool(drawn["ot"], pool).max() < 1e-6
@@ -98,12 +99,23 @@ def test_likelihood_with_a_still_flow_is_the_source_density(tmp_path):
     assert got == pytest.approx(float(-logp.mean()), abs=1e-3)
 
 
-def test_a_source_file_of_the_data_dimension_works(tmp_path):
+def test_a_source_file_is_read_once_then_the_run_keeps_its_pool(tmp_path):
     ring = np.random.RandomState(0).randn(300, 2) * 0.2 + 2.0
     np.save(tmp_path / "blob.npy", ring)
     train(tiny(source=str(tmp_path / "blob.npy"), steps=20), tmp_path / "run", progress=False)
-    (tmp_path / "blob.npy").unlink()                                      # the pool lives in the run folder
-    assert Run.load(tmp_path / "run").sample(10, "euler", 4).shape == (10, 2)
+    np.save(tmp_path / "blob.npy", ring[:5] * 0)                          # changed, then gone: never read again
+    (tmp_path / "blob.npy").unlink()
+    run = Run.load(tmp_path / "run")
+    assert run.sample(10, "euler", 4).shape == (10, 2)
+    resumed = train(None, tmp_path / "run", resume=True, steps=25, progress=False)
+    assert resumed.step == 25 and torch.equal(resumed.source.points, run.source.points)
+    assert reflow_ok(tmp_path / "run", tmp_path / "reflow")
+
+
+def reflow_ok(run, out):
+    from unnoise.reflow import reflow
+    new = reflow(run, out, pairs=50, steps=2, progress=False)
+    return torch.equal(new.source.points, Run.load(run).source.points)
 
 
 @pytest.mark.parametrize("args, words", [
@@ -131,6 +143,50 @@ def test_stochastic_samplers_are_refused_for_a_source_run(runs, capsys):
 
 # --- a run folder's paths are never followed -----------------------------------------------------------------
 
+def test_an_image_folder_run_is_measured_only_against_a_folder_you_name(tmp_path, capsys):
+    from PIL import Image
+    folder = tmp_path / "pics"
+    for label in range(2):
+        (folder / f"c{label}").mkdir(parents=True)
+        for k in range(12):
+            Image.fromarray(np.full((8, 8), 60 * label + 5 * k, dtype=np.uint8)).save(folder / f"c{label}" / f"{k}.png")
+    run = tmp_path / "run"
+    train(TrainConfig(data=str(folder), size=8, steps=2, width=16), run, progress=False)
+    assert main(["sample", str(run), "--n", "4", "--nfe", "2", "--out", str(tmp_path / "s.npy")]) == 0   # no data needed
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--n", "10", "--nfe", "2"]) == 2
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("unnoise")]   # past the bar
+    assert len(said) == 1 and "outside its run folder" in said[0] and "--data" in said[0]
+    assert main(["evaluate", str(run), "--n", "10", "--nfe", "2", "--data", "moons"]) == 2   # a points set: refused
+    assert "models images" in capsys.readouterr().err
+
+
+def test_data_given_for_measuring_keeps_the_run_units(tmp_path, capsys):
+    run = tmp_path / "run"
+    train(TrainConfig(data="moons", steps=5, width=16, depth=1), run, progress=False)
+    own, other = Run.load(run), Run.load(run, "circles")
+    assert torch.equal(own.sample(20, "ddim", 3), other.sample(20, "ddim", 3))     # the same samples, units kept
+    np.save(tmp_path / "three.npy", np.random.RandomState(0).randn(50, 3))
+    assert main(["evaluate", str(run), "--n", "20", "--data", str(tmp_path / "three.npy")]) == 2
+    assert "3 numbers per point" in capsys.readouterr().err
+
+
+def test_a_point_file_run_saved_before_copies_asks_for_its_data(tmp_path, capsys):
+    np.save(tmp_path / "mine.npy", np.random.RandomState(1).randn(400, 2))
+    run = tmp_path / "run"
+    train(TrainConfig(data=str(tmp_path / "mine.npy"), steps=5, width=16, depth=1), run, progress=False)
+    (run / "points.npy").unlink()                                          # as an older unnoise wrote it
+    config = json.loads((run / "config.json").read_text())
+    del config["units"]
+    (run / "config.json").write_text(json.dumps(config))
+    assert main(["sample", str(run), "--n", "5", "--out", str(tmp_path / "s.npy")]) == 2
+    assert "--data" in capsys.readouterr().err
+    assert main(["sample", str(run), "--n", "5", "--out", str(tmp_path / "s.npy"), "--data", str(tmp_path / "mine.npy")]) == 0
+    assert main(["train", "--resume", "--out", str(run), "--steps", "6", "--data", str(tmp_path / "mine.npy")]) == 0
+    assert (run / "points.npy").is_file()                                  # the resume made the copy
+    assert json.loads((run / "config.json").read_text())["train"]["data"] == str(tmp_path / "mine.npy")
+
+
 def test_a_point_file_run_keeps_its_own_copy(tmp_path):
     pts = np.random.RandomState(1).randn(400, 3)
     np.save(tmp_path / "mine.npy", pts)
@@ -152,6 +208,6 @@ def test_a_path_outside_the_run_folder_is_never_read(tmp_path, capsys):
     (run / "config.json").write_text(json.dumps(config))
     assert main(["evaluate", str(run), "--n", "20"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "outside its run folder" in err and "--data" in err and len(err.splitlines()) == 1
+    assert "outside its run folder" in err and "--data" in err and len(err.splitlines()) == 1   # refused before sampling
     assert main(["train", "--resume", "--out", str(run), "--steps", "6"]) == 2    # nor does a resume
     assert "outside its run folder" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import numpy as np
 from . import claims, cli_flow, cli_images, data, dist, export, guidance, samplers
 from .web import commands as web_commands
 from .config import ALL_FAMILIES, DEFAULTS, FAMILIES, FAMILY_DEFAULTS, TrainConfig
-from .errors import UnnoiseError, positive_int
+from .errors import UnnoiseError, positive_int, refuse_elsewhere
 from .paths import PREDICTIONS, SCHEDULES
 from .safety import Stopped
 
@@ -52,6 +52,7 @@ def add_sampling(p):
     p.add_argument("--n", type=positive("n"), default=2000, help="number of samples (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="sample i depends only on (seed, i)")
     cli_flow.add_guidance(p)
+    cli_flow.add_data(p)
     p.add_argument("--temperature", type=float, help="ar, var: divide the logits by this (default 1)")
     p.add_argument("--top-k", type=int, help="ar, var: draw among the k likeliest tokens only (default: all)")
     p.add_argument("--top-p", type=float, help="ar, var: nucleus sampling, the likeliest tokens holding this much "
@@ -143,7 +144,6 @@ def build_parser():
     add_sampling(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--likelihood", action="store_true", help="images: add bits per dimension of held-out images")
-    cli_flow.add_data(p)
 
     p = sub.add_parser("data", help="write real points of a data set",
                        description="moons and circles are scikit-learn's (noise 0.05; circles factor 0.5, x2); "
@@ -215,12 +215,12 @@ def cmd_train(args):
         return
     kind = f"{run.cfg.prediction}, {run.cfg.schedule}" if not run.cfg.discrete else \
         f"{sum(p.numel() for p in run.net.parameters()):,} parameters"
-    print(f"trained {run.cfg.family} ({kind}) on {run.cfg.data} for {run.step} steps: {args.out}")
+    print(f"trained {run.cfg.family} ({kind}) on {run.trained_on} for {run.step} steps: {args.out}")
 
 
 def sample_run(args, run=None):
     from .run import Run
-    run = run or Run.load(args.run)
+    run = run or Run.load(args.run, args.data)
     start = time.perf_counter()
     evals = []                                  # (evaluation index within its batch) per network evaluation
     options = {k: getattr(args, k) for k in ("s_churn", "temperature", "top_k", "top_p") if getattr(args, k) is not None}
@@ -255,6 +255,7 @@ def cmd_evaluate(args):
     from .metrics.points import report
     from .run import Run
     run = Run.load(args.run, args.data)
+    refuse_elsewhere(run.cfg.data)              # before sampling: measuring needs data the run folder cannot name
     if run.cfg.family == "vq":
         return cli_images.evaluate_tokenizer(run, args) if dist.is_main() else None
     run, points, seconds = sample_run(args, run)

@@ -71,8 +71,9 @@ def add_parsers(sub, positive):
 
 
 def add_data(p):
-    p.add_argument("--data", metavar="NAME", help="measure against this data set or path instead of the run's own "
-                   "(needed for a run trained on an image folder: a run folder's paths are never followed)")
+    p.add_argument("--data", metavar="NAME", help="the data to measure against, or to read units from, instead of the "
+                   "run's own: needed for a run trained on an image folder (a run folder's paths are never followed), "
+                   "and for a point-file run saved before runs kept a copy; same kind and dimension as the run")
 
 
 def cmd_reflow(args):

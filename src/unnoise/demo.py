@@ -43,7 +43,7 @@ def reverse_trajectory(run, n, nfe):
     frames = [x]
     ts = timesteps(run.path, nfe)
     sample_ddim(run.model(), x, ts, run.path, noise, callback=lambda i, t, x, x0: frames.append(x))
-    return [run.dataset.denormalize(f) for f in frames], ts
+    return [run.to_data(f) for f in frames], ts
 
 
 def figures(run, folder, real, frames, ts, metrics):

@@ -5,6 +5,21 @@ class UnnoiseError(Exception):
     """Bad input or a state the user must fix: shown as one line, never as a traceback."""
 
 
+class Elsewhere(str):
+    """A data path named by a loaded run's config.json, outside its folder: never followed (data.confined)."""
+
+    def refuse(self):
+        raise UnnoiseError(f"this run was trained on {str(self)!r}, a path outside its run folder, and unnoise follows "
+                           f"no path a run folder names; give it yourself: evaluate, sample and likelihood take "
+                           f"--data {str(self)}, train --resume takes it too")
+
+
+def refuse_elsewhere(name):
+    """Raise if name is an Elsewhere: every reader of a data path calls this first."""
+    if isinstance(name, Elsewhere):
+        name.refuse()
+
+
 def choose(kind, value, choices):
     """Return value if it is one of choices, else raise naming the valid ones."""
     if value not in choices:

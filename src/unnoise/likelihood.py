@@ -95,7 +95,8 @@ def nll(run, n=1000, divergence="auto", probes=1, seed=0, batch_size=500, rtol=1
     if levels is not None:
         u = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64) - 0.5
         x = (x * (levels - 1)).round() / (levels - 1) + u / (levels - 1)
-    x = dataset.normalize(x).double().flatten(1)                                          # (n, D)
+    shift, scale = (dataset.shift, dataset.scale) if run.images else (run.shift, run.scale)   # the run's own units
+    x = ((x - shift.double()) / scale.double()).flatten(1)                                # (n, D) model units
     if divergence == "auto":
         divergence = "exact" if x.shape[1] <= EXACT_UP_TO else "hutchinson"
     generator = torch.Generator().manual_seed(seed)
@@ -105,7 +106,8 @@ def nll(run, n=1000, divergence="auto", probes=1, seed=0, batch_size=500, rtol=1
         prior = None if run.source.gaussian else run.source.log_prob
         logp.append(log_likelihood(velocity, chunk, run.path, z, prior=prior, rtol=rtol, atol=atol))
     logp_model = torch.cat(logp)                                                         # (n,)
-    log_det = float(torch.log(dataset.scale.double()).sum())                              # data = scale * model + shift
+    # data = scale * model + shift in each of the D coordinates (images: one scale for every pixel, so D log scale)
+    log_det = float(torch.log(scale.double()).expand(x.shape[1]).sum())
     result = summary(-logp_model + log_det, x.shape[1], log_det, divergence,
                      probes if divergence == "hutchinson" else 0, time.perf_counter() - start)
     if levels is not None:

@@ -9,6 +9,8 @@ grid of samples. A tokenizer (vq) is not sampled; it logs its training scalars o
 package is an optional extra (`pip install 'unnoise[tensorboard]'`); only rank 0 writes.
 """
 
+import copy
+import dataclasses
 import time
 from pathlib import Path
 
@@ -39,7 +41,7 @@ def folder_for(log, run_folder):
 class TensorBoard:
     """The training loop's logger: step() after every step, close() at the end."""
 
-    def __init__(self, log, run_folder, eval_every=None):
+    def __init__(self, log, run_folder, eval_every=None, data_name=None):
         folder = folder_for(log, run_folder)
         writer = writer_class()
         try:
@@ -48,6 +50,7 @@ class TensorBoard:
             raise UnnoiseError(f"--log {log}: cannot write event files in {folder} ({err.strerror or err})") from None
         self.run_folder, self.eval_every = Path(run_folder), eval_every and positive_int("eval-every", eval_every)
         self.clock, self.last_step, self.floor, self.evaluated = time.perf_counter(), None, None, None
+        self.data_name = data_name              # where the run's rows are read (its own copy of a point file)
 
     def step(self, step, loss, lr, grad_norm, ema, cfg, num_classes):
         """Log the scalars every EVERY steps and evaluate every eval_every steps."""
@@ -65,7 +68,9 @@ class TensorBoard:
     def evaluate(self, step, ema, cfg, num_classes):
         """Sample the EMA model and log its main metric beside the floor, with a picture."""
         from .run import Run
-        run = Run(self.run_folder, cfg, ema, step, num_classes)
+        net = ema if next(ema.parameters()).device.type == "cpu" else copy.deepcopy(ema).cpu()   # samplers: CPU
+        cfg = dataclasses.replace(cfg, data=self.data_name) if self.data_name else cfg
+        run = Run(self.run_folder, cfg, net, step, num_classes)
         options = {} if cfg.discrete else {"nfe": NFE}
         self.evaluated = step
         if run.images:
@@ -110,7 +115,7 @@ class TensorBoard:
         self.writer.close()
 
 
-def open_log(log, run_folder, eval_every=None):
+def open_log(log, run_folder, eval_every=None, data_name=None):
     """A TensorBoard logger, or None without --log; --eval-every without --log is refused."""
     if log is None:
         if eval_every is not None:
@@ -118,4 +123,4 @@ def open_log(log, run_folder, eval_every=None):
         return None
     if not isinstance(log, str) or not log.strip():
         raise UnnoiseError("--log takes 'tensorboard' (event files in RUN/logs) or a folder")
-    return TensorBoard(log, run_folder, eval_every)
+    return TensorBoard(log, run_folder, eval_every, data_name)

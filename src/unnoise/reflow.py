@@ -13,6 +13,7 @@ import torch
 from .checkpoint import load_tensors, save_tensors
 from .errors import UnnoiseError, positive_int
 from .ode import solve, velocity_field
+from . import source as sources
 from .run import Run
 
 PAIRS = "pairs.safetensors"
@@ -51,6 +52,8 @@ def write_pairs(source, folder, pairs=20000, seed=0):
         raise UnnoiseError(f"{folder} already holds a run; choose another --out (or resume it with train --resume)")
     x0, eps, y = generate_pairs(run, positive_int("pairs", pairs), seed)
     save_tensors(folder / PAIRS, {"x0": x0, "eps": eps, "y": y})
+    if not run.source.gaussian:                     # the source run's pool, so the new run reads no source path
+        save_tensors(folder / sources.FILE, {"points": sources.pool(run.folder, run.shape[0]).contiguous()})
     return run
 
 
@@ -58,5 +61,6 @@ def reflow(source, out, pairs=20000, steps=None, lr=None, seed=0, progress=True)
     """Reflow the flow run `source` into the new run folder `out`, starting from its weights; returns the new Run."""
     from .train import train
     run = write_pairs(source, out, pairs, seed)
-    cfg = dataclasses.replace(run.cfg, coupling="reflow", seed=seed, steps=steps or run.cfg.steps, lr=lr or run.cfg.lr)
-    return train(cfg, out, progress=progress, init=run.net.state_dict())
+    cfg = dataclasses.replace(run.cfg, data=run.trained_on, coupling="reflow", seed=seed, steps=steps or run.cfg.steps,
+                              lr=lr or run.cfg.lr)
+    return train(cfg, out, progress=progress, init=run.net.state_dict(), data_path=run.cfg.data)

@@ -46,23 +46,43 @@ def run_config(cfg, dataset, step, net=None, seconds=None, timed=False):
         config["timed"] = True
     if hasattr(net, "summary"):
         config["codes"] = net.summary()
+    if dataset.kind == "points":          # the map into model units, so sampling never needs the data
+        config["units"] = {k: getattr(dataset, k).tolist() for k in UNITS}
     return config
+
+
+UNITS = ("shift", "scale", "low", "high")
+
+
+def read_units(config, dim, path):
+    """config.json's units (four lists of dim finite floats, scale > 0) as tensors; None in a run saved before them."""
+    units = config.get("units")
+    if units is None:
+        return None
+    try:
+        out = {k: torch.tensor([float(v) for v in units[k]], dtype=torch.float32) for k in UNITS}
+    except (KeyError, TypeError, ValueError) as err:
+        raise UnnoiseError(f"{path} has malformed units ({err})") from None
+    if any(len(v) != dim or not torch.isfinite(v).all() for v in out.values()) or not (out["scale"] > 0).all():
+        raise UnnoiseError(f"{path}: units must be {dim} finite numbers each, with scale > 0")
+    return out
 
 
 class Run:
     """A trained run folder, loaded for sampling: EMA weights in eval mode."""
 
-    def __init__(self, folder, cfg, net, step, num_classes):
+    def __init__(self, folder, cfg, net, step, num_classes, units=None):
         self.folder, self.cfg, self.net, self.step = Path(folder), cfg, net.eval(), step
-        self.num_classes = num_classes
+        self.num_classes, self.trained_on = num_classes, cfg.data
         self.family = families.of(cfg)
         self.path = None if cfg.discrete else make_path(cfg.schedule, sigma_data=cfg.sigma_data)
         self.images = cfg.size is not None
         self.shape = (cfg.channels, cfg.size, cfg.size) if self.images else (cfg.dim or 2,)
         if self.images:      # fixed units, so sampling needs no image folder: [0, 1] <-> [-1, 1]
             self.low, self.high = torch.tensor(-1.0), torch.tensor(1.0)
-        else:
-            self.low, self.high = self.dataset.low, self.dataset.high
+        else:                # points: the units config.json keeps (a run saved before them: its data's)
+            units = units or {k: getattr(self.dataset, k) for k in UNITS}
+            self.shift, self.scale, self.low, self.high = (units[k] for k in UNITS)
 
     @functools.cached_property
     def dataset(self):
@@ -71,13 +91,13 @@ class Run:
 
     def to_data(self, z):
         """Model units -> data units: 2D coordinates, or images in [0, 1]."""
-        return (z * images.SCALE + images.SHIFT).clamp(0, 1) if self.images else self.dataset.denormalize(z)
+        return (z * images.SCALE + images.SHIFT).clamp(0, 1) if self.images else z * self.scale + self.shift
 
     @classmethod
     def load(cls, folder, data_path=None):
-        """The run in folder. Its config's data is followed only where it is a built-in set or inside the folder
-        (a point file's copy, data.COPY); data_path: another data set or path to measure against, by the user's
-        choice (--data)."""
+        """The run in folder. Its config's data is followed only where it is a built-in set or the run's own copy
+        of a point file (data.COPY); data_path: the data to measure against instead, named by the user (--data),
+        of the run's kind and dimension. run.trained_on keeps the name config.json gives."""
         folder = Path(folder)
         if not folder.is_dir():
             raise UnnoiseError(f"run folder {folder} does not exist")
@@ -90,10 +110,20 @@ class Run:
             raise UnnoiseError(f"{folder / 'config.json'} is not an unnoise run config ({err})") from None
         if cfg.tokens is not None:                      # ar over tokens, var: a prior pinned to its tokenizer
             families.tokenizer.check_hash(cfg, folder)
+        trained_on = cfg.data
+        if data_path is not None and data.is_images(data_path) != (cfg.size is not None):
+            raise UnnoiseError(f"--data {data_path} is {'images' if cfg.size is None else 'not images'}, but {folder} "
+                               f"models {'images' if cfg.size is not None else 'points'}")
         cfg.data = data.confined(cfg.data, folder) if data_path is None else data_path
+        units = None if cfg.size is not None else read_units(config, cfg.dim or 2, folder / "config.json")
         net = build_net(cfg, num_classes, folder)
         load_weights(net, folder / "model.safetensors")
-        return cls(folder, cfg, net, step, num_classes)
+        run = cls(folder, cfg, net, step, num_classes, units)
+        run.trained_on = trained_on
+        if data_path is not None and cfg.size is None and run.dataset.x.shape[1] != run.shape[0]:
+            raise UnnoiseError(f"--data {data_path} has {run.dataset.x.shape[1]} numbers per point, but {folder} "
+                               f"models {run.shape[0]}")
+        return run
 
     @property
     def default_sampler(self):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from . import dist
 from .checkpoint import load_tensors, save_tensors
 from .data import points_file, toy2d
 from .errors import UnnoiseError
@@ -57,15 +58,16 @@ def draw_pool(name):
 
 
 def write(cfg, folder):
-    """Store the source pool in the run folder (once); checks it has the data's dimension."""
-    if cfg.source == GAUSSIAN:
+    """Store the source pool in a new run's folder, checked against the data's dimension; a run that has one keeps it
+    (a resume or a reflow never reads the source's name again)."""
+    if cfg.source == GAUSSIAN or (Path(folder) / FILE).exists():
         return
-    pool = draw_pool(cfg.source)
-    if pool.shape[1] != (cfg.dim or 2):
-        raise UnnoiseError(f"the source {cfg.source} has {pool.shape[1]} numbers per point but {cfg.data} has "
+    points = draw_pool(cfg.source)
+    if points.shape[1] != (cfg.dim or 2):
+        raise UnnoiseError(f"the source {cfg.source} has {points.shape[1]} numbers per point but {cfg.data} has "
                            f"{cfg.dim or 2}; give a source of the data's dimension")
-    if not (Path(folder) / FILE).exists():
-        save_tensors(Path(folder) / FILE, {"points": pool.contiguous()})
+    if dist.is_main():
+        save_tensors(Path(folder) / FILE, {"points": points.contiguous()})
 
 
 @functools.lru_cache(maxsize=8)
@@ -127,14 +129,27 @@ def mixture_log_prob(z, centers, std, shift, scale):
     return torch.logsumexp(log_n, 1) - math.log(len(centers)) + torch.log(scale.double()).sum()
 
 
-@functools.lru_cache(maxsize=8)
+TRAINING = {}    # (source, data) -> the Source of the run training now (continuous.prepare sets it)
+
+
+def start_training(cfg, dataset, folder):
+    """Write the run's pool once (write), then draw training pairs from the pool in its folder, in the training
+    data's units; returns that Source."""
+    write(cfg, folder)
+    if cfg.source == GAUSSIAN:
+        return Source(GAUSSIAN)
+    dist.barrier()                                     # rank 0 has written the pool before anyone reads it
+    TRAINING[(cfg.source, cfg.data)] = Source(cfg.source, pool(folder, cfg.dim or 2), dataset.shift, dataset.scale)
+    return TRAINING[(cfg.source, cfg.data)]
+
+
 def for_training(name, data_name):
-    """The Source a training run draws from (its pool drawn afresh, in the training data's units)."""
+    """The Source a training batch draws from: the pool of the run training now (N(0, I) for gaussian)."""
     if name == GAUSSIAN:
         return Source(name)
-    from . import data
-    units = data.load(data_name, "heldout")             # shift and scale are the training split's
-    return Source(name, draw_pool(name), units.shift, units.scale)
+    if (name, data_name) not in TRAINING:
+        raise UnnoiseError(f"no training run with source {name} on {data_name} has started (source.start_training)")
+    return TRAINING[(name, data_name)]
 
 
 def of_run(run):
@@ -142,5 +157,4 @@ def of_run(run):
     name = run.cfg.source
     if name == GAUSSIAN:
         return Source(name)
-    ds = run.dataset
-    return Source(name, pool(run.folder, run.shape[0]), ds.shift, ds.scale)
+    return Source(name, pool(run.folder, run.shape[0]), run.shift, run.scale)

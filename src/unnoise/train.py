@@ -87,8 +87,8 @@ def restore_checkpoint(folder, net, ema, optimizer, generator):
 
 
 def resolve_config(cfg, folder, resume, steps, data_path=None):
-    """The config to train with: the saved one when resuming (steps may be raised; its data followed only where
-    data.confined allows, or where the user names the same path again), else cfg."""
+    """The config to train with: the saved one when resuming (steps may be raised; a --data given must name the
+    data it was trained on), else cfg."""
     exists = (folder / "config.json").exists()
     if resume:
         if not exists:
@@ -104,7 +104,6 @@ def resolve_config(cfg, folder, resume, steps, data_path=None):
         if data_path is not None and data_path != cfg.data:
             raise UnnoiseError(f"{folder} was trained on {cfg.data!r}; --resume continues on the same data, "
                                f"not {data_path!r}")
-        cfg.data = data_path or data.confined(cfg.data, folder)
         return cfg
     if exists:
         raise UnnoiseError(f"{folder} already holds a run; pass --resume to continue it, or choose another --out")
@@ -154,6 +153,9 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
     compute (cpu, cuda, auto) and fp32, tf32 (CUDA) or bf16 autocast (fp32 weights, optimizer and EMA);
     channels_last, compile: image nets in NHWC memory order, the forward through torch.compile.
     callback(step, loss, net, ema): after every step, with the global batch's mean loss (on every process).
+    data_path: where to read cfg.data's rows when that differs from its name (a loaded run's own copy; --data
+    for a run folder whose config names a path outside it); config.json keeps cfg.data as named.
+    log, eval_every: TensorBoard logs (logs.py).
     Under torchrun (dist.py) cfg.batch_size is the global batch: every process draws it from the one
     generator and computes its own rows, so a step equals one process's step on the same batch.
     """
@@ -164,15 +166,16 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
     device = device if isinstance(device, torch.device) else dist.pick_device(device)
     dist.check_precision(precision, device)
     cfg = resolve_config(cfg, folder, resume, steps, data_path)
-    dataset = data.load(cfg.data, "train", size=cfg.size, channels=cfg.channels)
+    rows_from = data_path or (data.confined(cfg.data, folder) if resume else cfg.data)  # where the rows are read
+    dataset = data.load(rows_from, "train", size=cfg.size, channels=cfg.channels)
     if cfg.subset is not None:
         dataset = data.subset(dataset, cfg.subset, cfg.subset_part)
     if cfg.size is not None:
         cfg.channels = dataset.x.shape[1]
     elif not cfg.discrete:
         cfg.dim = dataset.x.shape[1]                     # 2 for the built-in sets, D for a point file
-    if dist.is_main() and not resume:
-        data.keep_copy(cfg.data, folder)                 # so the run never needs a path outside its folder
+    if dist.is_main():
+        data.keep_copy(rows_from, folder)                # so the run never needs a path outside its folder
     if cfg.conditional and dataset.num_classes < 2:
         raise UnnoiseError(f"{cfg.data} has no classes (put images in one subfolder per class); "
                            "train it without --conditional")
@@ -211,7 +214,7 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
                             net, ema, optimizer, generator, clock(), timed)
         dist.barrier()                              # no process reads on before rank 0 has written
     with StopSignals() as signals, hold_lock(folder):
-        logger = logs.open_log(log, folder, eval_every) if dist.is_main() else None
+        logger = logs.open_log(log, folder, eval_every, rows_from) if dist.is_main() else None
         bar = tqdm(total=seconds if timed else cfg.steps, initial=0 if timed else step, desc="training",
                    disable=not (progress and dist.is_main()),
                    bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if timed else None)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import UnnoiseError, bounded
+from ..errors import Elsewhere, UnnoiseError, bounded, refuse_elsewhere  # noqa: F401 (Elsewhere: data.Elsewhere)
 from . import images, points_file, toy2d
 
 SPLITS = {"train": 0, "heldout": 1, "fresh": 2}
@@ -51,17 +51,9 @@ def names():
 COPY = "points.npy"     # a run's own copy of the point file it was trained on
 
 
-class Elsewhere(str):
-    """A data path named by a loaded run's config.json that lies outside its folder: never followed."""
-
-    def refuse(self):
-        raise UnnoiseError(f"this run was trained on {str(self)!r}, a path outside its run folder; unnoise follows no "
-                           f"path a run folder names: pass --data {str(self)} to use that data")
-
-
 def keep_copy(name, folder):
-    """A point file's rows (float32, the order unchanged, so the split is too) copied into the run folder."""
-    if not points_file.is_file(name):
+    """A point file's rows (float32, the order unchanged, so the split is too) copied into the run folder, once."""
+    if not points_file.is_file(name) or (Path(folder) / COPY).exists():
         return
     import numpy as np
     from ..checkpoint import atomic_write
@@ -74,22 +66,19 @@ def keep_copy(name, folder):
 
 
 def confined(name, folder):
-    """The data a loaded run may read: a built-in set, its own copy of a point file, or an Elsewhere (refused)."""
+    """The data a loaded run may read: a built-in set, its own copy of a point file (a plain file, not a link), or
+    an Elsewhere that every reader refuses."""
     if name in toy2d.NAMES or name in images.SOURCES:
         return name
     copy = Path(folder) / COPY
-    if points_file.is_file(name) and copy.is_file():
+    if points_file.is_file(name) and copy.is_file() and not copy.is_symlink():
         return str(copy)
-    inside = Path(folder).resolve()
-    if inside in Path(name).resolve().parents:
-        return name
     return Elsewhere(name)
 
 
 def is_images(name):
     """True for digits, mnist or an image folder; raises for a name that is none of the known sets."""
-    if isinstance(name, Elsewhere):
-        name.refuse()
+    refuse_elsewhere(name)
     if name in toy2d.NAMES or points_file.is_file(name):
         return False
     if name in images.SOURCES or os.sep in str(name) or Path(name).exists():

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UnnoiseError
+from ..errors import UnnoiseError, refuse_elsewhere
 
 SUFFIXES = (".npy", ".csv", ".txt")
 PARTS = {"train": (0.0, 0.6), "heldout": (0.6, 0.8), "fresh": (0.8, 1.0)}
@@ -75,6 +75,7 @@ def read(name):
 
 def part(name, split):
     """The rows of one split: a fixed seeded order of the file, cut 60 / 20 / 20."""
+    refuse_elsewhere(name)                  # before read's cache, where an Elsewhere equals its plain path
     x = read(name)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SPLIT_SEED))
     lo, hi = (round(f * len(x)) for f in PARTS[split])

@@ -27,7 +27,7 @@ def path_of(schedule, sigma_data):
 
 def prepare(cfg, dataset, folder, progress=True):
     """Data in model units; a reflow run trains on the (sample, noise, label) triples in its folder."""
-    source.write(cfg, folder)
+    source.start_training(cfg, dataset, folder)
     if cfg.coupling == "reflow":
         from ..reflow import load_pairs
         x0, eps, y = load_pairs(folder)

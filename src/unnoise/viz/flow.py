@@ -23,7 +23,7 @@ def trajectories(run, n=300, steps=STEPS, seed=0):
     ts = torch.linspace(run.path.t_max, run.path.t_end, steps + 1, dtype=torch.float64)
     noise = PerSampleNoise.for_range(seed, 0, n)
     xs = euler(velocity_field(run), run.initial(noise), ts)
-    return run.dataset.denormalize(xs.float()), ts
+    return run.to_data(xs.float()), ts
 
 
 def trajectory_panels(runs, titles, real, n=300):
@@ -31,7 +31,7 @@ def trajectory_panels(runs, titles, real, n=300):
     fig, axes = plt.subplots(1, len(runs), figsize=(3.6 * len(runs), 3.8), squeeze=False)
     for ax, run, title in zip(axes[0], runs, titles):
         xs, ts = trajectories(run, n)
-        s = straightness(run.dataset.normalize(xs), ts)
+        s = straightness((xs - run.shift) / run.scale, ts)
         lines = xs.numpy()
         ax.plot(lines[:, :, 0], lines[:, :, 1], color="#30638e", alpha=0.25, lw=0.6)
         _points(ax, xs[0], REAL, size=4, alpha=0.8)

@@ -94,11 +94,11 @@ def train_command(run):
     cfg, config = run.cfg, load_json(run.folder / "config.json")
     if cfg.coupling == "reflow":
         return f"unnoise reflow FLOW_RUN --pairs {REFLOW['pairs']} --steps {cfg.steps} --out {run.folder}"
-    default = TrainConfig(data=cfg.data, family=cfg.family)
-    words = ["unnoise train", f"--data {cfg.data}", f"--family {cfg.family}"]
+    default = TrainConfig(data=run.trained_on, family=cfg.family)
+    words = ["unnoise train", f"--data {run.trained_on}", f"--family {cfg.family}"]
     for name in ("prediction", "schedule", "batch_size", "lr", "warmup", "ema", "width", "depth", "heads", "coupling",
                  "seed", "size", "channels", "levels", "scales", "codebook", "min_snr_gamma", "sigma_data", "subset",
-                 "subset_part"):
+                 "subset_part", "source"):
         value = getattr(cfg, name)
         if value != getattr(default, name) and value is not None:
             words.append(f"--{name.replace('_', '-')} {value}")
@@ -114,7 +114,7 @@ def train_command(run):
 def stamp(run, metric):
     """What a figure says about where it came from: run, seed, steps, seconds, CPU, metric, command."""
     config = load_json(run.folder / "config.json")
-    return {"run": str(run.folder), "family": run.cfg.family, "data": run.cfg.data, "seed": run.cfg.seed,
+    return {"run": str(run.folder), "family": run.cfg.family, "data": run.trained_on, "seed": run.cfg.seed,
             "steps": run.step, "train_seconds": config.get("train_seconds"), "cpu": sections.cpu_name(),
             "metric": metric, "command": train_command(run)}
 

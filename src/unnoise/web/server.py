@@ -74,11 +74,11 @@ def describe(run):
                       top_p={"min": 0, "max": 1, "default": 1, "exclusive_min": True},
                       frames={"count": TOKEN_FRAMES})
     else:
-        inputs.update(sampler={"choices": list(SERVED_SAMPLERS), "default": "ddpm"},
+        inputs.update(sampler={"choices": list(SERVED_SAMPLERS), "default": run.default_sampler},
                       nfe={"min": 1, "max": MAX_NFE, "default": 50},
                       frames={"max_nfe": MAX_FRAMES_NFE, "max_values": MAX_FRAME_VALUES,
                               "values_per_sample": math.prod(run.shape)})
-    return {"family": run.cfg.family, "data": run.cfg.data, "kind": kind, "shape": list(run.shape),
+    return {"family": run.cfg.family, "data": run.trained_on, "kind": kind, "shape": list(run.shape),
             "conditional": run.cfg.conditional, "num_classes": run.num_classes, "step": run.step, "inputs": inputs}
 
 
