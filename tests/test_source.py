@@ -130,7 +130,7 @@ def test_bad_sources_fail_in_one_line(args, words, tmp_path, capsys):
     assert words in err and len(err.splitlines()) == 1
 
 
-def test_stochastic_samplers_are_refused_for_a_source_run(runs, capsys):
+def test_stochastic_samplers_are_refused_for_a_source_run(runs):
     for sampler in ("ddpm", "euler_ancestral"):
         with pytest.raises(UnnoiseError, match="deterministic sampler"):
             runs["independent"].sample(10, sampler, 10)

@@ -101,9 +101,9 @@ def nll(run, n=1000, divergence="auto", probes=1, seed=0, batch_size=500, rtol=1
         divergence = "exact" if x.shape[1] <= EXACT_UP_TO else "hutchinson"
     generator = torch.Generator().manual_seed(seed)
     start, logp = time.perf_counter(), []
+    prior = None if run.source.gaussian else run.source.log_prob        # the source's density at t_max
     for chunk in x.split(batch_size):
         z = probes_for(chunk, probes, generator) if divergence == "hutchinson" else None
-        prior = None if run.source.gaussian else run.source.log_prob
         logp.append(log_likelihood(velocity, chunk, run.path, z, prior=prior, rtol=rtol, atol=atol))
     logp_model = torch.cat(logp)                                                         # (n,)
     # data = scale * model + shift in each of the D coordinates (images: one scale for every pixel, so D log scale)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import Elsewhere, UnnoiseError, bounded, refuse_elsewhere  # noqa: F401 (Elsewhere: data.Elsewhere)
+from ..errors import Elsewhere, UnnoiseError, bounded, refuse_elsewhere
 from . import images, points_file, toy2d
 
 SPLITS = {"train": 0, "heldout": 1, "fresh": 2}
