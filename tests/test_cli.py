@@ -69,7 +69,7 @@ def test_bad_input_without_a_run(argv, words, capsys):
     (["--n", "2.5"], ["n must be a positive integer"]),
     (["--sampler", "ddim", "--eta", "1.5"], ["eta must lie in [0, 1]"]),
     (["--spacing", "random"], ["invalid choice", "trailing"]),
-    (["--nfe", "5000"], ["1000 training timesteps"]),
+    (["--nfe", "200000"], ["nfe = 200000", "at most 100,000"]),
 ])
 def test_bad_sampling_options(extra, words, run_folder, tmp_path, capsys):
     fails_cleanly(capsys, ["sample", str(run_folder), "--out", str(tmp_path / "s.npy"), *extra], *words)

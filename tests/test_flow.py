@@ -161,7 +161,8 @@ def test_evaluate_compares_a_class_with_that_class_only(runs, capsys):
 @pytest.fixture(scope="module")
 def diffusion_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("diffusion") / "run"
-    train(TrainConfig(data="moons", steps=2, width=8, depth=1), folder, progress=False)
+    train(TrainConfig(data="moons", steps=2, width=8, depth=1, prediction="eps", schedule="linear"), folder,
+          progress=False)                                  # DDPM's discrete time: no likelihood, at most T steps
     return folder
 
 
@@ -173,6 +174,7 @@ def test_bad_inputs_fail_in_one_line_with_exit_code_2(runs, diffusion_run, tmp_p
         (["sample", cond, "--guidance", "-1", "--out", str(tmp_path / "a.npy")], "guidance must be"),
         (["reflow", str(diffusion_run), "--out", str(tmp_path / "r")], "reflow needs a flow model"),
         (["likelihood", str(diffusion_run)], "needs a continuous-time model"),
+        (["sample", str(diffusion_run), "--nfe", "5000", "--out", str(tmp_path / "a.npy")], "1000 training timesteps"),
         (["reflow", flow, "--out", cond], "already holds a run"),
         (["train", "--family", "flow", "--coupling", "greedy", "--out", str(tmp_path / "t")], "invalid choice"),
     ]

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from unnoise.cli import main
+from unnoise.config import DEFAULTS
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
@@ -20,8 +21,8 @@ def read(folder):
 
 def test_a_point_run_logs_scalars_its_metric_beside_the_floor_and_a_scatter(tmp_path):
     out = tmp_path / "run"
-    assert main(["train", "--data", "moons", "--steps", "200", "--width", "64", "--log", "tensorboard",
-                 "--eval-every", "100", "--out", str(out)]) == 0
+    assert main(["train", "--data", "moons", "--steps", "200", "--width", "64", "--prediction", "eps", "--schedule",
+                 "linear", "--log", "tensorboard", "--eval-every", "100", "--out", str(out)]) == 0
     acc = read(out / "logs")
     scalars = set(acc.Tags()["scalars"])
     assert {"train/loss", "train/lr", "train/grad_norm", "train/steps_per_second", "eval/w2", "eval/w2_floor"} <= scalars
@@ -29,7 +30,7 @@ def test_a_point_run_logs_scalars_its_metric_beside_the_floor_and_a_scatter(tmp_
     assert len(loss) == 20 and sum(loss[-5:]) < 0.8 * sum(loss[:5])          # every 10 steps, and falling
     w2 = acc.Scalars("eval/w2")
     assert [e.step for e in w2] == [100, 200] and w2[-1].value < 3 * acc.Scalars("eval/w2_floor")[-1].value
-    assert max(e.value for e in acc.Scalars("train/lr")) == pytest.approx(2e-3, rel=0.05)
+    assert max(e.value for e in acc.Scalars("train/lr")) == pytest.approx(DEFAULTS["points"]["lr"], rel=0.05)
     picture = Image.open(io.BytesIO(acc.Images("eval/samples")[-1].encoded_image_string))
     assert picture.size[0] > 200
 

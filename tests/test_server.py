@@ -158,9 +158,11 @@ def test_bad_requests_get_a_one_line_json_error(client, body, status, words):
 
 def test_frames_are_bounded_in_values(client, monkeypatch):
     monkeypatch.setattr(server, "MAX_FRAME_VALUES", 1000)            # 8-bit 32x32 RGB: 64 samples x 50 NFE is 9.8M
-    r = post(client, run="moons", n=20, frames=True)
+    r = post(client, run="moons", n=20, frames=True, nfe=50)
     one_line_error(r, 422, ["n: with frames at nfe 50 at most 10 samples (1000 values in all)"])
-    assert post(client, run="moons", n=10, frames=True).status_code == 200
+    assert post(client, run="moons", n=10, frames=True, nfe=50).status_code == 200
+    r = post(client, run="moons", n=25, frames=True)                  # the default, dpmpp_2m at 20 NFE
+    assert r.status_code == 200 and r.json()["nfe"] == 20
 
 
 @pytest.mark.parametrize("content,status,words", [

@@ -40,9 +40,10 @@ def add_dist(p):
 
 
 def add_sampling(p):
-    p.add_argument("--sampler", choices=tuple(samplers.SAMPLERS), help="diffusion, flow, edm: default ddpm "
-                   "(ancestral), euler for a flow run with a --source")
-    p.add_argument("--nfe", type=positive("nfe"), help="diffusion, flow, edm: network evaluations per sample (default 50)")
+    p.add_argument("--sampler", choices=tuple(samplers.SAMPLERS), help="diffusion, flow, edm: default dpmpp_2m "
+                   "(DPM-Solver++(2M)), euler for a flow run with a --source")
+    p.add_argument("--nfe", type=positive("nfe"), help="diffusion, flow, edm: network evaluations per "
+                   "sample (default 20 for dpmpp_2m, 50 for the other samplers)")
     p.add_argument("--eta", type=float,
                    help="noise in [0, 1] of ddim (default 0), euler_ancestral, dpmpp_2m_sde and dpmpp_3m_sde (default 1)")
     p.add_argument("--s-churn", type=float, help="heun / euler: EDM's stochastic churn S_churn (default 0)")
@@ -74,8 +75,8 @@ def build_parser():
     p.add_argument("--family", default="diffusion", choices=ALL_FAMILIES,
                    help="diffusion, flow, edm (Gaussian paths); vq (a tokenizer), ar (raster autoregressive over "
                         "pixels, or tokens with --tokens), var (next-scale prediction); default diffusion")
-    p.add_argument("--prediction", choices=PREDICTIONS, help="network target (default: eps for diffusion, velocity for flow)")
-    p.add_argument("--schedule", choices=SCHEDULES, help="noise schedule (default: linear for diffusion, rectified for flow)")
+    p.add_argument("--prediction", choices=PREDICTIONS, help="network target (default: v for diffusion, velocity for flow)")
+    p.add_argument("--schedule", choices=SCHEDULES, help="noise schedule (default: vp-cosine for diffusion, rectified for flow; diffusers export needs a beta schedule: linear, scaled_linear, cosine, sigmoid)")
     points, images = DEFAULTS["points"], DEFAULTS["images"]
     for name, kind in (("steps", positive("steps")), ("batch-size", positive("batch-size")), ("lr", float),
                        ("width", positive("width"))):

@@ -22,7 +22,8 @@ def diffusers_config(run):
     cfg = run.cfg
     if cfg.family != "diffusion" or cfg.schedule not in BETA_SCHEDULES:
         raise UnnoiseError(f"{run.folder} is a {cfg.family} run on the {cfg.schedule} schedule; the diffusers export "
-                           f"covers diffusion runs on {', '.join(BETA_SCHEDULES)} (diffusers' beta schedules)")
+                           f"covers diffusion runs on {', '.join(BETA_SCHEDULES)} (diffusers' beta schedules; "
+                           f"train with --schedule linear or cosine to export)")
     path = run.path
     return {"_class_name": "DDIMScheduler", "_diffusers_version": "0.42.1",
             "num_train_timesteps": path.T, "beta_start": path.beta_start, "beta_end": path.beta_end,

@@ -188,7 +188,7 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
     if init is not None:
         net.load_state_dict(init)
     ema = copy.deepcopy(net).requires_grad_(False)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0, foreach=True)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0, fused=True)
     generator = torch.Generator().manual_seed(cfg.seed)
     step = restore_checkpoint(folder, net, ema, optimizer, generator) if resume else 0
     if channels_last:

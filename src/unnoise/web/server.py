@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import samplers
 from ..errors import UnnoiseError
+from ..run import default_nfe
 from . import encode
 
 MAX_BODY = 16 * 1024                  # bytes of a request body
@@ -97,7 +98,7 @@ def check(runs, req):
     if req.sampler is not None and not run.cfg.discrete and req.sampler not in SERVED_SAMPLERS:
         fail(400, f"sampler: unknown sampler {req.sampler!r}; choose one of {', '.join(SERVED_SAMPLERS)}")
     if req.frames and not run.cfg.discrete:
-        nfe = 50 if req.nfe is None else req.nfe
+        nfe = default_nfe(req.sampler or run.default_sampler) if req.nfe is None else req.nfe
         if nfe > MAX_FRAMES_NFE:
             fail(422, f"nfe: must be <= {MAX_FRAMES_NFE} with frames: true")
         if req.n * nfe * math.prod(run.shape) > MAX_FRAME_VALUES:

@@ -1,0 +1,114 @@
+"""Digits recipes for the 60-second target: the speed of candidate networks, and their quality at fixed steps.
+
+The issue's digits target is class accuracy >= 0.99, FID <= 1.0 x floor under all three judges and
+memorization >= 0.9 within 60 s of training. One step of the default U-Net (width 32, batch 256) takes
+about 230 ms on the 2-core AMD machines, so 60 s is ~260 steps. This script measures the levers:
+
+    python benchmarks/recipes_digits.py --speed                  # ms per training step of each candidate net
+    python benchmarks/recipes_digits.py --recipe mlp256-flow --steps 4000 --threads 1
+
+A recipe trains for a fixed number of steps (its quality does not depend on the machine's load), then
+draws 3,000 class-conditional samples (dpmpp_2m, 20 NFE) at guidance w = 1 and 1.1, scored as
+benchmarks/images.py scores them. "mlp" recipes replace the U-Net by the 2D residual MLP on the 64
+flattened pixels: a lever under test, not a network unnoise offers.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import images as scoring  # noqa: E402
+
+import unnoise  # noqa: E402
+from unnoise.families import continuous  # noqa: E402
+from unnoise.nets import MLP  # noqa: E402
+from unnoise.nets.unet import UNet  # noqa: E402
+
+# name -> (TrainConfig settings, MLP width or None for the U-Net)
+RECIPES = {
+    "unet32-flow": ({"family": "flow", "batch_size": 256}, None),
+    "unet16-flow": ({"family": "flow", "width": 16, "batch_size": 256}, None),
+    "unet16-diffusion": ({"width": 16, "batch_size": 256}, None),
+    "mlp512-flow": ({"family": "flow", "batch_size": 256}, 512),
+    "mlp256-flow": ({"family": "flow", "batch_size": 256}, 256),
+}
+
+
+class FlatMLP(torch.nn.Module):
+    """(B, C, H, W) -> the residual MLP on the C H W flattened pixels -> (B, C, H, W)."""
+
+    def __init__(self, channels, size, width, depth, num_classes):
+        super().__init__()
+        self.net = MLP(dim=channels * size * size, width=width, depth=depth, num_classes=num_classes)
+
+    def forward(self, x, t, y=None):
+        return self.net(x.flatten(1), t, y).view(x.shape)
+
+
+def use_mlp(width):
+    """Make the continuous families build FlatMLP(width) for images, in this process."""
+    def build(cfg, num_classes, folder=None):
+        return FlatMLP(cfg.channels, cfg.size, width, cfg.depth, num_classes if cfg.conditional else 0)
+    continuous.build = build
+
+
+def step_ms(net, flat, batch=256, steps=30):
+    """Mean ms of one AdamW training step on random 8x8 digits-shaped data, after 5 warm-up steps."""
+    x, t, y = torch.randn(batch, 1, 8, 8), torch.rand(batch), torch.randint(0, 10, (batch,))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, fused=True)
+    for i in range(steps + 5):
+        if i == 5:
+            start = time.perf_counter()
+        inp = x.flatten(1) if flat else x
+        loss = (net(inp, t, y) - inp).square().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return (time.perf_counter() - start) / steps * 1000
+
+
+def speed():
+    for width in (32, 24, 16):
+        for batch in (256, 128):
+            print(f"- U-Net width {width}, batch {batch}: {step_ms(UNet(1, width, 10, 8), False, batch):.1f} ms/step")
+    for width in (256, 512, 1024):
+        print(f"- MLP width {width} (3 blocks), batch 256: {step_ms(MLP(64, width, 3, 10), True):.1f} ms/step")
+
+
+def quality(name, steps):
+    settings, mlp = RECIPES[name]
+    if mlp:
+        use_mlp(mlp)
+    cfg = unnoise.TrainConfig(data="digits", conditional=True, steps=steps, checkpoint_every=10**6, **settings)
+    start = time.perf_counter()
+    run = unnoise.train(cfg, Path(tempfile.mkdtemp()) / "run", progress=False)
+    seconds = time.perf_counter() - start
+    for w in (1.0, 1.1):
+        r, _, _ = scoring.evaluate(run, 3000, w)
+        print(f"- {name}, {steps} steps ({seconds:.0f} s, {1000 * seconds / steps:.0f} ms/step), w = {w:g}: accuracy "
+              f"{r['class_accuracy']:.3f}, FID / floor {' / '.join(f'{q:.2f}' for q in scoring.ratios(r))} (three "
+              f"judges), memorization {r['memorization_ratio']:.2f}; target {'met' if r['met'] else 'missed'}",
+              flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speed", action="store_true", help="time one training step of each candidate network")
+    parser.add_argument("--recipe", choices=tuple(RECIPES))
+    parser.add_argument("--steps", type=int, default=800)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.speed:
+        speed()
+    if args.recipe:
+        quality(args.recipe, args.steps)
+
+
+if __name__ == "__main__":
+    main()
