@@ -1,11 +1,11 @@
 """unnoise beside peer flow-matching libraries on 2D data: the same points, the same wall-clock budget, the same metric.
 
 Contestants, each with its own published recipe (network, batch, optimizer, path, sampler):
-  unnoise          unnoise's defaults (TrainConfig(data=..., seed=...): diffusion, eps-prediction, linear betas,
-                   residual MLP width 256 depth 3, batch 512, AdamW lr 2e-3 with 200 warm-up steps then a cosine
-                   decay that follows the clock, EMA 0.999, grad clip 1), trained by
-                   `unnoise.train(..., seconds=budget)` with no step cap; sampled with dpmpp_2m at 8 NFE (the
-                   README's few-step sampler) and with the default ddpm at 100 NFE
+  unnoise          unnoise's defaults (TrainConfig(data=..., seed=...): diffusion, v-prediction on the VP cosine
+                   path, residual MLP width 128 depth 3, batch 512, fused AdamW lr 4e-3 with 200 warm-up steps then a
+                   cosine decay that follows the clock, EMA 0.999, grad clip 1; until 2026-12-02: eps on linear
+                   betas, width 256, lr 2e-3), trained by `unnoise.train(..., seconds=budget)` with no step cap;
+                   sampled with its default sampler, dpmpp_2m, at 8 and 100 NFE (until 2026-12-02: ddpm at 100)
   torchcfm-icfm    torchcfm's 2D tutorial (examples/2D_tutorials/Flow_matching_tutorial.ipynb and
                    tutorial_training_8_gaussians_to_moons.ipynb, github.com/atong01/conditional-flow-matching):
                    torchcfm.models.models.MLP(dim=2, time_varying=True) (3 x 64 SELU), batch 256,
@@ -65,7 +65,7 @@ N = 2000                                           # samples scored, held-out po
 NFES = (8, 100)
 THREADS = 2
 LEVELS = (1.5, 1.2)                                # time to quality: within these multiples of the floor
-UNNOISE_SAMPLER = {8: "dpmpp_2m", 100: "ddpm"}     # README's few-step sampler; Run.sample's default
+UNNOISE_SAMPLER = {8: "dpmpp_2m", 100: "dpmpp_2m"}  # Run.sample's default sampler (ddpm at 100 before 2026-12-02)
 CONTESTANTS = ("unnoise", "torchcfm-icfm", "torchcfm-otcfm", "fm-condot")
 OPTIONAL = ("unnoise-flow",)
 PEERS = ("torchcfm-icfm", "torchcfm-otcfm", "fm-condot")

@@ -76,7 +76,8 @@ def build_parser():
                    help="diffusion, flow, edm (Gaussian paths); vq (a tokenizer), ar (raster autoregressive over "
                         "pixels, or tokens with --tokens), var (next-scale prediction); default diffusion")
     p.add_argument("--prediction", choices=PREDICTIONS, help="network target (default: v for diffusion, velocity for flow)")
-    p.add_argument("--schedule", choices=SCHEDULES, help="noise schedule (default: vp-cosine for diffusion, rectified for flow; diffusers export needs a beta schedule: linear, scaled_linear, cosine, sigmoid)")
+    p.add_argument("--schedule", choices=SCHEDULES, help="noise schedule (default: vp-cosine for diffusion, rectified "
+                   "for flow; a diffusers export needs a beta schedule: linear, scaled_linear, cosine)")
     points, images = DEFAULTS["points"], DEFAULTS["images"]
     for name, kind in (("steps", positive("steps")), ("batch-size", positive("batch-size")), ("lr", float),
                        ("width", positive("width"))):
