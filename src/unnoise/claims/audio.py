@@ -34,8 +34,9 @@ TITLE = "Why is there no AR for 1D audio?"
 ROLES = ()                         # it trains its own small models, into the folder claims() gives it
 TRAINS = True
 LEVELS, WIDTH, WAVE_LENGTH, SAMPLER = 256, 32, 128, "ddpm"
-SETTINGS = {"quick": dict(seconds=8, judge_steps=800, n=200, nfe=25, lengths=(40, 128, 512, 2048), batch=8),
-            "full": dict(seconds=50, judge_steps=2000, n=500, nfe=50, lengths=(40, 128, 512, 2048), batch=16)}
+SETTINGS = {"quick": dict(seconds=8, judge_steps=800, n=200, nfe=25, lengths=(40, 128, 512, 2048), batch=8),  # ~1 min
+            "full": dict(seconds=60, judge_steps=2000, n=500, nfe=50, lengths=(40, 128, 512, 2048), batch=16)}  # ~5 min
+BATCH, LR = 64, 1e-2               # both families; at 15 s on mnist1d, batch 32 or lr 3e-3 left diffusion or AR behind
 
 
 def mu_law(x, levels=LEVELS):
@@ -63,7 +64,7 @@ def counting(net):
         hook.remove()
 
 
-def fit(net, loss, seconds, desc, lr=2e-3, seed=0):
+def fit(net, loss, seconds, desc, lr=LR, seed=0):
     """Adam for `seconds` of wall time, the learning rate falling linearly to 0 at the deadline; returns the steps."""
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     g, start, steps = torch.Generator().manual_seed(seed), time.perf_counter(), 0
@@ -84,7 +85,7 @@ def batch_of(n, size, g):
     return torch.randint(0, n, (size,), generator=g)
 
 
-def ar_loss(tokens, y, size=64):
+def ar_loss(tokens, y, size=BATCH):
     """Next-token cross-entropy over every position, the start token first: a loss(net, g) for fit."""
     def loss(net, g):
         i = batch_of(len(tokens), size, g)
@@ -95,7 +96,7 @@ def ar_loss(tokens, y, size=64):
     return loss
 
 
-def diffusion_loss(path, x, y, size=64):
+def diffusion_loss(path, x, y, size=BATCH):
     """unnoise's denoising loss with v-prediction on the path (Salimans & Ho 2022): a loss(net, g) for fit."""
     def loss(net, g):
         i = batch_of(len(x), size, g)
@@ -283,11 +284,11 @@ FAMILIES = (("real", "k"), ("ar", "tab:red"), ("diffusion", "tab:blue"))
 
 def draw_strip(ax, signals, color, title, labels=None):
     """Signals stacked with a vertical offset, each labelled by its class when given."""
+    gap = 2.2 * max(max(abs(v) for v in s) for s in signals)
     for i, s in enumerate(signals):
-        offset = -i * 1.6 * max(max(abs(v) for v in row) for row in signals)
-        ax.plot([v + offset for v in s], color=color, lw=1)
+        ax.plot([v - i * gap for v in s], color=color, lw=1)
         if labels is not None:
-            ax.text(0, offset, str(labels[i]), fontsize=7, va="bottom")
+            ax.text(-0.5, -i * gap, f"class {labels[i]}", fontsize=7, va="bottom")
     ax.set_title(title, fontsize=8)
     ax.set_yticks([])
 
@@ -330,10 +331,11 @@ def figure(result, path):
         draw_strip(axes[1, j], w["strip"][family], color, f"waveforms {names[family]}")
     bars = [("real held-out", m["judge"]["real"], "k"), ("AR samples", m["judge"]["ar"], "tab:red"),
             ("diffusion samples", m["judge"]["diffusion"], "tab:blue")]
-    axes[0, 3].bar([b[0] for b in bars], [b[1] for b in bars], color=[b[2] for b in bars])
+    drawn = axes[0, 3].bar([b[0] for b in bars], [b[1] for b in bars], color=[b[2] for b in bars])
+    axes[0, 3].bar_label(drawn, fmt="%.2f", fontsize=7)
     axes[0, 3].axhline(0.1, color="grey", ls=":", lw=1, label="chance")
-    axes[0, 3].set(ylim=(0, 1), ylabel="judge accuracy (mnist1d)")
-    axes[0, 3].set_title("the judge: the paper's CNN reaches 94 % on its own digits", fontsize=8)
+    axes[0, 3].set(ylim=(0, 1.12), ylabel="judge accuracy (mnist1d)")
+    axes[0, 3].set_title("the judge (the paper's CNN: 94 % on its digits)", fontsize=8)
     axes[0, 3].tick_params(axis="x", labelsize=7)
     axes[0, 3].legend(fontsize=7)
     draw_spectra(axes[1, 3], w["spectra"], f"waveforms, L = {result['wave_length']}")
