@@ -333,7 +333,7 @@ def figure(result, path):
     bars = [("real held-out", m["judge"]["real"], "k"), ("AR samples", m["judge"]["ar"], "tab:red"),
             ("diffusion samples", m["judge"]["diffusion"], "tab:blue")]
     drawn = axes[0, 3].bar([b[0] for b in bars], [b[1] for b in bars], color=[b[2] for b in bars])
-    axes[0, 3].bar_label(drawn, fmt="%.2f", fontsize=7)
+    axes[0, 3].bar_label(drawn, labels=[f"{b[1]:.1%}" for b in bars], fontsize=7)
     axes[0, 3].axhline(0.1, color="grey", ls=":", lw=1, label="chance")
     axes[0, 3].set(ylim=(0, 1.12), ylabel="judge accuracy (mnist1d)")
     axes[0, 3].set_title("the judge (the paper's CNN: 94 % on its digits)", fontsize=8)
