@@ -1,7 +1,6 @@
 """`unnoise demo`: train a diffusion model on moons and write every picture of it into one folder."""
 
 import html
-import json
 import time
 from pathlib import Path
 
