@@ -139,16 +139,8 @@ class Run:
         diffusers' `clip_sample` does for images in [-1, 1]. It stops a rare tail draw of x_T, on
         which the network extrapolates, from running away (seen with eps-prediction at t = 999).
         """
-        def denoise(x, t):
-            t_batch = torch.full((x.shape[0],), float(t), dtype=torch.float64)
-            with torch.no_grad():
-                out = self.net(self.path.net_input(x, t_batch), self.path.net_time(t_batch), y)
-            x0, eps = self.path.to_x0_eps(self.cfg.prediction, out, x, t)
-            if clip:
-                x0 = torch.maximum(torch.minimum(x0, self.high), self.low)
-                eps = (x - self.path.alpha(t).to(x.dtype) * x0) / self.path.sigma(t).to(x.dtype)
-            return x0, eps
-        return denoise
+        low, high = (self.low, self.high) if clip else (None, None)
+        return denoiser(self.net, self.path, self.cfg.prediction, y, low, high)
 
     @functools.cached_property
     def source(self):
@@ -225,3 +217,19 @@ class Run:
 def default_nfe(sampler):
     """Network evaluations per sample when none is asked for: 20 for the multistep solver dpmpp_2m, else 50."""
     return 20 if sampler == "dpmpp_2m" else 50
+
+
+def denoiser(net, path, prediction, y=None, low=None, high=None):
+    """(x, t) -> (x0, eps), the denoiser every sampler calls, for a net that predicts `prediction` on path.
+
+    low, high (tensors): clamp the x0 estimate to them and recompute eps from it (Run.model's clip)."""
+    def denoise(x, t):
+        t_batch = torch.full((x.shape[0],), float(t), dtype=torch.float64)
+        with torch.no_grad():
+            out = net(path.net_input(x, t_batch), path.net_time(t_batch), y)
+        x0, eps = path.to_x0_eps(prediction, out, x, t)
+        if low is not None:
+            x0 = torch.maximum(torch.minimum(x0, high), low)
+            eps = (x - path.alpha(t).to(x.dtype) * x0) / path.sigma(t).to(x.dtype)
+        return x0, eps
+    return denoise

@@ -27,6 +27,7 @@ from ..data import signals1d
 from ..losses import denoising_loss
 from ..nets.conv1d import Denoiser1d, Judge1d, WaveNet, parameters
 from ..paths import make_path
+from ..run import denoiser
 from ..samplers import SAMPLERS, PerSampleNoise, timesteps
 
 NAME = "audio"
@@ -115,25 +116,13 @@ def sample_ar(net, n, length, y=None, seed=0):
     return tokens[:, 1:]
 
 
-def denoiser(net, path, y=None, bound=None):
-    """The (x, t) -> (x0, eps) that samplers call, for a v-predicting net; x0 clipped to +-bound (Run.model's clip)."""
-    def model(x, t):
-        t_batch = torch.full((x.shape[0],), float(t), dtype=torch.float64)
-        with torch.no_grad():
-            out = net(x, path.net_time(t_batch), y)
-        x0, eps = path.to_x0_eps("v", out, x, t)
-        if bound is not None:
-            x0 = x0.clamp(-bound, bound)
-            eps = (x - path.alpha(t).to(x.dtype) * x0) / path.sigma(t).to(x.dtype)
-        return x0, eps
-    return model
-
-
 def sample_diffusion(net, path, n, length, nfe, y=None, seed=0, bound=None, sampler=SAMPLER):
     """unnoise's sampler over the path from N(0, I) of shape (n, 1, length): nfe calls whatever the length."""
     noise = PerSampleNoise.for_range(seed, 0, n)
     x = noise.initial((1, length))                                                 # (n, 1, L), std 1 on a VP path
-    return SAMPLERS[sampler](denoiser(net, path, y, bound), x, timesteps(path, nfe), path, noise)
+    low, high = (None, None) if bound is None else (torch.tensor(-bound), torch.tensor(bound))
+    model = denoiser(net, path, "v", y, low, high)                                # x0 clipped to +-bound
+    return SAMPLERS[sampler](model, x, timesteps(path, nfe), path, noise)
 
 
 def train_judge(net, x, y, steps, seed=0, size=128):
