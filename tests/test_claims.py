@@ -61,7 +61,7 @@ def test_cloning_on_an_exact_two_class_denoiser_decides_at_the_predicted_time():
     classify = (lambda x: (x.double() @ m > 0).long())
     for k in (15, 25, 35, 45):
         snr = float(path.alpha(ts[k]) ** 2 * lam / path.sigma(ts[k]) ** 2)
-        measured = decision.phi(model, path, xs[k], ts, k, classify, clones=4)
+        measured = decision.phi(model, path, xs[k], float(ts[k]), classify, clones=4, steps=60)
         assert abs(measured - predicted_phi(snr)) < 0.1, (k, snr, measured, predicted_phi(snr))
     t_s = decision.time_at_snr(path, 1 / lam)           # speciation: alpha^2 Lambda = sigma^2
     assert float(path.alpha(t_s) ** 2 * lam / path.sigma(t_s) ** 2) == pytest.approx(1, rel=1e-6)
@@ -84,6 +84,26 @@ def test_ddim_is_the_flow_euler_sampler(flow_run):
     run64.net = copy.deepcopy(flow_run.net).double()
     a, b = (f(run64, 500, 16, dtype=torch.float64) for f in (same_idea.flow_euler, same_idea.ddim))
     assert a.dtype == torch.float64 and (a - b).abs().max() <= 1e-6 * a.abs().max()
+
+
+def test_the_dimension_row_quotes_a_cliff_only_when_most_classes_show_one():
+    """Stanczuk's estimate near D means no cliff; one class with a low k must not make the row quote it."""
+    base = {"geometry": geometry.geometry(dims=(2, 784), draws=200), "oracle": {"k": 10, "estimate": 10},
+            "D": 784, "data": "mnist", "size": 28}
+    flat = dict(base, digits=[{"sigma": 0.05, "k": {str(c): 156 if c == 7 else 782 for c in range(10)}}])
+    row = geometry.row(flat)
+    assert "no cliff in the score spectrum for 9 of 10 classes" in row["ours"] and "not shown" in row["verdict"]
+    low = dict(base, digits=[{"sigma": 0.05, "k": {str(c): 60 + 10 * c for c in range(10)}}])
+    assert "median k from 60 to 150, lowest for digit 0" in geometry.row(low)["ours"]
+    assert geometry.plan(64, False) == ((0.02, 0.05, 0.1), 6) and geometry.plan(784, True) == ((0.05,), 1)
+
+
+def test_a_continuation_grid_is_fine_below_t():
+    """continue_from's grid: t itself, then the requested number of steps below it, falling, ending near 0."""
+    path = make_path("vp-cosine")
+    grid = decision.fine_grid(path, 0.3, 60)
+    assert len(grid) == 61 and grid[0] == 0.3 and (grid[1:] < 0.3).all() and (grid.diff() < 0).all()
+    assert grid[-1] < 0.01 and len(decision.fine_grid(path, 0.02, 60)) < 25      # only what the 1000 grid holds (~20)
 
 
 def test_crossing_reads_a_curve_from_noise_down():
@@ -110,6 +130,7 @@ def test_bad_input_is_one_line_and_exit_2(flow_run, tmp_path, capsys, monkeypatc
 def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys, monkeypatch):
     _, root = explained
     monkeypatch.setitem(spectral.SETTINGS, "quick", dict(n=8, steps=10, clones=2, points=4, below=20))
+    monkeypatch.setitem(decision.SETTINGS, "quick", dict(n=12, steps=10, clones=2, points=3, below=10, held=12))
     monkeypatch.setitem(generalise.SETTINGS, "quick", dict(sizes=(5, 40), seconds=1, n=6, nfe=4))
     monkeypatch.setitem(projection.SETTINGS, "quick", dict(d=2, D=8, rows=500, seconds=1, n=20))
     monkeypatch.setitem(audio.SETTINGS, "quick", dict(seconds=1, judge_steps=20, n=10, nfe=2, lengths=(40,), batch=2))

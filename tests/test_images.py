@@ -1,10 +1,12 @@
 """Image data (digits, MNIST, folders) and the U-Net: real behaviour, not just shapes."""
 
+import dataclasses
 import warnings
 
 import numpy as np
 import pytest
 import torch
+import unnoise
 from PIL import Image
 
 from unnoise.data.images import UnreadableImagesWarning, image_dataset, load_images, split_mask
@@ -137,6 +139,28 @@ def test_unet_shapes_params_and_sizes():
         assert net(x, torch.rand(2), torch.tensor([0, 3])).shape == x.shape
     rgb = UNet(3, width=16, mults=(1, 2, 2))
     assert rgb(torch.randn(2, 3, 12, 12), torch.rand(2)).shape == (2, 3, 12, 12)
+
+
+def test_patches_fold_pixels_into_channels_and_back():
+    """patch 2: the network runs at half the side, and pixel (i, j) of the output depends on the patch it is in."""
+    net = UNet(1, width=16, size=28, patch=2)
+    assert net.inp.in_channels == 4 and net.out[-1].out_channels == 4 and net.factor == 4
+    x = torch.randn(2, 1, 28, 28)
+    assert net(x, torch.rand(2)).shape == x.shape
+    torch.nn.init.normal_(net.out[-1].weight)                          # the output conv starts at zero
+    x = torch.zeros(1, 1, 28, 28, requires_grad=True)
+    net(x, torch.rand(1))[0, 0, 27, 27].backward()
+    assert x.grad[0, 0, 26:, 26:].abs().min() > 0                      # its own 2x2 patch reaches it
+    cfg = unnoise.TrainConfig(data="mnist", size=28)
+    assert (cfg.patch, unnoise.TrainConfig(data="mnist").patch, unnoise.TrainConfig(data="digits").patch) == (2, 1, 1)
+    old = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "patch"}
+    assert unnoise.TrainConfig.from_dict(old).patch == 1                 # a run saved before patches existed
+    with pytest.raises(UnnoiseError, match=r"--size 26 .* multiple of 4 \(try 24 or 28\)"):
+        unnoise.TrainConfig(data="mnist", size=26)
+    with pytest.raises(UnnoiseError, match="--patch belong to diffusion, flow and edm"):
+        unnoise.TrainConfig(data="digits", family="vq", patch=2)
+    with pytest.raises(UnnoiseError, match="--patch are for image data"):
+        unnoise.TrainConfig(data="moons", patch=2)
 
 
 def test_unet_rejects_sizes_it_cannot_take():

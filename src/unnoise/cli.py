@@ -97,6 +97,8 @@ def build_parser():
     p.add_argument("--size", type=positive("size"), help="images: side in pixels, a multiple of 2 "
                    "(default 8 for digits, 16 for mnist (28 native), 32 for a folder)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="images: 1 grayscale or 3 RGB (default: as stored)")
+    p.add_argument("--patch", type=positive("patch"), help="images, diffusion / flow / edm: the U-Net folds p x p "
+                   "pixel patches into channels first (default 2 from 24 px, so 28x28 MNIST runs at 14x14; else 1)")
     p.add_argument("--conditional", action="store_true", help="condition on the data set's class labels")
     p.add_argument("--min-snr-gamma", type=float, help="Min-SNR-gamma loss weighting (Hang et al. 2023), e.g. 5")
     p.add_argument("--sigma-data", type=float, default=TrainConfig.sigma_data, help="edm family: data std (default 1)")
@@ -201,7 +203,8 @@ def cmd_train(args):
         cfg = TrainConfig(data=args.data or "moons", family=args.family, prediction=args.prediction, schedule=args.schedule,
                           steps=args.steps, batch_size=args.batch_size, lr=args.lr, width=args.width,
                           depth=args.depth, conditional=args.conditional, seed=args.seed, size=args.size,
-                          channels=args.channels, min_snr_gamma=args.min_snr_gamma, sigma_data=args.sigma_data,
+                          channels=args.channels, patch=args.patch, min_snr_gamma=args.min_snr_gamma,
+                          sigma_data=args.sigma_data,
                           coupling=args.coupling, subset=args.subset, subset_part=args.subset_part, source=args.source,
                           **token_settings)
         if args.checkpoint_every is not None:

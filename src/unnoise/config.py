@@ -39,7 +39,7 @@ DEFAULT_SCALES = {8: "1,2,3,4,6,8", 7: "1,2,3,5,7"}     # latent side -> VAR's s
 # the largest value a real run would use; a config.json beyond them (from a stranger's run folder) is refused
 # before anything is allocated (a width of 10^9 would ask for exabytes)
 BOUNDS = {"steps": 10**9, "batch_size": 2**16, "width": 4096, "depth": 64, "heads": 64, "codebook": 2**16,
-          "latent_channels": 1024, "size": 1024, "checkpoint_every": 10**9, "warmup": 10**9,
+          "latent_channels": 1024, "size": 1024, "patch": 64, "checkpoint_every": 10**9, "warmup": 10**9,
           "subset": 10**8, "subset_part": 10**8, "seed": 2**63 - 1, "dim": 4096}          # levels has its own check: 2..256
 FLOATS = ("lr", "ema", "grad_clip", "label_dropout", "min_snr_gamma", "sigma_data")
 TEXTS = ("data", "family", "prediction", "schedule", "coupling", "tokens", "scales", "tokenizer_hash", "source")
@@ -93,6 +93,7 @@ class TrainConfig:
     sigma_data: float = 1.0           # EDM's data std; model units have unit variance (EDM's images: 0.5)
     size: int | None = None           # images: side in pixels (default 8 digits, 16 mnist, 32 folder)
     channels: int | None = None       # images: 1 or 3 (default: as the images are)
+    patch: int | None = None          # images, continuous families: the U-Net's patch side (default 2 from 24 px, else 1)
     heads: int = 4                    # ar, var: attention heads
     levels: int | None = None         # ar over pixels: intensity levels K (default 17 for digits, 16 otherwise)
     tokens: str | None = None         # ar: None (pixels) or a tokenizer ("auto", or a vq run folder); var: default auto
@@ -125,12 +126,14 @@ class TrainConfig:
             return self._check_tokens(kind)
         if kind == "images":
             from .data.images import default_size
-            from .nets.unet import FACTOR, check_size
-            self.size = check_size(positive_int("size", self.size or default_size(self.data)), FACTOR)
+            from .nets.unet import FACTOR, check_size, default_patch
+            self.size = positive_int("size", self.size or default_size(self.data))
+            self.patch = positive_int("patch", self.patch or default_patch(self.size))
+            check_size(self.size, FACTOR * self.patch)
             if self.channels not in (None, 1, 3):
                 raise UnnoiseError(f"channels must be 1 (grayscale) or 3 (RGB), got {self.channels}")
-        elif self.size is not None or self.channels is not None:
-            raise UnnoiseError(f"--size and --channels are for image data, not the 2D set {self.data!r}")
+        elif self.size is not None or self.channels is not None or self.patch is not None:
+            raise UnnoiseError(f"--size, --channels and --patch are for image data, not the 2D set {self.data!r}")
         schedule, prediction, schedules, predictions = FAMILIES[self.family]
         self.schedule = choose(f"schedule for {self.family}", self.schedule or schedule, schedules)
         self.prediction = choose(f"prediction for {self.family}", self.prediction or prediction, predictions)
@@ -153,8 +156,9 @@ class TrainConfig:
         if kind != "images":
             raise UnnoiseError(f"the {self.family} family models images (digits, mnist or a folder), "
                                f"not the 2D set {self.data!r}; for points use diffusion, flow or edm")
-        if self.schedule is not None or self.prediction is not None:
-            raise UnnoiseError(f"--schedule and --prediction belong to diffusion, flow and edm, not {self.family}")
+        if self.schedule is not None or self.prediction is not None or self.patch is not None:
+            raise UnnoiseError(f"--schedule, --prediction and --patch belong to diffusion, flow and edm, "
+                               f"not {self.family}")
         if self.coupling != "independent" or self.min_snr_gamma is not None:
             raise UnnoiseError(f"--coupling and --min-snr-gamma belong to the continuous families, not {self.family}")
         from .data.images import default_size
@@ -197,4 +201,6 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise UnnoiseError(f"config.json has unknown training settings {unknown}")
+        if values.get("size") is not None and values.get("family") not in TOKEN_FAMILIES:
+            values = {"patch": 1, **values}           # an image run saved before patches existed had none
         return cls(**values)

@@ -16,7 +16,7 @@ def build(cfg, num_classes, folder=None):
     """An MLP for 2D points, a U-Net for images."""
     classes = num_classes if cfg.conditional else 0
     if cfg.size is not None:
-        return UNet(channels=cfg.channels, width=cfg.width, num_classes=classes, size=cfg.size)
+        return UNet(channels=cfg.channels, width=cfg.width, num_classes=classes, size=cfg.size, patch=cfg.patch)
     return MLP(dim=cfg.dim or 2, width=cfg.width, depth=cfg.depth, num_classes=classes)
 
 

@@ -2,7 +2,9 @@
 
 Residual blocks with GroupNorm take the time (and class) embedding; each level but the last halves
 the image (by default once: 8x8 digits become 4x4, 28x28 MNIST 14x14); self-attention runs at the
-lowest resolution. One `width` sizes it all: width 32 has about 400k parameters.
+lowest resolution. One `width` sizes it all: width 32 has about 400k parameters. With patch p > 1 the
+image is first folded into p x p patches (pixel_unshuffle: (C, H, W) -> (C p^2, H / p, W / p)) and
+unfolded at the end, as DiT's patches do: the network then runs at 1 / p^2 of the pixels.
 """
 
 import math
@@ -61,15 +63,16 @@ class UNet(nn.Module):
     """(B, channels, H, W) images -> (B, channels, H, W) prediction; H and W divisible by 2^(len(mults)-1)."""
 
     def __init__(self, channels=1, width=32, num_classes=0, size=None, attention=True, mults=MULTS,
-                 dropout=0.0):
+                 dropout=0.0, patch=1):
         super().__init__()
-        self.factor = 2 ** (len(mults) - 1)
+        self.patch = patch
+        self.factor = patch * 2 ** (len(mults) - 1)
         if size is not None:
             check_size(size, self.factor)
         emb_dim = 4 * width
         widths = [width * m for m in mults]                         # channels at each level
         self.cond = Conditioning(emb_dim, num_classes)
-        self.inp = nn.Conv2d(channels, width, 3, padding=1)
+        self.inp = nn.Conv2d(channels * patch ** 2, width, 3, padding=1)
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
         cin = width
         for level, w in enumerate(widths):
@@ -83,13 +86,14 @@ class UNet(nn.Module):
         for w in reversed(widths):
             self.up.append(ResBlock(cin + w, w, emb_dim, dropout))
             cin = w
-        self.out = nn.Sequential(_norm(width), nn.SiLU(), nn.Conv2d(width, channels, 3, padding=1))
+        self.out = nn.Sequential(_norm(width), nn.SiLU(), nn.Conv2d(width, channels * patch ** 2, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight), nn.init.zeros_(self.out[-1].bias)
 
     def forward(self, x, t, y=None):
         check_size(x.shape[-2], self.factor), check_size(x.shape[-1], self.factor)
         emb = self.cond(t, y)                                       # (B, 4 width)
-        h, skips = self.inp(x), []                                  # (B, width, H, W)
+        x = F.pixel_unshuffle(x, self.patch)                        # (B, C p^2, H / p, W / p)
+        h, skips = self.inp(x), []                                  # (B, width, H / p, W / p)
         for block, down in zip(self.down, self.downsample):
             h = block(h, emb)
             skips.append(h)                                         # (B, w, H / 2^level, W / 2^level)
@@ -99,7 +103,12 @@ class UNet(nn.Module):
             if h.shape[-1] != skips[-1].shape[-1]:
                 h = F.interpolate(h, scale_factor=2, mode="nearest")    # the next conv smooths it
             h = block(torch.cat([h, skips.pop()], dim=1), emb)      # (B, w, H / 2^level, W / 2^level)
-        return self.out(h)                                          # (B, channels, H, W)
+        return F.pixel_shuffle(self.out(h), self.patch)             # (B, channels, H, W)
+
+
+def default_patch(size):
+    """The patch side for a size: 2 from 24 px up (28x28 MNIST runs at 14x14 inside), else 1 (8x8, 16x16)."""
+    return 2 if size >= 24 else 1
 
 
 def check_size(size, factor):

@@ -97,8 +97,8 @@ def train_command(run):
     default = TrainConfig(data=run.trained_on, family=cfg.family)
     words = ["unnoise train", f"--data {run.trained_on}", f"--family {cfg.family}"]
     for name in ("prediction", "schedule", "batch_size", "lr", "warmup", "ema", "width", "depth", "heads", "coupling",
-                 "seed", "size", "channels", "levels", "scales", "codebook", "min_snr_gamma", "sigma_data", "subset",
-                 "subset_part", "source"):
+                 "seed", "size", "channels", "patch", "levels", "scales", "codebook", "min_snr_gamma", "sigma_data",
+                 "subset", "subset_part", "source"):
         value = getattr(cfg, name)
         if value != getattr(default, name) and value is not None:
             words.append(f"--{name.replace('_', '-')} {value}")
