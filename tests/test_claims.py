@@ -143,6 +143,7 @@ def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys, monkeypatch
     assert Run.load(out / "runs" / "generalises" / "40-1").cfg.subset_part == 1
     assert all(r["verdict"] and r["ours"] and (out / r["figure"]).stat().st_size > 1000 for r in saved["rows"])
     assert saved["results"]["perpendicular"]["oracle"]["estimate"] == 10
+    assert [r["ratio"] for r in saved["results"]["projection"]["dimension"]] == list(projection.RATIOS)
     assert "| claim |" in (out / "claims.md").read_text()
     from unnoise.web import explain
     assert explain.claims_section(out)["rows"] == saved["rows"]            # the page's section 7 reads them

@@ -89,8 +89,8 @@ def markdown(rows, quick):
 def add_parser(sub):
     p = sub.add_parser("claims", help="run the discussion's claims as experiments: claims.md, claims.json, figures")
     p.add_argument("--only", nargs="+", metavar="NAME", help=f"run only these claims: {', '.join(CLAIMS)}")
-    p.add_argument("--quick", action="store_true", help="small runs and samples (about 9 minutes in all on 2 cores, "
-                   "the generalises claim 2.3 of them, audio 1)")
+    p.add_argument("--quick", action="store_true", help="small runs and samples (about 7 minutes in all on 2 cores, "
+                   "generalises 2.1 of them, audio 1.9; the full set takes about 24)")
     p.add_argument("--runs", nargs="+", metavar="RUN", help="use these runs (2D flow, image diffusion) instead of "
                    "training them")
     p.add_argument("--out", default="claims", help="output folder (default claims/)")

@@ -195,7 +195,7 @@ def claims_section(folder):
     path = Path(folder) / "claims.json" if folder else None
     if path is not None and path.exists():
         return {"rows": load_json(path).get("rows", [])}
-    return {"missing": "unnoise claims --out claims (about 10 minutes; --quick about 3), then unnoise explain "
+    return {"missing": "unnoise claims --out claims (about 24 minutes; --quick about 7), then unnoise explain "
                        "--claims claims"}
 
 
