@@ -70,7 +70,7 @@ def subspace_score(basis, sigma):
 
 
 def run_score(run, t):
-    """The (unconditional) score of a continuous image run at time t, on flattened model-unit images:
+    """The (unconditional) score of a continuous run at time t, on flattened model-unit images or points:
     (alpha x0_hat - x) / sigma^2."""
     model = run.model(clip=False)
     alpha, sigma = float(run.path.alpha(t)), float(run.path.sigma(t))

@@ -107,16 +107,12 @@ def corrections(run, dataset, x0, t, seed=1):
 def sphere_dimension(run, dataset, x0, ratios=RATIOS):
     """Stanczuk's estimate on the trained sphere model (claim 2(c) on a known manifold): the median k over the
     held-out points x0 at each noise ratio sigma / alpha, in model units (the standardisation is one scale)."""
-    from .geometry import dimension
-    model = run.model(clip=False)
+    from .geometry import dimension, run_score
     z0 = dataset.normalize(x0.float()).double()                                # (points, D)
     out = []
     for ratio in ratios:
         t = float(run.path.t_from_sigma_ratio(torch.tensor(ratio, dtype=torch.float64)))
-        a, s = float(run.path.alpha(t)), float(run.path.sigma(t))
-
-        def score(x):                                                           # (K, D) -> (K, D)
-            return (a * model(x.float(), t)[0].double() - x) / s ** 2
+        score, a, s = run_score(run, t)
         ks = sorted(dimension(score, a * z, s, seed=i)[0] for i, z in enumerate(z0))
         out.append({"ratio": ratio, "t": t, "k": ks[len(ks) // 2], "ks": ks})
     return out

@@ -38,9 +38,6 @@ def ddim(run, n, steps, seed=0, dtype=torch.float32):
     return sample_ddim(run.model(clip=False), run.initial(noise).to(dtype), ts, run.path, noise)
 
 
-FLOOR_DRAWS = 4                   # real-vs-real W2 is averaged over this many fresh draws (benchmarks use 8)
-
-
 def measure(runs, quick=False):
     run = runs["points-flow"]
     if run.cfg.schedule != "rectified":
@@ -50,8 +47,7 @@ def measure(runs, quick=False):
     nfes = (8, 32) if quick else (4, 8, 32, 128)
     gaps = {steps: float((flow_euler(run, n, steps) - ddim(run, n, steps)).abs().max()) for steps in (8, 32)}
     held = data.load(run.cfg.data, "heldout", n).x
-    floor = sum(point_metrics.w2(data.load(run.cfg.data, "fresh", n, seed=100 + k).x, held)      # one draw moves
-                for k in range(FLOOR_DRAWS)) / FLOOR_DRAWS                                          # by +-20 %
+    floor = point_metrics.w2_floor(run.cfg.data, held)
     table = {name: [point_metrics.w2(run.sample(n, name, nfe, seed=1), held) / floor for nfe in nfes]
              for name in SAMPLERS}
     return {"n": n, "nfe": list(nfes), "ddim_vs_euler": gaps, "floor": floor, "w2_ratio": table, "run": str(run.folder)}

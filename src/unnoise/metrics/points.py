@@ -20,6 +20,13 @@ def w2(a, b):
     return float(np.sqrt(ot.emd2(ot.unif(len(a)), ot.unif(len(b)), cost, numItermax=10_000_000)))
 
 
+def w2_floor(name, held, draws=4):
+    """The W2 floor of held-out points: the mean W2 to `draws` seeded fresh real draws of the same size
+    (one draw moves by +-20 %)."""
+    from .. import data
+    return sum(w2(data.load(name, "fresh", len(held), seed=100 + k).x, held) for k in range(draws)) / draws
+
+
 def swd(a, b, projections=512, seed=0):
     """Sliced 2-Wasserstein distance over random directions (Rabin et al. 2011), POT's estimator."""
     return float(ot.sliced_wasserstein_distance(_np(a), _np(b), n_projections=projections, seed=seed))
