@@ -62,14 +62,19 @@ def evaluate(run, n, guidance=1.0):
                         callback=lambda i, *_: evals.append(i))
     per_image = (time.perf_counter() - start) / n
     labels = torch.arange(n) % run.num_classes
-    judged = [report(images, labels, run.cfg.data, run.cfg.size, run.cfg.channels, verbose=False,
-                     classifier_seed=seed) for seed in JUDGES]
-    result = judged[0]
-    result.update(nfe=len(evals) / max(1, evals.count(0)), seconds_per_image=per_image, guidance=guidance,
-                  judges={key: [r[key] for r in judged] for key in
-                          ("fid", "fid_floor", "class_accuracy", "classifier_accuracy")})
+    result = judge(images, labels, run.cfg.data, run.cfg.size, run.cfg.channels)
+    result.update(nfe=len(evals) / max(1, evals.count(0)), seconds_per_image=per_image, guidance=guidance)
     result["met"] = met(result, run.cfg.data)
     return result, images, labels
+
+
+def judge(images, labels, data, size, channels):
+    """The default judge's image metrics of images (N, C, H, W) in [0, 1], with every judge's FID, floor and accuracy."""
+    judged = [report(images, labels, data, size, channels, verbose=False, classifier_seed=seed) for seed in JUDGES]
+    result = judged[0]
+    result["judges"] = {key: [r[key] for r in judged] for key in
+                        ("fid", "fid_floor", "class_accuracy", "classifier_accuracy")}
+    return result
 
 
 def met(r, name):

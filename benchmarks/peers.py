@@ -333,11 +333,11 @@ def plot(summary, contestants, budgets, data, path):
     plt.close(fig)
 
 
-def versions():
+def versions(names=("torchcfm", "flow_matching", "torchdiffeq", "POT", "torch")):
     """Installed versions of the peers and of torch."""
     from importlib.metadata import PackageNotFoundError, version
     found = []
-    for name in ("torchcfm", "flow_matching", "torchdiffeq", "POT", "torch"):
+    for name in names:
         try:
             found.append(f"{name} {version(name)}")
         except PackageNotFoundError:

@@ -8,9 +8,11 @@ about 230 ms on the 2-core AMD machines, so 60 s is ~260 steps. This script meas
     python benchmarks/recipes_digits.py --recipe mlp256-flow --steps 4000 --threads 1
 
 A recipe trains for a fixed number of steps (its quality does not depend on the machine's load), then
-draws 3,000 class-conditional samples (dpmpp_2m, 20 NFE) at guidance w = 1 and 1.1, scored as
+draws 3,000 (--n) class-conditional samples (dpmpp_2m, 20 NFE) at guidance w = 1 and 1.1, scored as
 benchmarks/images.py scores them. "mlp" recipes replace the U-Net by the 2D residual MLP on the 64
-flattened pixels: a lever under test, not a network unnoise offers.
+flattened pixels: a lever under test, not a network unnoise offers; "logitnormal" recipes draw the training
+times from SD3's logit-normal(0, 1) (--time-density), the others uniformly, and "levels16x64" gives the U-Net a narrow 8x8 level (16
+channels) and a wide 4x4 level (64): levers under test.
 """
 
 import argparse
@@ -36,6 +38,13 @@ RECIPES = {
     "unet16-diffusion": ({"width": 16, "batch_size": 256}, None),
     "mlp512-flow": ({"family": "flow", "batch_size": 256}, 512),
     "mlp256-flow": ({"family": "flow", "batch_size": 256}, 256),
+    "default": ({}, None),
+    "default-logitnormal": ({"_time": "logit-normal"}, None),
+    "default-minsnr5": ({"min_snr_gamma": 5.0}, None),
+    "flow-logitnormal": ({"family": "flow", "_time": "logit-normal"}, None),
+    "flow": ({"family": "flow"}, None),
+    "levels16x64": ({"_mults": (1, 4), "width": 16}, None),
+    "levels16x64-logitnormal": ({"_mults": (1, 4), "width": 16, "_time": "logit-normal"}, None),
 }
 
 
@@ -54,6 +63,13 @@ def use_mlp(width):
     """Make the continuous families build FlatMLP(width) for images, in this process."""
     def build(cfg, num_classes, folder=None):
         return FlatMLP(cfg.channels, cfg.size, width, cfg.depth, num_classes if cfg.conditional else 0)
+    continuous.build = build
+
+
+def use_mults(mults):
+    """Make the continuous families build U-Nets with these channel multipliers per level, in this process."""
+    def build(cfg, num_classes, folder=None):
+        return UNet(cfg.channels, cfg.width, num_classes if cfg.conditional else 0, cfg.size, mults=mults)
     continuous.build = build
 
 
@@ -80,17 +96,22 @@ def speed():
         print(f"- MLP width {width} (3 blocks), batch 256: {step_ms(MLP(64, width, 3, 10), True):.1f} ms/step")
 
 
-def quality(name, steps):
-    settings, mlp = RECIPES[name]
+def quality(name, steps, n=3000, warmup=None):
+    settings, mlp = dict(RECIPES[name][0]), RECIPES[name][1]
     if mlp:
         use_mlp(mlp)
+    if "_mults" in settings:
+        use_mults(settings.pop("_mults"))
+    settings["time_density"] = settings.pop("_time", "uniform")
+    if warmup is not None:
+        settings["warmup"] = warmup
     cfg = unnoise.TrainConfig(data="digits", conditional=True, steps=steps, checkpoint_every=10**6, **settings)
     start = time.perf_counter()
     run = unnoise.train(cfg, Path(tempfile.mkdtemp()) / "run", progress=False)
     seconds = time.perf_counter() - start
     for w in (1.0, 1.1):
-        r, _, _ = scoring.evaluate(run, 3000, w)
-        print(f"- {name}, {steps} steps ({seconds:.0f} s, {1000 * seconds / steps:.0f} ms/step), w = {w:g}: accuracy "
+        r, _, _ = scoring.evaluate(run, n, w)
+        print(f"- {name}, {steps} steps (warm-up {cfg.warmup}, {seconds:.0f} s, {1000 * seconds / steps:.0f} ms/step), w = {w:g}: accuracy "
               f"{r['class_accuracy']:.3f}, FID / floor {' / '.join(f'{q:.2f}' for q in scoring.ratios(r))} (three "
               f"judges), memorization {r['memorization_ratio']:.2f}; target {'met' if r['met'] else 'missed'}",
               flush=True)
@@ -102,12 +123,15 @@ def main():
     parser.add_argument("--recipe", choices=tuple(RECIPES))
     parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--n", type=int, default=3000, help="samples per guidance scale")
+    parser.add_argument("--warmup", type=int, help="warm-up steps (default: the config's; a timed run caps it at a "
+                        "tenth of its budget, so use steps / 10 to stand for one)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.speed:
         speed()
     if args.recipe:
-        quality(args.recipe, args.steps)
+        quality(args.recipe, args.steps, args.n, args.warmup)
 
 
 if __name__ == "__main__":

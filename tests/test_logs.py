@@ -6,8 +6,11 @@ import sys
 import pytest
 from PIL import Image
 
+from unnoise import data
 from unnoise.cli import main
 from unnoise.config import DEFAULTS
+from unnoise.logs import POINTS
+from unnoise.metrics.points import w2_floor
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
@@ -30,6 +33,8 @@ def test_a_point_run_logs_scalars_its_metric_beside_the_floor_and_a_scatter(tmp_
     assert len(loss) == 20 and sum(loss[-5:]) < 0.8 * sum(loss[:5])          # every 10 steps, and falling
     w2 = acc.Scalars("eval/w2")
     assert [e.step for e in w2] == [100, 200] and w2[-1].value < 3 * acc.Scalars("eval/w2_floor")[-1].value
+    held = data.load("moons", "heldout", POINTS).x                            # the floor: the mean of 4 real draws
+    assert acc.Scalars("eval/w2_floor")[-1].value == pytest.approx(w2_floor("moons", held), rel=1e-5)
     assert max(e.value for e in acc.Scalars("train/lr")) == pytest.approx(DEFAULTS["points"]["lr"], rel=0.05)
     picture = Image.open(io.BytesIO(acc.Images("eval/samples")[-1].encoded_image_string))
     assert picture.size[0] > 200

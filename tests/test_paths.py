@@ -133,3 +133,34 @@ def test_edm_path_is_variance_exploding_with_log_normal_training_sigmas():
     np.testing.assert_allclose(path.net_time(t).numpy(), (t.log() / 4).numpy(), rtol=1e-6)
     x = torch.ones(3, 2, dtype=torch.float64)
     np.testing.assert_allclose(path.net_input(x, t)[:, 0].numpy(), (1 / (t**2 + 0.25).sqrt()).numpy())
+
+
+def test_logit_normal_times_have_the_closed_form_quantiles():
+    """SD3's density: t = sigmoid(n) t_max with n ~ N(0, 1), so P(t <= sigmoid(z) t_max) = Phi(z)."""
+    from unnoise.paths import sample_times
+    path = make_path("vp-cosine")
+    t = sample_times(path, "logit-normal", 200_000, torch.Generator().manual_seed(0))
+    assert t.min() > 0 and t.max() < path.t_max
+    for z, phi in ((-1.0, 0.158655), (0.0, 0.5), (1.5, 0.933193)):
+        assert (t <= torch.sigmoid(torch.tensor(z)) * path.t_max).double().mean() == pytest.approx(phi, abs=0.004)
+    uniform = sample_times(path, "uniform", 200_000, torch.Generator().manual_seed(0))
+    assert (uniform <= 0.25 * path.t_max).double().mean() == pytest.approx(0.25, abs=0.004)
+
+
+def test_the_time_density_defaults_to_logit_normal_for_images_only():
+    import dataclasses
+    import unnoise
+    assert unnoise.TrainConfig(data="digits").time_density == "logit-normal"
+    assert unnoise.TrainConfig(data="digits", family="flow").time_density == "logit-normal"
+    assert unnoise.TrainConfig(data="moons").time_density == "uniform"
+    assert unnoise.TrainConfig(data="digits", schedule="linear", prediction="eps").time_density == "uniform"
+    assert unnoise.TrainConfig(data="digits", family="edm").time_density == "uniform"
+    assert unnoise.TrainConfig(data="digits", family="ar").time_density is None
+    old = {k: v for k, v in dataclasses.asdict(unnoise.TrainConfig(data="digits")).items() if k != "time_density"}
+    assert unnoise.TrainConfig.from_dict(old).time_density == "uniform"        # a run saved before the option
+    with pytest.raises(UnnoiseError, match="needs a continuous-time path"):
+        unnoise.TrainConfig(data="digits", schedule="linear", time_density="logit-normal")
+    with pytest.raises(UnnoiseError, match="choose one of uniform, logit-normal"):
+        unnoise.TrainConfig(data="moons", time_density="beta")
+    with pytest.raises(UnnoiseError, match="belongs to diffusion and flow"):
+        unnoise.TrainConfig(data="digits", family="var", time_density="uniform")

@@ -106,6 +106,11 @@ def test_a_time_budget_stops_the_run_and_decays_over_the_clock(tmp_path, monkeyp
     cfg = unnoise.TrainConfig(steps=10**9, warmup=2, **SMALL)
     assert train_module.learning_rate(cfg, 5, progress=0.5) == pytest.approx(cfg.lr / 2)
     assert train_module.learning_rate(cfg, 5, progress=1.0) == 0.0
+    slow = unnoise.TrainConfig(steps=10**9, warmup=200, **SMALL)      # a slow machine: few steps in the budget
+    assert train_module.learning_rate(slow, 9, progress=0.05) == pytest.approx(slow.lr / 2)   # the clock leads
+    assert train_module.learning_rate(slow, 99, progress=0.01) == pytest.approx(slow.lr / 2)  # the steps lead
+    assert train_module.learning_rate(slow, 20, progress=0.5) == pytest.approx(slow.lr / 2)   # warm, on the cosine
+    assert train_module.learning_rate(slow, 99) == pytest.approx(slow.lr / 2)                 # untimed: steps only
     ticks = iter(range(10**6))                       # a fake clock: every reading is one second later
     monkeypatch.setattr(train_module, "time", SimpleNamespace(perf_counter=lambda: float(next(ticks))))
     rates = []

@@ -101,6 +101,8 @@ def build_parser():
                    "pixel patches into channels first (default 2 from 24 px, so 28x28 MNIST runs at 14x14; else 1)")
     p.add_argument("--conditional", action="store_true", help="condition on the data set's class labels")
     p.add_argument("--min-snr-gamma", type=float, help="Min-SNR-gamma loss weighting (Hang et al. 2023), e.g. 5")
+    p.add_argument("--time-density", help="diffusion / flow: how training times are drawn, uniform or logit-normal "
+                   "(SD3; default logit-normal for images on the vp-cosine and rectified paths, else uniform)")
     p.add_argument("--sigma-data", type=float, default=TrainConfig.sigma_data, help="edm family: data std (default 1)")
     p.add_argument("--coupling", default="independent", choices=("independent", "ot", "sinkhorn"),
                    help="noise-data pairing in each batch: independent, exact minibatch OT (OT-CFM), or Sinkhorn")
@@ -114,8 +116,8 @@ def build_parser():
                    "overlap (default 0)")
     p.add_argument("--out", required=True, help="run folder (config.json + model.safetensors)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--seconds", type=float, help="train for this many seconds of wall time: the learning rate "
-                   "decays over the time and --steps, if given, only caps the steps")
+    p.add_argument("--seconds", type=float, help="train for this many seconds of wall time: the warm-up ends by "
+                   "a tenth of it, the learning rate decays over the time and --steps, if given, only caps the steps")
     p.add_argument("--checkpoint-every", type=positive("checkpoint-every"),
                    help=f"write a checkpoint every K steps (default {TrainConfig.checkpoint_every})")
     p.add_argument("--accumulate", type=positive("accumulate"), default=1,
@@ -204,7 +206,7 @@ def cmd_train(args):
                           steps=args.steps, batch_size=args.batch_size, lr=args.lr, width=args.width,
                           depth=args.depth, conditional=args.conditional, seed=args.seed, size=args.size,
                           channels=args.channels, patch=args.patch, min_snr_gamma=args.min_snr_gamma,
-                          sigma_data=args.sigma_data,
+                          sigma_data=args.sigma_data, time_density=args.time_density,
                           coupling=args.coupling, subset=args.subset, subset_part=args.subset_part, source=args.source,
                           **token_settings)
         if args.checkpoint_every is not None:

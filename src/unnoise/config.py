@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from . import data, source
 from .coupling import COUPLINGS
 from .errors import UnnoiseError, choose, positive_int
-from .paths import DISCRETE_SCHEDULES
+from .paths import CONTINUOUS_SCHEDULES, DISCRETE_SCHEDULES, TIME_DENSITIES
 
 # family -> (default schedule, default prediction, schedules allowed, predictions allowed)
 FAMILIES = {
@@ -42,7 +42,8 @@ BOUNDS = {"steps": 10**9, "batch_size": 2**16, "width": 4096, "depth": 64, "head
           "latent_channels": 1024, "size": 1024, "patch": 64, "checkpoint_every": 10**9, "warmup": 10**9,
           "subset": 10**8, "subset_part": 10**8, "seed": 2**63 - 1, "dim": 4096}          # levels has its own check: 2..256
 FLOATS = ("lr", "ema", "grad_clip", "label_dropout", "min_snr_gamma", "sigma_data")
-TEXTS = ("data", "family", "prediction", "schedule", "coupling", "tokens", "scales", "tokenizer_hash", "source")
+TEXTS = ("data", "family", "prediction", "schedule", "coupling", "tokens", "scales", "tokenizer_hash", "source",
+         "time_density")
 
 
 def check_bounds(cfg):
@@ -66,6 +67,11 @@ def check_bounds(cfg):
             raise UnnoiseError(f"{name} must be a short text, got {str(value)[:60]!r}")
     if not isinstance(cfg.conditional, bool):
         raise UnnoiseError(f"conditional must be true or false, got {cfg.conditional!r}")
+
+
+def default_time_density(kind, schedule):
+    """Logit-normal times for images on continuous-time paths (docs/performance.md), uniform otherwise."""
+    return "logit-normal" if kind == "images" and schedule in CONTINUOUS_SCHEDULES else "uniform"
 
 
 @dataclass
@@ -105,6 +111,7 @@ class TrainConfig:
     subset: int | None = None         # train on this many rows of the training split only (data.subset) ...
     subset_part: int = 0              # ... part P of its disjoint parts of that size (Kadkhodaie et al.'s halves)
     source: str = "gaussian"          # flow: where the path starts, N(0, I) or points (source.py; Tong et al. 2023)
+    time_density: str | None = None   # training times: uniform or logit-normal (SD3) on vp-cosine / rectified paths
 
     def __post_init__(self):
         check_bounds(self)
@@ -123,6 +130,8 @@ class TrainConfig:
         if self.family in TOKEN_FAMILIES:
             if self.source != "gaussian":
                 raise UnnoiseError(f"--source belongs to flow matching on points, not the {self.family} family")
+            if self.time_density is not None:
+                raise UnnoiseError(f"--time-density belongs to diffusion and flow, not the {self.family} family")
             return self._check_tokens(kind)
         if kind == "images":
             from .data.images import default_size
@@ -138,6 +147,11 @@ class TrainConfig:
         self.schedule = choose(f"schedule for {self.family}", self.schedule or schedule, schedules)
         self.prediction = choose(f"prediction for {self.family}", self.prediction or prediction, predictions)
         choose("coupling", self.coupling, COUPLINGS + ("reflow",))
+        self.time_density = choose("time density", self.time_density or default_time_density(kind, self.schedule),
+                                   TIME_DENSITIES)
+        if self.time_density != "uniform" and self.schedule not in CONTINUOUS_SCHEDULES:
+            raise UnnoiseError(f"--time-density {self.time_density} needs a continuous-time path "
+                               f"({', '.join(CONTINUOUS_SCHEDULES)}), not the {self.schedule} schedule")
         source.check(self)
         for name in ("steps", "batch_size", "width", "depth", "checkpoint_every"):
             setattr(self, name, positive_int(name.replace("_", "-"), getattr(self, name)))
@@ -203,4 +217,6 @@ class TrainConfig:
             raise UnnoiseError(f"config.json has unknown training settings {unknown}")
         if values.get("size") is not None and values.get("family") not in TOKEN_FAMILIES:
             values = {"patch": 1, **values}           # an image run saved before patches existed had none
+        if values.get("family") not in TOKEN_FAMILIES:
+            values = {"time_density": "uniform", **values}   # nor a run saved before time densities
         return cls(**values)

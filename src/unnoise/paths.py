@@ -284,6 +284,18 @@ class EDMPath(GaussianPath):
         return {"schedule": self.name, "sigma_data": self.sigma_data}
 
 
+TIME_DENSITIES = ("uniform", "logit-normal")
+CONTINUOUS_SCHEDULES = ("vp-cosine", "rectified")       # the paths a time density other than uniform applies to
+
+
+def sample_times(path, density, n, generator):
+    """Training times (n,): the path's own draw (uniform; EDM's log-normal sigma; DDPM's integer steps), or
+    logit-normal(0, 1) over (0, t_max) (Esser et al. 2024, SD3, eq. 19), which spends the steps on middle times."""
+    if density == "logit-normal":
+        return torch.sigmoid(torch.randn(n, generator=generator)) * path.t_max
+    return path.sample_t(n, generator)
+
+
 def make_path(schedule="linear", T=1000, beta_start=1e-4, beta_end=0.02, sigma_data=0.5):
     """Build a path by schedule name (diffusers' names, with `cosine` for squaredcos_cap_v2)."""
     if schedule in DISCRETE_SCHEDULES:

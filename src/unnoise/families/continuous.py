@@ -9,7 +9,7 @@ from ..coupling import couple, paired_noise
 from ..losses import training_loss
 from ..nets import MLP
 from ..nets.unet import UNet
-from ..paths import make_path
+from ..paths import make_path, sample_times
 
 
 def build(cfg, num_classes, folder=None):
@@ -46,7 +46,7 @@ def draw(cfg, rows, generator):
         eps = paired_noise(cfg.coupling, x0, generator)
     else:                                                                  # source points stand in for the noise
         eps = couple(cfg.coupling, x0, start.draw(len(x0), generator), generator)
-    t = path_of(cfg.schedule, cfg.sigma_data).sample_t(len(x0), generator)  # (B,)
+    t = sample_times(path_of(cfg.schedule, cfg.sigma_data), cfg.time_density, len(x0), generator)   # (B,)
     if eps is None:
         eps = torch.randn(x0.shape, generator=generator)
     return {"x0": x0, "eps": eps, "t": t}

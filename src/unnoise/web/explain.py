@@ -98,7 +98,7 @@ def train_command(run):
     words = ["unnoise train", f"--data {run.trained_on}", f"--family {cfg.family}"]
     for name in ("prediction", "schedule", "batch_size", "lr", "warmup", "ema", "width", "depth", "heads", "coupling",
                  "seed", "size", "channels", "patch", "levels", "scales", "codebook", "min_snr_gamma", "sigma_data",
-                 "subset", "subset_part", "source"):
+                 "subset", "subset_part", "source", "time_density"):
         value = getattr(cfg, name)
         if value != getattr(default, name) and value is not None:
             words.append(f"--{name.replace('_', '-')} {value}")

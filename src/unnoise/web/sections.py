@@ -149,7 +149,7 @@ def w2_curves(methods, nfes=(2, 4, 8, 16, 32), n=None):
     for name, run, sampler in methods:
         held = data.load(run.cfg.data, "heldout", n).x
         if run.cfg.data not in floors:
-            floors[run.cfg.data] = point_metrics.w2(data.load(run.cfg.data, "fresh", n).x, held)
+            floors[run.cfg.data] = point_metrics.w2_floor(run.cfg.data, held)          # mean of 4 real draws
         usable = [nfe for nfe in nfes if sampler != "heun" or nfe >= 3]               # Heun: 2 NFE per step
         ys = [point_metrics.w2(run.sample(n, sampler, nfe, seed=2), held) for nfe in usable]
         curves.append({"name": name, "nfe": usable, "w2": ys, "run": str(run.folder), "floor": floors[run.cfg.data]})
