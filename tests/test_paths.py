@@ -164,3 +164,14 @@ def test_the_time_density_defaults_to_logit_normal_for_images_only():
         unnoise.TrainConfig(data="moons", time_density="beta")
     with pytest.raises(UnnoiseError, match="belongs to diffusion and flow"):
         unnoise.TrainConfig(data="digits", family="var", time_density="uniform")
+
+
+def test_training_draws_its_times_from_the_configured_density():
+    """continuous.draw follows cfg.time_density: P(t < 0.2 t_max) = Phi(logit 0.2) = 0.083 against 0.2 for uniform."""
+    import unnoise
+    from unnoise.families import continuous
+    rows = {"x0": torch.zeros(20_000, 1, 8, 8)}
+    for density, share in (("logit-normal", 0.0829), ("uniform", 0.2)):
+        cfg = unnoise.TrainConfig(data="digits", time_density=density)
+        t = continuous.draw(cfg, rows, torch.Generator().manual_seed(0))["t"]
+        assert (t < 0.2 * 0.999).double().mean() == pytest.approx(share, abs=0.008)
