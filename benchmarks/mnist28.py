@@ -41,7 +41,7 @@ def main():
     cfg = unnoise.TrainConfig(data="mnist", size=28, conditional=True, patch=args.patch, width=args.width)
     run, steps, seconds = images.budgeted(cfg, Path(tempfile.mkdtemp()) / "mnist28", args.seconds)
     lines = [f"- `unnoise train --data mnist --size 28 --conditional` defaults: {cfg.family} ({cfg.prediction}, "
-             f"{cfg.schedule}), U-Net width {cfg.width}, patch {cfg.patch}, batch {cfg.batch_size}, lr {cfg.lr:g}; "
+             f"{cfg.schedule}, {cfg.time_density} times), U-Net width {cfg.width}, patch {cfg.patch}, batch {cfg.batch_size}, lr {cfg.lr:g}; "
              f"trained {seconds:.0f} s ({steps} steps, {1000 * seconds / steps:.0f} ms per step); "
              f"{images.SAMPLER} {images.NFE} NFE, n = {args.n}"]
     for w in SCALES:
