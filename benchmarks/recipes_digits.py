@@ -44,7 +44,6 @@ RECIPES = {
     "flow-logitnormal": ({"family": "flow", "_time": "logit-normal"}, None),
     "flow": ({"family": "flow"}, None),
     "levels16x64": ({"_mults": (1, 4), "width": 16}, None),
-    "levels16x64-logitnormal": ({"_mults": (1, 4), "width": 16, "_time": "logit-normal"}, None),
 }
 
 
