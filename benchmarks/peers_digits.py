@@ -4,10 +4,11 @@ wall-clock budget, the same judges.
 Contestants, each with its own recipe:
   unnoise      `unnoise train --data digits --conditional` defaults (TrainConfig(data="digits", conditional=True):
                diffusion, v-prediction on the VP cosine path, logit-normal training times, U-Net width 32, batch
-               128, fused AdamW lr 3e-3 with 200 warm-up steps (at most a tenth of the budget) and a cosine decay
+               32 (128 before 2026-12-02 17:30 UTC), fused AdamW lr 3e-3 with 200 warm-up steps (at most a tenth of the budget) and a cosine decay
                that follows the clock, EMA 0.995, label dropout 0.1), trained by
                `unnoise.train(..., seconds=budget)`; sampled with its default, dpmpp_2m at 20 NFE
   unnoise-flow (only when named) the flow family with batch 256, the recipe that led at 120 s (docs/images.md)
+  unnoise-b64, unnoise-b128 (only when named) the defaults at batch 64 or 128 (the default before 2026-12-02 17:30)
   ddpm-cfg     denoising-diffusion-pytorch's classifier-free-guidance model, as its module's own example builds it
                (classifier_free_guidance.Unet(dim, num_classes, cond_drop_prob=0.5), GaussianDiffusion(timesteps=1000,
                cosine betas, pred_noise)), sized to 8x8: dim 32, dim_mults (1, 2, 4), one channel; trained with its
@@ -23,7 +24,7 @@ Guidance follows one convention on both sides: w = 1 is the plain conditional mo
 
 Each (contestant, budget, seed) trains in a fresh process (this script with --one) with 2 torch threads, for
 `budget` seconds of training loop only (set-up and sampling outside the clock), then draws n class-conditional
-samples (classes in turn) at w = 1 and 1.1, scored by benchmarks/images.py's judge: class accuracy of the default
+samples (classes in turn) at w = 1, 1.1 and 1.25, scored by benchmarks/images.py's judge: class accuracy of the default
 judge, FID beside its held-out floor under three judges, memorization. Time to quality: the smallest budget at
 which the mean over seeds of the worst judge's FID / floor is within 1.5 x (1.2 x), at the better w.
 
@@ -56,17 +57,22 @@ from unnoise.checkpoint import load_json  # noqa: E402
 from unnoise.train import UNCAPPED  # noqa: E402
 
 THREADS = 2
-SCALES = (1.0, 1.1)
+SCALES = (1.0, 1.1, 1.25)
 LEVELS = (1.5, 1.2)
 CONTESTANTS = ("unnoise", "ddpm-cfg")
-OPTIONAL = ("unnoise-flow", "ddpm-cfg-256")
+OPTIONAL = ("unnoise-flow", "unnoise-b64", "unnoise-b128", "ddpm-cfg-256")
+# settings over unnoise's defaults, per unnoise contestant
+UNNOISE = {"unnoise": {}, "unnoise-flow": {"family": "flow", "batch_size": 256},
+           "unnoise-b64": {"batch_size": 64}, "unnoise-b128": {"batch_size": 128}}
 PEERS = ("ddpm-cfg", "ddpm-cfg-256")
 PEER = {"ddpm-cfg": {"batch": 16, "lr": 1e-4}, "ddpm-cfg-256": {"batch": 256, "lr": 2e-4}}
 RECIPES = {
     "unnoise": "defaults (diffusion, v on the VP cosine path, logit-normal times since 2026-12-02 15:00 UTC, U-Net "
-               "width 32, batch 128, AdamW 3e-3, warm-up to a tenth of the budget + cosine over the clock, EMA); "
+               "width 32, batch 32 (128 before 17:30 UTC), AdamW 3e-3, warm-up to a tenth of the budget + cosine over the clock, EMA); "
                "dpmpp_2m 20 NFE",
     "unnoise-flow": "flow family, batch 256, otherwise the defaults; dpmpp_2m 20 NFE",
+    "unnoise-b64": "the defaults at batch 64",
+    "unnoise-b128": "the defaults at batch 128 (the default before 2026-12-02 17:30 UTC)",
     "ddpm-cfg": "denoising-diffusion-pytorch 2.3.4 classifier_free_guidance: Unet(dim 32, dim_mults (1, 2, 4), "
                 "cond_drop_prob 0.5), 1000 cosine-beta steps, pred_noise; batch 16, Adam 1e-4 (0.9, 0.99), EMA 0.995 "
                 "every 10 steps; DDIM 50 steps (100 NFE with guidance)",
@@ -128,9 +134,9 @@ def run_peer(name, budget, seed, n):
     return out, steps, seconds
 
 
-def run_unnoise(family, budget, seed, n):
-    """unnoise's defaults (or the flow recipe) for budget seconds, sampled with the defaults: as run_peer."""
-    extra = {"family": "flow", "batch_size": 256} if family == "flow" else {}
+def run_unnoise(contestant, budget, seed, n):
+    """unnoise's defaults (or a recipe of UNNOISE) for budget seconds, sampled with the defaults: as run_peer."""
+    extra = UNNOISE[contestant]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = unnoise.TrainConfig(data="digits", conditional=True, seed=seed, steps=UNCAPPED, **extra)
         run = unnoise.train(cfg, Path(tmp) / "run", progress=False, seconds=budget)
@@ -148,7 +154,7 @@ def one(contestant, budget, seed, n):
     torch.set_num_threads(THREADS)
     torch.manual_seed(seed)
     if contestant.startswith("unnoise"):
-        out, steps, seconds = run_unnoise("flow" if contestant == "unnoise-flow" else "diffusion", budget, seed, n)
+        out, steps, seconds = run_unnoise(contestant, budget, seed, n)
     else:
         out, steps, seconds = run_peer(contestant, budget, seed, n)
     scores = {}

@@ -36,6 +36,9 @@ RECIPES = {     # name -> TrainConfig settings over the defaults (width 128, lr 
     "w256": {"width": 256},
     "flow": {"family": "flow"},
     "flow-w64": {"family": "flow", "width": 64},
+    "logit-normal": {"time_density": "logit-normal"},                 # SD3's training times (the image default)
+    "flow-logit-normal": {"family": "flow", "time_density": "logit-normal"},
+    "w64-logit-normal": {"width": 64, "time_density": "logit-normal"},
 }
 SAMPLERS = (("ddpm", 50), ("dpmpp_2m", 20))
 # W2 of one draw of 2000 points moves by +-20 % between draws (8 real draws against the same held-out points

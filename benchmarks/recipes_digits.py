@@ -44,6 +44,10 @@ RECIPES = {
     "flow-logitnormal": ({"family": "flow", "_time": "logit-normal"}, None),
     "flow": ({"family": "flow"}, None),
     "levels16x64": ({"_mults": (1, 4), "width": 16}, None),
+    "b64-logitnormal": ({"batch_size": 64, "_time": "logit-normal"}, None),
+    "lr6e-3-logitnormal": ({"lr": 6e-3, "_time": "logit-normal"}, None),
+    "b32-logitnormal": ({"batch_size": 32, "_time": "logit-normal"}, None),
+    "b64-lr6e-3-logitnormal": ({"batch_size": 64, "lr": 6e-3, "_time": "logit-normal"}, None),
 }
 
 
@@ -116,6 +120,38 @@ def quality(name, steps, n=3000, warmup=None):
               flush=True)
 
 
+# weight averages kept beside the run's own EMA (decay min(ema, (1 + s) / (10 + s))) in --averages:
+# the raw weights, and EDM2's power-function EMA, decay (1 - 1 / s) ** (gamma + 1) (Karras et al. 2024, eq. 3)
+AVERAGES = {"raw": None, "power-6.94": 6.94, "power-16.97": 16.97}
+
+
+def averages(steps, warmup, n, scales=(1.1, 1.25), nfes=(20,)):
+    """Train the default digits run for steps; score its EMA, raw and power-EMA weights at each guidance and NFE."""
+    import copy
+    cfg = unnoise.TrainConfig(data="digits", conditional=True, steps=steps, checkpoint_every=10**6,
+                              **({"warmup": warmup} if warmup is not None else {}))
+    shadows = {}
+
+    def follow(step, loss, net, ema):
+        for name, gamma in AVERAGES.items():
+            if name not in shadows:
+                shadows[name] = copy.deepcopy(net).requires_grad_(False)
+            decay = 0.0 if gamma is None else (1 - 1 / step) ** (gamma + 1)
+            torch._foreach_lerp_(list(shadows[name].parameters()), list(net.parameters()), 1 - decay)
+
+    run = unnoise.train(cfg, Path(tempfile.mkdtemp()) / "run", progress=False, callback=follow)
+    own = copy.deepcopy(run.net.state_dict())
+    for name, weights in [("ema", own)] + [(k, v.state_dict()) for k, v in shadows.items()]:
+        run.net.load_state_dict(weights)
+        for nfe in nfes:
+            for w in scales:
+                scoring.NFE = nfe
+                r, _, _ = scoring.evaluate(run, n, w)
+                print(f"- default, {steps} steps (warm-up {cfg.warmup}), weights {name}, dpmpp_2m {nfe}, w = {w:g}: "
+                      f"accuracy {r['class_accuracy']:.3f}, FID / floor {' / '.join(f'{q:.2f}' for q in scoring.ratios(r))}"
+                      f", memorization {r['memorization_ratio']:.2f}", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed", action="store_true", help="time one training step of each candidate network")
@@ -125,8 +161,12 @@ def main():
     parser.add_argument("--n", type=int, default=3000, help="samples per guidance scale")
     parser.add_argument("--warmup", type=int, help="warm-up steps (default: the config's; a timed run caps it at a "
                         "tenth of its budget, so use steps / 10 to stand for one)")
+    parser.add_argument("--averages", action="store_true", help="score the default run's EMA, raw and power-EMA "
+                        "weights (AVERAGES) at guidance 1.1 and 1.25")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.averages:
+        averages(args.steps, args.warmup, args.n)
     if args.speed:
         speed()
     if args.recipe:

@@ -36,7 +36,7 @@ def last_json(capsys):
 def test_image_defaults_are_written_into_the_config(tmp_path):
     run = unnoise.train(unnoise.TrainConfig(data="digits", conditional=True, steps=1), tmp_path / "run", progress=False)
     cfg = unnoise.Run.load(tmp_path / "run").cfg
-    assert (cfg.size, cfg.channels, cfg.width, cfg.batch_size) == (8, 1, 32, 128)
+    assert (cfg.size, cfg.channels, cfg.width, cfg.batch_size) == (8, 1, 32, 32)
     assert run.shape == (1, 8, 8) and run.num_classes == 10
 
 

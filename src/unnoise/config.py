@@ -23,13 +23,13 @@ ALL_FAMILIES = tuple(FAMILIES) + TOKEN_FAMILIES
 
 # what a setting left at None becomes, for 2D points (MLP) and for images (U-Net)
 DEFAULTS = {
-    "points": {"steps": 1000, "batch_size": 512, "lr": 4e-3, "width": 128, "ema": 0.999},
-    "images": {"steps": 3000, "batch_size": 128, "lr": 3e-3, "width": 32, "ema": 0.995},
+    "points": {"steps": 2000, "batch_size": 512, "lr": 4e-3, "width": 64, "ema": 0.999},
+    "images": {"steps": 6000, "batch_size": 32, "lr": 3e-3, "width": 32, "ema": 0.995},
 }
 # the token families' own defaults (over DEFAULTS["images"]): transformers want a lower learning rate,
 # and a tokenizer is used as trained (its codebook restarts do not average well)
 FAMILY_DEFAULTS = {
-    "vq": {"steps": 800, "lr": 2e-3, "width": 16, "ema": 0.0, "warmup": 100},
+    "vq": {"steps": 800, "batch_size": 128, "lr": 2e-3, "width": 16, "ema": 0.0, "warmup": 100},
     "ar": {"steps": 3000, "batch_size": 64, "lr": 2e-3, "width": 64, "depth": 5, "ema": 0.999},
     "var": {"steps": 3000, "batch_size": 64, "lr": 2e-3, "width": 64, "depth": 5, "ema": 0.999},
 }

@@ -24,8 +24,7 @@ ROLES = {
     "points-flow": {"data": "moons", "family": "flow"},
     "points-ot": {"data": "moons", "family": "flow", "coupling": "ot"},
     "points-reflow": {"data": "moons", "family": "flow", "coupling": "reflow"},
-    "images-diffusion": {"data": "digits", "family": "diffusion", "prediction": "v", "schedule": "vp-cosine",
-                         "batch_size": 256, "conditional": True},
+    "images-diffusion": {"data": "digits", "family": "diffusion", "conditional": True},
     "images-ar": {"data": "digits", "family": "ar", "conditional": True},
     "images-var": {"data": "digits", "family": "var", "conditional": True},
 }
