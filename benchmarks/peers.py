@@ -2,10 +2,11 @@
 
 Contestants, each with its own published recipe (network, batch, optimizer, path, sampler):
   unnoise          unnoise's defaults (TrainConfig(data=..., seed=...): diffusion, v-prediction on the VP cosine
-                   path, residual MLP width 128 depth 3, batch 512, fused AdamW lr 4e-3 with 200 warm-up steps then a
-                   cosine decay that follows the clock, EMA 0.999, grad clip 1; until 2026-12-02: eps on linear
-                   betas, width 256, lr 2e-3), trained by `unnoise.train(..., seconds=budget)` with no step cap;
-                   sampled with its default sampler, dpmpp_2m, at 8 and 100 NFE (until 2026-12-02: ddpm at 100)
+                   path, residual MLP width 64 depth 3 (128 until 17:30 UTC), batch 512, fused AdamW lr 4e-3
+                   with 200 warm-up steps then a cosine decay that follows the clock, EMA 0.999, grad clip 1;
+                   until 2026-12-02: eps on linear betas, width 256, lr 2e-3), trained by
+                   `unnoise.train(..., seconds=budget)` with no step cap; sampled with its default sampler,
+                   dpmpp_2m, at 8 and 100 NFE (until 2026-12-02: ddpm at 100)
   torchcfm-icfm    torchcfm's 2D tutorial (examples/2D_tutorials/Flow_matching_tutorial.ipynb and
                    tutorial_training_8_gaussians_to_moons.ipynb, github.com/atong01/conditional-flow-matching):
                    torchcfm.models.models.MLP(dim=2, time_varying=True) (3 x 64 SELU), batch 256,
@@ -70,8 +71,8 @@ CONTESTANTS = ("unnoise", "torchcfm-icfm", "torchcfm-otcfm", "fm-condot")
 OPTIONAL = ("unnoise-flow",)
 PEERS = ("torchcfm-icfm", "torchcfm-otcfm", "fm-condot")
 RECIPES = {
-    "unnoise": "defaults (diffusion, v on the VP cosine path; MLP 128 x 3 blocks; batch 512; fused AdamW 4e-3, warm-up "
-               "+ cosine over the clock; EMA 0.999); dpmpp_2m at 8 and 100 NFE",
+    "unnoise": "defaults (diffusion, v on the VP cosine path; MLP 64 x 3 blocks (128 before 2026-12-02 17:30 UTC); "
+               "batch 512; fused AdamW 4e-3, warm-up + cosine over the clock; EMA 0.999); dpmpp_2m at 8 and 100 NFE",
     "unnoise-flow": "flow family (rectified, velocity), otherwise the defaults; dpmpp_2m at 8 and 100 NFE",
     "torchcfm-icfm": "torchcfm 2D tutorial: MLP 3 x 64 SELU, batch 256, Adam 1e-3, ConditionalFlowMatcher(sigma=0.1); "
                      "Euler (torchdiffeq), NFE steps",

@@ -27,7 +27,8 @@ DEFAULTS = {
     "images": {"steps": 6000, "batch_size": 32, "lr": 3e-3, "width": 32, "ema": 0.995},
 }
 # the token families' own defaults (over DEFAULTS["images"]): transformers want a lower learning rate,
-# and a tokenizer is used as trained (its codebook restarts do not average well)
+# a tokenizer is used as trained (its codebook restarts do not average well) and keeps the batch of 128 it
+# was measured with (the U-Nets' batch of 32 spends a time budget on more steps; docs/performance.md)
 FAMILY_DEFAULTS = {
     "vq": {"steps": 800, "batch_size": 128, "lr": 2e-3, "width": 16, "ema": 0.0, "warmup": 100},
     "ar": {"steps": 3000, "batch_size": 64, "lr": 2e-3, "width": 64, "depth": 5, "ema": 0.999},
