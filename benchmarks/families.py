@@ -2,7 +2,8 @@
 
 Every family is class-conditional, trained on the training split only under the same wall-clock budget
 (a tokenizer's training counts: it gets TOKENIZER_SHARE of the budget, its prior the rest), with networks
-of about the same size (the U-Net at width 32, the transformers at width 64 and depth 5; counts printed).
+of about the same size (the U-Net at width 32, the transformers at width 64 and depth 5; counts printed). These
+recipes are the ones BENCHMARKS.md's races ran; the defaults have since changed (docs/performance.md).
 For each run: forward passes per sample, milliseconds per image at batch 1 and batch 100 (median of 5
 after a warm-up), and the image metrics beside their held-out floors under three judges; bits per
 dimension on the same K-level grid (AR exactly; diffusion and flow as a dequantized upper bound through
@@ -37,8 +38,8 @@ CONTINUOUS = {"sampler": "dpmpp_2m", "nfe": 20}
 RECIPES = {                                            # over the defaults; continuous as benchmarks/images.py
     "diffusion": {"family": "diffusion", "prediction": "v", "schedule": "vp-cosine", "batch_size": 256},
     "flow": {"family": "flow", "batch_size": 256},
-    "ar-pixels": {"family": "ar", "batch_size": 64},
-    "ar-tokens": {"family": "ar", "tokens": "single", "batch_size": 64},
+    "ar-pixels": {"family": "ar", "batch_size": 64, "depth": 5, "lr": 2e-3},     # the ar defaults until 2026-12-03
+    "ar-tokens": {"family": "ar", "tokens": "single", "batch_size": 64, "depth": 5, "lr": 2e-3},
     "var": {"family": "var", "tokens": "multi", "batch_size": 64},
 }
 TUNED = {"continuous": [{"guidance": 1.1}, {"guidance": 1.5}],

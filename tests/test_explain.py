@@ -120,6 +120,22 @@ def test_budgets_name_known_roles(budget):
     assert set(explain.BUDGETS[budget]) <= set(explain.ROLES) and all(s > 0 for s in explain.BUDGETS[budget].values())
 
 
+@pytest.mark.parametrize("budget", sorted(explain.RECIPES))
+def test_budget_recipes_set_known_settings_of_their_roles(budget):
+    fields = set(unnoise.TrainConfig.__dataclass_fields__)
+    for role, recipe in explain.RECIPES[budget].items():
+        assert role in explain.BUDGETS[budget] and set(recipe) <= fields
+        unnoise.TrainConfig(**{**explain.ROLES[role], **recipe})    # a valid config
+
+
+def test_a_budget_recipe_changes_what_its_role_trains(tmp_path, monkeypatch):
+    monkeypatch.setitem(explain.BUDGETS, "tiny", {"points-flow": 1})
+    monkeypatch.setitem(explain.RECIPES, "tiny", {"points-flow": {"width": 16, "depth": 1}})
+    run = explain.train_budget("tiny", tmp_path)["points-flow"]
+    assert (run.cfg.width, run.cfg.depth, run.cfg.family) == (16, 1, "flow")
+    assert "--width 16 --depth 1" in explain.train_command(run)
+
+
 def test_a_budget_trains_its_roles_once_then_reuses_them(tmp_path, monkeypatch, capsys):
     """OT-CFM and reflow (which starts from the flow) as the full budget trains them, in seconds."""
     monkeypatch.setitem(explain.BUDGETS, "tiny", {"points-flow": 2, "points-ot": 2, "points-reflow": 2})
