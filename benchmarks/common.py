@@ -3,6 +3,7 @@
 import datetime
 import os
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def machine():
 
 def append(title, lines):
     """Append a dated section with the command that produced it."""
-    command = "python " + " ".join(sys.argv)
+    command = "python " + shlex.join(sys.argv)          # quoted as a shell would need it
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = [f"\n## {title} ({stamp})\n", f"- machine: {machine()}", f"- command: `{command}`", *lines, ""]
     with open(RESULTS, "a") as f:

@@ -38,9 +38,9 @@ CONTINUOUS = {"sampler": "dpmpp_2m", "nfe": 20}
 RECIPES = {                                            # over the defaults; continuous as benchmarks/images.py
     "diffusion": {"family": "diffusion", "prediction": "v", "schedule": "vp-cosine", "batch_size": 256},
     "flow": {"family": "flow", "batch_size": 256},
-    "ar-pixels": {"family": "ar", "batch_size": 64, "depth": 5, "lr": 2e-3},     # the ar defaults until 2026-12-03
+    "ar-pixels": {"family": "ar", "batch_size": 64, "depth": 5, "lr": 2e-3},     # the ar, var defaults until 2026-12-03
     "ar-tokens": {"family": "ar", "tokens": "single", "batch_size": 64, "depth": 5, "lr": 2e-3},
-    "var": {"family": "var", "tokens": "multi", "batch_size": 64},
+    "var": {"family": "var", "tokens": "multi", "batch_size": 64, "depth": 5, "lr": 2e-3},
 }
 TUNED = {"continuous": [{"guidance": 1.1}, {"guidance": 1.5}],
          "tokens": [{"guidance": 1.5}, {"guidance": 2.5, "guidance_ramp": True}, {"guidance": 1.5, "top_k": "20%"}]}

@@ -74,7 +74,8 @@ def main():
     tokens, what = args.tokens, "raster AR over pixels"
     if args.family == "var":
         tokens = tokens or tokenizer(Path(tempfile.mkdtemp()) / "tokenizer", args.tokenizer_seconds)
-        what = f"VAR over a multi-scale tokenizer ({'given' if args.tokens else f'trained {args.tokenizer_seconds:g} s, shared'})"
+        origin = "given" if args.tokens else f"trained {args.tokenizer_seconds:g} s, shared"
+        what = f"VAR over a multi-scale tokenizer ({origin})"
     rows = ["", "| recipe | budget s | steps | class accuracy | FID / floor |", "|---|---|---|---|---|"]
     for text in args.recipes.split(";"):
         rows.append(measure(text, args.budget, args.n, args.family, tokens))

@@ -28,13 +28,15 @@ DEFAULTS = {
 }
 # the token families' own defaults (over DEFAULTS["images"]): a tokenizer is used as trained (its codebook
 # restarts do not average well) and keeps the batch of 128 it was measured with (the U-Nets' batch of 32 spends
-# a time budget on more steps; docs/performance.md); raster AR measured best at 3 blocks, batch 16 and lr 4e-3
-# (accuracy 0.970 and FID 3.8 x in 180 s on digits, against 0.917 and 7.6 x for 5 blocks at batch 64 and 2e-3;
-# docs/performance.md, "Raster AR"); VAR keeps the transformer it was measured with
+# a time budget on more steps; docs/performance.md). The transformer of raster AR and VAR measured best at 3
+# blocks, batch 16 and lr 4e-3 (digits: raster AR 0.970 and FID 3.8 x in 180 s, VAR 0.963 and 12.5 x in 108 s,
+# against 0.917 and 7.6 x, 0.135 and 173 x for 5 blocks at batch 64 and 2e-3; docs/performance.md, "Raster AR
+# and VAR")
+TRANSFORMER = {"steps": 6000, "batch_size": 16, "lr": 4e-3, "width": 64, "depth": 3, "ema": 0.999}
 FAMILY_DEFAULTS = {
     "vq": {"steps": 800, "batch_size": 128, "lr": 2e-3, "width": 16, "ema": 0.0, "warmup": 100},
-    "ar": {"steps": 6000, "batch_size": 16, "lr": 4e-3, "width": 64, "depth": 3, "ema": 0.999},
-    "var": {"steps": 3000, "batch_size": 64, "lr": 2e-3, "width": 64, "depth": 5, "ema": 0.999},
+    "ar": TRANSFORMER,
+    "var": TRANSFORMER,
 }
 DEFAULT_SCALES = {8: "1,2,3,4,6,8", 7: "1,2,3,5,7"}     # latent side -> VAR's scale list (others: 1,2,..)
 

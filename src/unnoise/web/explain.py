@@ -35,7 +35,7 @@ BUDGETS = {
              "images-diffusion": 180, "images-ar": 180, "images-var": 180},
 }
 # budget -> role -> settings over ROLES for that budget: in 25 s a 2-block raster AR learns digits (accuracy
-# 0.91 at 1,160 steps) where the family's 3 blocks reach 0.81 (docs/performance.md, "Raster AR")
+# 0.91 at 1,160 steps) where the family's 3 blocks reach 0.81 (docs/performance.md, "Raster AR and VAR")
 RECIPES = {"quick": {"images-ar": {"depth": 2}}}
 PAGE, BUNDLE = "index.html", "bundle.json"
 REFLOW = {"pairs": 5000, "min_steps": 200}     # reflow's (noise, sample) pairs, and its least training steps
