@@ -70,16 +70,21 @@ def main():
     parser.add_argument("--n", type=int, default=400, help="samples scored per recipe")
     parser.add_argument("--append", action="store_true", help="append the table to BENCHMARKS.md")
     args = parser.parse_args()
+    if args.tokens and args.family != "var":
+        parser.error("--tokens is VAR's tokenizer; raster AR here runs over pixels")
     torch.set_num_threads(2)
-    tokens, what = args.tokens, "raster AR over pixels"
+    what = "raster AR over pixels"
     if args.family == "var":
-        tokens = tokens or tokenizer(Path(tempfile.mkdtemp()) / "tokenizer", args.tokenizer_seconds)
         origin = "given" if args.tokens else f"trained {args.tokenizer_seconds:g} s, shared"
         what = f"VAR over a multi-scale tokenizer ({origin})"
     rows = ["", "| recipe | budget s | steps | class accuracy | FID / floor |", "|---|---|---|---|---|"]
-    for text in args.recipes.split(";"):
-        rows.append(measure(text, args.budget, args.n, args.family, tokens))
-        print(rows[-1], flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        tokens = args.tokens
+        if args.family == "var" and not tokens:
+            tokens = tokenizer(Path(scratch) / "tokenizer", args.tokenizer_seconds)
+        for text in args.recipes.split(";"):
+            rows.append(measure(text, args.budget, args.n, args.family, tokens))
+            print(rows[-1], flush=True)
     lines = [f"- digits, class-conditional {what}; one seed; n = {args.n}, temperature 1, no guidance; "
              "the page's image_quality (default judge)", *rows]
     if args.append:
