@@ -6,9 +6,9 @@ import torch
 
 from unnoise.errors import UnnoiseError
 from unnoise.paths import make_path
-from unnoise.samplers import (SAMPLERS, PerSampleNoise, check_options, nfe_of, posterior, sample_ddim, sample_ddpm,
-                              sample_dopri5, sample_euler, sample_euler_ancestral, sample_euler_maruyama, sample_heun,
-                              steps_for, timesteps)
+from unnoise.samplers import (SAMPLERS, PerSampleNoise, check_options, default_spacing, nfe_of, posterior, sample_ddim,
+                              sample_ddpm, sample_dopri5, sample_euler, sample_euler_ancestral, sample_euler_maruyama,
+                              sample_heun, steps_for, timesteps)
 
 from .gaussian import MU, STD, exact_model
 
@@ -126,6 +126,24 @@ def test_every_sampler_lands_on_the_gaussian(sampler, schedule, spacing, nfe):
     np.testing.assert_allclose(out.mean(0).numpy(), MU.numpy(), atol=0.06)
     np.testing.assert_allclose(out.std(0).numpy(), STD.numpy(), rtol=0.05)
     assert abs(torch.corrcoef(out.T)[0, 1].item()) < 0.05
+
+
+@pytest.mark.parametrize("sampler,rtol,off", [("heun", 0.1, 0.25), ("rk4", 0.05, 0.5)])
+def test_heun_and_rk4_default_to_karras_on_diffusion_paths(sampler, rtol, off):
+    """On VP cosine a trailing grid's first step drops sigma / alpha from 637 to 6.3, and heun's corrector
+    multiplies the change in the x0 estimate by about 50 there; at 41 NFE the default (Karras) grid lands on
+    the Gaussian's spread (heun 1.085 / 1.068 of it) where trailing misses (1.027 / 1.318)."""
+    nfe = 41
+    path = make_path("vp-cosine")
+    x, noise = marginal_start(path, 4000)
+    assert default_spacing(path, sampler) == "karras" and default_spacing(path, "dpmpp_2m") == "trailing"
+    assert default_spacing(make_path("rectified"), sampler) == "trailing"
+    spread = {}
+    for spacing in ("trailing", default_spacing(path, sampler)):
+        out = SAMPLERS[sampler](exact_model(path), x, timesteps(path, steps_for(sampler, nfe), spacing), path, noise)
+        spread[spacing] = out.std(0) / STD
+    np.testing.assert_allclose(spread["karras"].numpy(), 1.0, rtol=rtol)
+    assert (spread["trailing"] - 1).abs().max() > off                  # the trailing grid is far off
 
 
 def gaussian_flow_map(path, x, t, s):

@@ -49,7 +49,8 @@ def add_sampling(p):
     p.add_argument("--s-churn", type=float, help="heun / euler: EDM's stochastic churn S_churn (default 0)")
     p.add_argument("--spacing", choices=samplers.SPACINGS,
                    help="time grid: diffusers' spacings, or Karras / exponential noise levels "
-                        "(default karras on the edm schedule, trailing elsewhere); see docs/samplers.md")
+                        "(default karras on the edm schedule and for heun and rk4 on diffusion paths, trailing "
+                        "elsewhere); see docs/samplers.md")
     p.add_argument("--n", type=positive("n"), default=2000, help="number of samples (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="sample i depends only on (seed, i)")
     cli_flow.add_guidance(p)

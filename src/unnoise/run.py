@@ -195,7 +195,7 @@ class Run:
         step_fn = samplers.SAMPLERS[samplers.choose("sampler", sampler, tuple(samplers.SAMPLERS))]
         options = samplers.check_options(sampler, {**options, **({"eta": eta} if eta is not None else {})})
         steps = samplers.steps_for(sampler, nfe)
-        ts = samplers.timesteps(self.path, steps, spacing or samplers.default_spacing(self.path))
+        ts = samplers.timesteps(self.path, steps, spacing or samplers.default_spacing(self.path, sampler))
         starts, end = range(first, first + n, batch_size), first + n
         per_batch = None if sampler == "dopri5" else samplers.nfe_of(sampler, steps)
         bar = tqdm(total=per_batch and len(starts) * per_batch, desc="sampling", disable=not progress, leave=False)
