@@ -42,11 +42,17 @@ def learning_rate(cfg, step, progress=None):
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def ema_pairs(ema, net):
+    """The tensors update_ema walks, listed once per run: listing them walks every module, about 1 ms a step."""
+    return (list(ema.parameters()), list(net.parameters())), (list(ema.buffers()), list(net.buffers()))
+
+
 @torch.no_grad()
-def update_ema(ema, net, decay):
+def update_ema(pairs, decay):
     """ema <- decay ema + (1 - decay) net, as one fused call over all tensors; buffers (code use) are copied."""
-    torch._foreach_lerp_(list(ema.parameters()), list(net.parameters()), 1 - decay)
-    for mine, theirs in zip(ema.buffers(), net.buffers()):
+    (averaged, trained), (buffers, sources) = pairs
+    torch._foreach_lerp_(averaged, trained, 1 - decay)
+    for mine, theirs in zip(buffers, sources):
         mine.copy_(theirs)
 
 
@@ -207,6 +213,7 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
     model = net if ddp is None else ddp
     if compile:
         model = torch.compile(model)
+    params, pairs = list(net.parameters()), ema_pairs(ema, net)
     lo = (dist.rank() if shards > 1 else 0) * size * accumulate
     last_saved = step if resume else None
     timed, start, done = seconds is not None, time.perf_counter(), step
@@ -247,9 +254,9 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
                 kept = f"the last good checkpoint (step {last_saved}) is kept" if last_saved is not None else "no checkpoint had been written"
                 raise UnnoiseError(f"training stopped: the loss became {loss} at step {step} "
                                    f"(try a smaller --lr); {kept} in {folder}")
-            grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip, foreach=True)
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip, foreach=True)
             optimizer.step()
-            update_ema(ema, net, min(cfg.ema, (1 + step) / (10 + step)))
+            update_ema(pairs, min(cfg.ema, (1 + step) / (10 + step)))
             done = step + 1
             if callback:
                 callback(done, loss, net, ema)
