@@ -2,9 +2,11 @@
 
 Every family is class-conditional, trained on the training split only under the same wall-clock budget
 (a tokenizer's training counts: it gets TOKENIZER_SHARE of the budget, its prior the rest), with networks
-of about the same size (the U-Net at width 32, the transformers at width 64 and depth 5; counts printed). These
+of about the same size (the U-Net at width 32, the transformers at width 64 and depth 5, or 3 with today's
+defaults; counts printed). These
 recipes are the ones BENCHMARKS.md's races ran; the defaults have since changed (docs/performance.md), and
-`--transformer defaults` trains raster AR and VAR with today's defaults instead.
+`--recipes defaults` trains every family with today's defaults instead (diffusion and flow at batch 32,
+raster AR and VAR at depth 3, batch 16, lr 4e-3).
 For each run: forward passes per sample, milliseconds per image at batch 1 and batch 100 (median of 5
 after a warm-up), and the image metrics beside their held-out floors under three judges; bits per
 dimension on the same K-level grid (AR exactly; diffusion and flow as a dequantized upper bound through
@@ -37,9 +39,10 @@ from unnoise.viz.images import sample_grid  # noqa: E402
 TOKENIZER_SHARE = 0.4
 CONTINUOUS = {"sampler": "dpmpp_2m", "nfe": 20}
 OLD_TRANSFORMER = {"batch_size": 64, "depth": 5, "lr": 2e-3}    # the ar, var defaults until 2026-12-03
+OLD_CONTINUOUS = {"batch_size": 256}                              # the races' diffusion and flow batch
 RECIPES = {                                            # over the defaults; continuous as benchmarks/images.py
-    "diffusion": {"family": "diffusion", "prediction": "v", "schedule": "vp-cosine", "batch_size": 256},
-    "flow": {"family": "flow", "batch_size": 256},
+    "diffusion": {"family": "diffusion", "prediction": "v", "schedule": "vp-cosine", **OLD_CONTINUOUS},
+    "flow": {"family": "flow", **OLD_CONTINUOUS},
     "ar-pixels": {"family": "ar", **OLD_TRANSFORMER},
     "ar-tokens": {"family": "ar", "tokens": "single", **OLD_TRANSFORMER},
     "var": {"family": "var", "tokens": "multi", **OLD_TRANSFORMER},
@@ -48,14 +51,14 @@ TUNED = {"continuous": [{"guidance": 1.1}, {"guidance": 1.5}],
          "tokens": [{"guidance": 1.5}, {"guidance": 2.5, "guidance_ramp": True}, {"guidance": 1.5, "top_k": "20%"}]}
 
 
-def train_family(name, data, seed, budget, root, transformer="race"):
+def train_family(name, data, seed, budget, root, recipes="race"):
     """Train one family under the budget; returns (run, steps, seconds, tokenizer report or None).
 
-    transformer: "race" trains raster AR and VAR as the published races did (OLD_TRANSFORMER), "defaults"
-    with today's defaults (config.TRANSFORMER)."""
+    recipes: "race" trains every family as the published races did (OLD_CONTINUOUS, OLD_TRANSFORMER),
+    "defaults" with today's defaults (config.DEFAULTS, config.TRANSFORMER)."""
     recipe = dict(RECIPES[name])
-    if transformer == "defaults" and recipe["family"] in ("ar", "var"):
-        recipe = {k: v for k, v in recipe.items() if k not in OLD_TRANSFORMER}
+    if recipes == "defaults":
+        recipe = {k: v for k, v in recipe.items() if k not in {**OLD_TRANSFORMER, **OLD_CONTINUOUS}}
     folder, tok_report, tok_seconds = root / f"{data}-{name}-{seed}", None, 0.0
     if recipe.get("tokens"):
         side = unnoise.tokenizers.multiscale.latent_side(unnoise.data.images.default_size(data))
@@ -191,8 +194,9 @@ def main():
     parser.add_argument("--no-likelihood", action="store_true", help="skip the diffusion / flow bits-per-dimension "
                         "bound (the probability-flow ODE over every held-out image)")
     parser.add_argument("--out", default="benchmarks/families")
-    parser.add_argument("--transformer", default="race", choices=("race", "defaults"),
-                        help="raster AR and VAR: the races' recipe (depth 5, batch 64, lr 2e-3) or today's defaults")
+    parser.add_argument("--recipes", default="race", choices=("race", "defaults"),
+                        help="the races' recipes (diffusion and flow at batch 256; raster AR and VAR at depth 5, "
+                             "batch 64, lr 2e-3) or today's defaults for every family")
     args = parser.parse_args()
     torch.set_num_threads(2)
     global LIKELIHOOD
@@ -203,20 +207,21 @@ def main():
     results = json.loads(saved.read_text()) if args.merge and saved.exists() else {}
     for name in args.families:
         for seed in args.seeds:
-            run, steps, seconds, tok = train_family(name, args.data, seed, args.budget, root, args.transformer)
+            run, steps, seconds, tok = train_family(name, args.data, seed, args.budget, root, args.recipes)
             result = {**evaluate(run, name, args.n, seed, out), "steps": steps, "train_seconds": seconds,
                       "tokenizer": tok, "seed": seed}
             results.setdefault(name, []).append(result)
             print(json.dumps({k: v for k, v in result.items() if k not in ("raw", "tuned")}), flush=True)
             (out / f"results-{args.data}.json").write_text(json.dumps(results, indent=1, default=str))
     plot(results, out / f"quality-vs-time-{args.data}.png")
-    transformer = f"the races' recipe {OLD_TRANSFORMER}" if args.transformer == "race" else "today's defaults"
+    recipes = (f"the races' recipes (diffusion and flow {OLD_CONTINUOUS}, raster AR and VAR {OLD_TRANSFORMER})"
+               if args.recipes == "race" else "every family at today's defaults")
     head = ("| family | params | steps | NFE | ms/img b1 | ms/img b100 | raw acc | raw FID ratio (seeds) | raw FID "
             "ratio, 3 judges | raw P / R | memo | tuned acc / FID ratio (setting) | bpd | tokenizer rmse / recon FID ratio |")
     lines = [f"- {args.data}, class-conditional, {args.budget:g} s of training per family (tokenizer "
              f"{TOKENIZER_SHARE:.0%} of it), seeds {sorted({r['seed'] for rs in results.values() for r in rs})}, n = {args.n} samples per setting (metrics at "
              f"min(n, held-out)); continuous: {CONTINUOUS}; means over seeds; FID ratio = FID / floor under judge 0, "
-             f"then the mean of the three judges; raster AR and VAR: {transformer}", "", head,
+             f"then the mean of the three judges; {recipes}", "", head,
              "|" + "---|" * (head.count("|") - 1)]
     lines += [row(name, rs) for name, rs in results.items()]
     lines += ["", f"- plot: `{out}/quality-vs-time-{args.data}.png`; grids `{out}/{args.data}-<family>-<seed>.png`; "

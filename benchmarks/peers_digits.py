@@ -60,10 +60,12 @@ THREADS = 2
 SCALES = (1.0, 1.1, 1.25)
 LEVELS = (1.5, 1.2)
 CONTESTANTS = ("unnoise", "ddpm-cfg")
-OPTIONAL = ("unnoise-flow", "unnoise-b64", "unnoise-b128", "ddpm-cfg-256")
+OPTIONAL = ("unnoise-flow", "unnoise-b64", "unnoise-b128", "unnoise-b16", "unnoise-w24", "unnoise-lr5e-3",
+            "ddpm-cfg-256")
 # settings over unnoise's defaults, per unnoise contestant
 UNNOISE = {"unnoise": {}, "unnoise-flow": {"family": "flow", "batch_size": 256},
-           "unnoise-b64": {"batch_size": 64}, "unnoise-b128": {"batch_size": 128}}
+           "unnoise-b64": {"batch_size": 64}, "unnoise-b128": {"batch_size": 128}, "unnoise-b16": {"batch_size": 16},
+           "unnoise-w24": {"width": 24}, "unnoise-lr5e-3": {"lr": 5e-3}}
 PEERS = ("ddpm-cfg", "ddpm-cfg-256")
 PEER = {"ddpm-cfg": {"batch": 16, "lr": 1e-4}, "ddpm-cfg-256": {"batch": 256, "lr": 2e-4}}
 RECIPES = {
@@ -73,6 +75,9 @@ RECIPES = {
     "unnoise-flow": "flow family, batch 256, otherwise the defaults; dpmpp_2m 20 NFE",
     "unnoise-b64": "the defaults at batch 64",
     "unnoise-b128": "the defaults at batch 128 (the default before 2026-12-02 17:30 UTC)",
+    "unnoise-b16": "the defaults at batch 16",
+    "unnoise-w24": "the defaults with a U-Net of width 24",
+    "unnoise-lr5e-3": "the defaults with lr 5e-3",
     "ddpm-cfg": "denoising-diffusion-pytorch 2.3.4 classifier_free_guidance: Unet(dim 32, dim_mults (1, 2, 4), "
                 "cond_drop_prob 0.5), 1000 cosine-beta steps, pred_noise; batch 16, Adam 1e-4 (0.9, 0.99), EMA 0.995 "
                 "every 10 steps; DDIM 50 steps (100 NFE with guidance)",
