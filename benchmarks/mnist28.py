@@ -40,7 +40,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=600.0, help="training budget in wall seconds")
     parser.add_argument("--patch", type=int, default=None, help="the U-Net's patch side (default: the config's)")
     parser.add_argument("--width", type=int, default=None, help="the U-Net's base width (default: the config's)")
-    parser.add_argument("--family", default="diffusion", help="diffusion (the default) or flow")
+    parser.add_argument("--family", default="diffusion", choices=("diffusion", "flow", "edm"),
+                        help="the continuous family (default diffusion)")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default: the config's)")
     parser.add_argument("--n", type=int, default=1000, help="samples per guidance scale")
     parser.add_argument("--out", default="benchmarks/images", help="folder for the sample grid")
