@@ -63,3 +63,16 @@ def test_s_churn_reaches_heun_and_changes_the_samples(runs, tmp_path):
     assert not np.allclose(np.load(plain), np.load(churned))
     assert main([*base, "--s-churn", "20", "--out", str(plain)]) == 0            # same seed, same noise
     np.testing.assert_array_equal(np.load(plain), np.load(churned))
+
+
+@pytest.mark.parametrize("sampler,nfe,steps", [("heun", 7, 4), ("rk4", 9, 3)])
+def test_a_diffusion_run_samples_heun_and_rk4_on_a_karras_grid(runs, sampler, nfe, steps):
+    """Run.sample hands the sampler's name to the default grid: each step's first evaluation is at a Karras time."""
+    from unnoise.run import Run
+    from unnoise.samplers import timesteps
+    run = Run.load(runs["diffusion"])
+    seen = []
+    run.sample(4, sampler=sampler, nfe=nfe, callback=lambda i, t, x, x0: seen.append(float(t)))
+    for spacing, expected in (("karras", True), ("trailing", False)):
+        starts = timesteps(run.path, steps, spacing)[:-1].tolist()
+        assert all(any(abs(s - t) < 1e-6 for t in seen) for s in starts) is expected, spacing
