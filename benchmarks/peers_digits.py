@@ -268,7 +268,9 @@ def main():
     parser.add_argument("--budgets", default="60,180", help="training seconds, comma-separated")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--n", type=int, default=400,
-                        help="samples per guidance scale (FID uses min(n, 359 held-out); the peer takes ~0.2 s each)")
+                        help="samples per guidance scale (FID uses min(n, 359 held-out); the peer takes ~0.2 s each). "
+                        "One draw of 359 moves the worst judge by up to 0.5: quote a 1.0 target at n = 3000 "
+                        "(recipes_digits.py --rescore; docs/performance.md, seventh round)")
     parser.add_argument("--contestants", default=",".join(CONTESTANTS),
                         help=f"comma-separated, of {', '.join(CONTESTANTS + OPTIONAL)}")
     parser.add_argument("--append", action="store_true", help="append to BENCHMARKS.md and plot into benchmarks/")

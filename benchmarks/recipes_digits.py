@@ -7,6 +7,8 @@ about 230 ms on the 2-core AMD machines, so 60 s is ~260 steps. This script meas
     python benchmarks/recipes_digits.py --speed                  # ms per training step of each candidate net
     python benchmarks/recipes_digits.py --recipe mlp256-flow --steps 4000 --threads 1
     python benchmarks/recipes_digits.py --averages --steps 450 --warmup 45 --n 1000   # EMA, raw, power EMA
+    python benchmarks/recipes_digits.py --levers base,stratified,beta2-0.99 --seconds 60 --seeds 2 --n 400
+    python benchmarks/recipes_digits.py --rescore RUN [RUN ...] --n 3000 --scales 1.0,1.05,1.1   # 10 FID draws that barely overlap
 
 A recipe trains for a fixed number of steps (its quality does not depend on the machine's load), then
 draws 3,000 (--n) class-conditional samples (dpmpp_2m, 20 NFE) at guidance w = 1 and 1.1, scored as
@@ -17,6 +19,7 @@ channels) and a wide 4x4 level (64): levers under test.
 """
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +34,7 @@ import unnoise  # noqa: E402
 from unnoise.families import continuous  # noqa: E402
 from unnoise.nets import MLP  # noqa: E402
 from unnoise.nets.unet import UNet  # noqa: E402
+from unnoise.train import UNCAPPED  # noqa: E402
 
 # name -> (TrainConfig settings, MLP width or None for the U-Net)
 RECIPES = {
@@ -151,6 +155,74 @@ def averages(steps, warmup, n, scales=(1.1, 1.25)):
                   f", memorization {r['memorization_ratio']:.2f}", flush=True)
 
 
+def stratified_times(path, density, n, generator):
+    """Logit-normal times with one draw per 1/n quantile stratum (the low-discrepancy draw of Kingma et al.
+    2021, VDM, appendix I.1, on SD3's density): the batch covers every time, so the loss varies less."""
+    u = (torch.rand(1, generator=generator) + torch.arange(n)) / n             # (n,) one point per stratum
+    u = u[torch.randperm(n, generator=generator)].clamp(1e-6, 1 - 1e-6)
+    return torch.sigmoid(torch.special.ndtri(u)) * path.t_max
+
+
+def pull_lever(name):
+    """Change the default digits recipe by one lever, in this process (LEVERS says what each one is)."""
+    if name == "stratified":
+        continuous.sample_times = stratified_times
+    elif name == "beta2-0.99":
+        adamw = torch.optim.AdamW   # the training loop builds its optimizer through torch.optim.AdamW
+        torch.optim.AdamW = lambda *a, **k: adamw(*a, betas=(0.9, 0.99), **k)
+    elif name == "warmup-2pc":
+        sys.modules["unnoise.train"].WARMUP_SHARE = 0.02     # the module: unnoise.train is the function
+    elif name in ("no-attention", "dropout-0.1"):
+        init, change = UNet.__init__, {"attention": False} if name == "no-attention" else {"dropout": 0.1}
+        UNet.__init__ = lambda self, *a, **k: init(self, *a, **{**k, **change})
+
+
+LEVERS = {"base": "the defaults", "stratified": "stratified logit-normal times (stratified_times)",
+          "beta2-0.99": "AdamW betas (0.9, 0.99) instead of (0.9, 0.999)",
+          "warmup-2pc": "a timed run's warm-up capped at 2 % of its budget instead of 10 %",
+          "no-attention": "the U-Net without its 4x4 self-attention",
+          "dropout-0.1": "dropout 0.1 in the U-Net's residual blocks (DDPM used 0.1 on CIFAR-10), against copying"}
+
+
+def lever_run(name, seconds, seed, n, scales=(1.1, 1.15, 1.25), sample_seeds=(0, 1), steps=None):
+    """Train the defaults with one lever for `seconds` (or, untimed, `steps`); score each w at each sampling seed
+    (their spread is the measurement's noise at this n), printing the worst judge's FID / floor and its mean."""
+    pull_lever(name)
+    torch.manual_seed(seed)
+    cfg = unnoise.TrainConfig(data="digits", conditional=True, seed=seed, steps=steps or UNCAPPED)
+    folder = Path(tempfile.mkdtemp()) / "run"
+    start = time.perf_counter()
+    run = unnoise.train(cfg, folder, progress=False, seconds=None if steps else seconds)
+    seconds = time.perf_counter() - start if steps else seconds                    # the untimed run's wall time
+    print(f"- {name}, training seed {seed}: the run is kept in {folder} (score it again with --rescore)", flush=True)
+    for w in scales:
+        worst = []
+        for sample_seed in sample_seeds:
+            images = run.sample(n, scoring.SAMPLER, scoring.NFE, seed=sample_seed, label="each", guidance=w)
+            r = scoring.judge(images.clamp(0, 1), torch.arange(n) % 10, "digits", 8, 1)
+            worst.append(max(scoring.ratios(r)))
+            print(f"- {name}, training seed {seed}, {run.step} steps in {seconds:.0f} s, w = {w:g}, sampling seed "
+                  f"{sample_seed}: accuracy {r['class_accuracy']:.3f}, FID / floor "
+                  f"{' / '.join(f'{q:.2f}' for q in scoring.ratios(r))}, worst {worst[-1]:.2f}, memorization "
+                  f"{r['memorization_ratio']:.2f}", flush=True)
+        print(f"- {name}, training seed {seed}, w = {w:g}: worst judge's mean over {len(worst)} draws "
+              f"{sum(worst) / len(worst):.2f}", flush=True)
+
+
+def rescore(folders, n, scales=(1.1, 1.15)):
+    """Score saved digits runs at n samples (sampling seed 0). The FID is the mean over ten class-matched draws of
+    min(n, 359) samples (metrics.images.report): at n = 400 they share most samples, at 3,000 they barely do."""
+    for folder in folders:
+        run = unnoise.Run.load(folder)
+        for w in scales:
+            r, _, _ = scoring.evaluate(run, n, w)
+            ratios = scoring.ratios(r)
+            met = r["class_accuracy"] >= 0.99 and max(ratios) <= 1.0 and r["memorization_ratio"] >= 0.9
+            print(f"- {folder}, {run.step} steps, w = {w:g}, n = {n}: accuracy {r['class_accuracy']:.3f}, FID / floor "
+                  f"{' / '.join(f'{q:.2f}' for q in ratios)}, worst {max(ratios):.2f}, memorization "
+                  f"{r['memorization_ratio']:.2f}; the 60 s target's figures {'met' if met else 'missed'}", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed", action="store_true", help="time one training step of each candidate network")
@@ -162,8 +234,49 @@ def main():
                         "tenth of its budget, so use steps / 10 to stand for one)")
     parser.add_argument("--averages", action="store_true", help="score the default run's EMA, raw and power-EMA "
                         "weights (AVERAGES) at guidance 1.1 and 1.25")
+    parser.add_argument("--levers", help="comma-separated levers to time against the clock, one process each: "
+                        + "; ".join(f"{k}: {v}" for k, v in LEVERS.items()))
+    parser.add_argument("--seconds", type=float, default=60.0, help="training budget of a --levers run")
+    parser.add_argument("--seeds", type=int, default=2, help="training seeds of each --levers run")
+    parser.add_argument("--fixed-steps", type=int, help="train each --levers run for this many steps, untimed, "
+                        "instead of --seconds")
+    parser.add_argument("--rescore", nargs="+", metavar="RUN", help="score saved digits runs at --n samples and --scales")
+    parser.add_argument("--pull", choices=tuple(LEVERS), help="the lever a --rescore run was trained with, where it "
+                        "changes the network (no-attention, dropout-0.1)")
+    parser.add_argument("--scales", help="guidance scales, comma-separated (default 1.1,1.15 for --rescore, "
+                        "1.1,1.15,1.25 for --levers; longer runs want less: 1.0-1.05 at 180 s and more)")
+    parser.add_argument("--draws", type=int, default=2, help="sampling seeds of each --levers scale")
+    parser.add_argument("--one", nargs=2, metavar=("LEVER", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    try:
+        scales = [float(w) for w in args.scales.split(",")] if args.scales else None
+    except ValueError:
+        scales = [-1.0]
+    if scales is not None and not all(w >= 0 for w in scales):
+        parser.error(f"--scales must be comma-separated guidance scales >= 0, got {args.scales!r}")
+    for flag, value in (("--seconds", args.seconds), ("--seeds", args.seeds), ("--draws", args.draws),
+                        ("--n", args.n), ("--fixed-steps", args.fixed_steps or 1)):
+        if not value > 0:
+            parser.error(f"{flag} must be positive, got {value}")
+    if args.rescore:
+        pull_lever(args.pull or "base")
+        rescore(args.rescore, args.n, scales or (1.1, 1.15))
+    if args.one:
+        lever_run(args.one[0], args.seconds, int(args.one[1]), args.n, scales or (1.1, 1.15, 1.25),
+                  range(args.draws), steps=args.fixed_steps)
+        return
+    if args.levers:
+        names = args.levers.split(",")
+        for name in names:
+            if name not in LEVERS:
+                parser.error(f"unknown lever {name!r}; choose from {', '.join(LEVERS)}")
+        for name in names:
+            for seed in range(args.seeds):   # a fresh process each: the levers patch this process
+                subprocess.run([sys.executable, __file__, "--one", name, str(seed), "--seconds", str(args.seconds),
+                                "--n", str(args.n), "--threads", str(args.threads), "--draws", str(args.draws)]
+                               + (["--fixed-steps", str(args.fixed_steps)] if args.fixed_steps else [])
+                               + (["--scales", args.scales] if args.scales else []), check=True)
     if args.averages:
         averages(args.steps, args.warmup, args.n)
     if args.speed:
