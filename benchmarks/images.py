@@ -54,11 +54,11 @@ def budgeted(cfg, folder, budget):
     return run, run.step, time.perf_counter() - start
 
 
-def evaluate(run, n, guidance=1.0):
+def evaluate(run, n, guidance=1.0, seed=0):
     """Image metrics of n class-conditional samples (classes in turn) at guidance w, by every judge."""
     evals = []
     start = time.perf_counter()
-    images = run.sample(n, SAMPLER, NFE, seed=0, label="each", guidance=guidance,
+    images = run.sample(n, SAMPLER, NFE, seed=seed, label="each", guidance=guidance,
                         callback=lambda i, *_: evals.append(i))
     per_image = (time.perf_counter() - start) / n
     labels = torch.arange(n) % run.num_classes

@@ -198,8 +198,7 @@ def lever_run(name, seconds, seed, n, scales=(1.1, 1.15, 1.25), sample_seeds=(0,
     for w in scales:
         worst = []
         for sample_seed in sample_seeds:
-            images = run.sample(n, scoring.SAMPLER, scoring.NFE, seed=sample_seed, label="each", guidance=w)
-            r = scoring.judge(images.clamp(0, 1), torch.arange(n) % 10, "digits", 8, 1)
+            r, _, _ = scoring.evaluate(run, n, w, seed=sample_seed)
             worst.append(max(scoring.ratios(r)))
             print(f"- {name}, training seed {seed}, {run.step} steps in {seconds:.0f} s, w = {w:g}, sampling seed "
                   f"{sample_seed}: accuracy {r['class_accuracy']:.3f}, FID / floor "
