@@ -131,8 +131,8 @@ def test_every_sampler_lands_on_the_gaussian(sampler, schedule, spacing, nfe):
 @pytest.mark.parametrize("sampler,rtol,off", [("heun", 0.1, 0.25), ("rk4", 0.05, 0.5)])
 def test_heun_and_rk4_default_to_karras_on_diffusion_paths(sampler, rtol, off):
     """On VP cosine a trailing grid's first step drops sigma / alpha from 637 to 6.3, and heun's corrector
-    multiplies the change in the x0 estimate by about 50 there; at 41 NFE the default (Karras) grid lands on
-    the Gaussian's spread (heun 1.085 / 1.068 of it) where trailing misses (1.027 / 1.318)."""
+    multiplies the change in the x0 estimate by about 50 there. At 41 NFE heun on the default (Karras) grid
+    lands at 1.085 / 1.068 of the Gaussian's spread (its two coordinates), on trailing at 1.027 / 1.318."""
     nfe = 41
     path = make_path("vp-cosine")
     x, noise = marginal_start(path, 4000)
