@@ -6,7 +6,8 @@ Contestants, each with its own recipe:
                diffusion, v-prediction on the VP cosine path, logit-normal training times, U-Net width 32, batch
                32 (128 before 2026-12-02 17:30 UTC), fused AdamW lr 3e-3 with 200 warm-up steps (at most a tenth of the budget) and a cosine decay
                that follows the clock, EMA 0.995, label dropout 0.1), trained by
-               `unnoise.train(..., seconds=budget)`; sampled with its default, dpmpp_2m at 20 NFE
+               `unnoise.train(..., seconds=budget)`; sampled with its default: dpmpp_2m_sde at 30 NFE since
+               2026-12-03 17:00 UTC, dpmpp_2m at 20 NFE before
   unnoise-flow (only when named) the flow family with batch 256, the recipe that led at 120 s (docs/images.md)
   unnoise-b64, unnoise-b128 (only when named) the defaults at batch 64 or 128 (the default before 2026-12-02 17:30)
   ddpm-cfg     denoising-diffusion-pytorch's classifier-free-guidance model, as its module's own example builds it
@@ -71,8 +72,8 @@ PEER = {"ddpm-cfg": {"batch": 16, "lr": 1e-4}, "ddpm-cfg-256": {"batch": 256, "l
 RECIPES = {
     "unnoise": "defaults (diffusion, v on the VP cosine path, logit-normal times since 2026-12-02 15:00 UTC, U-Net "
                "width 32, batch 32 (128 before 17:30 UTC), AdamW 3e-3, warm-up to a tenth of the budget + cosine over the clock, EMA); "
-               "dpmpp_2m 20 NFE",
-    "unnoise-flow": "flow family, batch 256, otherwise the defaults; dpmpp_2m 20 NFE",
+               "the image default sampler (dpmpp_2m_sde 30 NFE; dpmpp_2m 20 NFE before 2026-12-03 17:00 UTC)",
+    "unnoise-flow": "flow family, batch 256, otherwise the defaults",
     "unnoise-b64": "the defaults at batch 64",
     "unnoise-b128": "the defaults at batch 128 (the default before 2026-12-02 17:30 UTC)",
     "unnoise-b16": "the defaults at batch 16",

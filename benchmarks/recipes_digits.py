@@ -9,10 +9,11 @@ about 230 ms on the 2-core AMD machines, so 60 s is ~260 steps. This script meas
     python benchmarks/recipes_digits.py --averages --steps 450 --warmup 45 --n 1000   # EMA, raw, power EMA
     python benchmarks/recipes_digits.py --levers base,stratified,beta2-0.99 --seconds 60 --seeds 2 --n 400
     python benchmarks/recipes_digits.py --rescore RUN [RUN ...] --n 3000 --scales 1.0,1.05,1.1   # 10 FID draws that barely overlap
+    python benchmarks/recipes_digits.py --rescore RUN --samplers dpmpp_2m:20,dpmpp_2m_sde:30 --draws 5   # samplers, seeds
 
 A recipe trains for a fixed number of steps (its quality does not depend on the machine's load), then
-draws 3,000 (--n) class-conditional samples (dpmpp_2m, 20 NFE) at guidance w = 1 and 1.1, scored as
-benchmarks/images.py scores them. "mlp" recipes replace the U-Net by the 2D residual MLP on the 64
+draws 3,000 (--n) class-conditional samples (images.SAMPLER: dpmpp_2m_sde, 30 NFE) at guidance w = 1 and
+1.1, scored as benchmarks/images.py scores them. "mlp" recipes replace the U-Net by the 2D residual MLP on the 64
 flattened pixels: a lever under test, not a network unnoise offers; "logitnormal" recipes draw the training
 times from SD3's logit-normal(0, 1) (--time-density), the others uniformly, and "levels16x64" gives the U-Net a narrow 8x8 level (16
 channels) and a wide 4x4 level (64): levers under test.
@@ -208,18 +209,39 @@ def lever_run(name, seconds, seed, n, scales=(1.1, 1.15, 1.25), sample_seeds=(0,
               f"{sum(worst) / len(worst):.2f}", flush=True)
 
 
-def rescore(folders, n, scales=(1.1, 1.15)):
-    """Score saved digits runs at n samples (sampling seed 0). The FID is the mean over ten class-matched draws of
-    min(n, 359) samples (metrics.images.report): at n = 400 they share most samples, at 3,000 they barely do."""
+def rescore(folders, n, scales=(1.1, 1.15), samplers=((scoring.SAMPLER, scoring.NFE),), sample_seeds=(0,)):
+    """Score saved digits runs at n samples with each sampler and sampling seed. The FID is the mean over ten
+    class-matched draws of min(n, 359) samples (metrics.images.report): at n = 400 they share most samples, at 3,000
+    they barely do; the sampling seeds' spread is what is left of the measurement's noise."""
     for folder in folders:
         run = unnoise.Run.load(folder)
-        for w in scales:
-            r, _, _ = scoring.evaluate(run, n, w)
-            ratios = scoring.ratios(r)
-            met = r["class_accuracy"] >= 0.99 and max(ratios) <= 1.0 and r["memorization_ratio"] >= 0.9
-            print(f"- {folder}, {run.step} steps, w = {w:g}, n = {n}: accuracy {r['class_accuracy']:.3f}, FID / floor "
-                  f"{' / '.join(f'{q:.2f}' for q in ratios)}, worst {max(ratios):.2f}, memorization "
-                  f"{r['memorization_ratio']:.2f}; the 60 s target's figures {'met' if met else 'missed'}", flush=True)
+        for (sampler, nfe), w in ((s, w) for s in samplers for w in scales):
+            worst = []
+            for seed in sample_seeds:
+                r, _, _ = scoring.evaluate(run, n, w, seed=seed, sampler=sampler, nfe=nfe)
+                ratios = scoring.ratios(r)
+                worst.append(max(ratios))
+                met = r["class_accuracy"] >= 0.99 and max(ratios) <= 1.0 and r["memorization_ratio"] >= 0.9
+                print(f"- {folder}, {run.step} steps, {sampler} {nfe} NFE, w = {w:g}, n = {n}, sampling seed {seed}: "
+                      f"accuracy {r['class_accuracy']:.3f}, FID / floor {' / '.join(f'{q:.2f}' for q in ratios)}, "
+                      f"worst {max(ratios):.2f}, memorization {r['memorization_ratio']:.2f}; the 60 s target's figures "
+                      f"{'met' if met else 'missed'}", flush=True)
+            if len(worst) > 1:
+                mean = sum(worst) / len(worst)
+                sd = (sum((q - mean) ** 2 for q in worst) / (len(worst) - 1)) ** 0.5
+                print(f"- {folder}, {sampler} {nfe} NFE, w = {w:g}: worst judge {mean:.2f} +- {sd:.2f} (mean +- sd over "
+                      f"{len(worst)} sampling seeds)", flush=True)
+
+
+def parse_samplers(text):
+    """'dpmpp_2m:20,dpmpp_2m_sde:30' -> [('dpmpp_2m', 20), ('dpmpp_2m_sde', 30)]; None when malformed."""
+    pairs = []
+    for item in text.split(","):
+        name, _, nfe = item.partition(":")
+        if name not in unnoise.samplers.SAMPLERS or not nfe.isdigit() or int(nfe) < 1:
+            return None
+        pairs.append((name, int(nfe)))
+    return pairs
 
 
 def main():
@@ -244,7 +266,10 @@ def main():
                         "changes the network (no-attention, dropout-0.1)")
     parser.add_argument("--scales", help="guidance scales, comma-separated (default 1.1,1.15 for --rescore, "
                         "1.1,1.15,1.25 for --levers; longer runs want less: 1.0-1.05 at 180 s and more)")
-    parser.add_argument("--draws", type=int, default=2, help="sampling seeds of each --levers scale")
+    parser.add_argument("--draws", type=int, help="sampling seeds 0..draws-1 of each scale (default: 2 for "
+                        "--levers, 1 for --rescore)")
+    parser.add_argument("--samplers", default=f"{scoring.SAMPLER}:{scoring.NFE}", help="--rescore's samplers as "
+                        "name:nfe, comma-separated, e.g. dpmpp_2m:20,dpmpp_2m_sde:30")
     parser.add_argument("--one", nargs=2, metavar=("LEVER", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -254,16 +279,21 @@ def main():
         scales = [-1.0]
     if scales is not None and not all(w >= 0 for w in scales):
         parser.error(f"--scales must be comma-separated guidance scales >= 0, got {args.scales!r}")
-    for flag, value in (("--seconds", args.seconds), ("--seeds", args.seeds), ("--draws", args.draws),
-                        ("--n", args.n), ("--fixed-steps", args.fixed_steps or 1)):
+    draws = 1 if args.draws is None else args.draws
+    for flag, value in (("--seconds", args.seconds), ("--seeds", args.seeds), ("--draws", draws), ("--n", args.n),
+                        ("--fixed-steps", args.fixed_steps or 1)):
         if not value > 0:
             parser.error(f"{flag} must be positive, got {value}")
+    samplers = parse_samplers(args.samplers)
+    if samplers is None:
+        parser.error(f"--samplers must be name:nfe pairs, comma-separated, with names from "
+                     f"{', '.join(unnoise.samplers.SAMPLERS)}; got {args.samplers!r}")
     if args.rescore:
         pull_lever(args.pull or "base")
-        rescore(args.rescore, args.n, scales or (1.1, 1.15))
+        rescore(args.rescore, args.n, scales or (1.1, 1.15), samplers, range(args.draws or 1))
     if args.one:
         lever_run(args.one[0], args.seconds, int(args.one[1]), args.n, scales or (1.1, 1.15, 1.25),
-                  range(args.draws), steps=args.fixed_steps)
+                  range(args.draws or 2), steps=args.fixed_steps)
         return
     if args.levers:
         names = args.levers.split(",")
@@ -273,7 +303,7 @@ def main():
         for name in names:
             for seed in range(args.seeds):   # a fresh process each: the levers patch this process
                 subprocess.run([sys.executable, __file__, "--one", name, str(seed), "--seconds", str(args.seconds),
-                                "--n", str(args.n), "--threads", str(args.threads), "--draws", str(args.draws)]
+                                "--n", str(args.n), "--threads", str(args.threads), "--draws", str(args.draws or 2)]
                                + (["--fixed-steps", str(args.fixed_steps)] if args.fixed_steps else [])
                                + (["--scales", args.scales] if args.scales else []), check=True)
     if args.averages:

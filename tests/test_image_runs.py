@@ -40,6 +40,14 @@ def test_image_defaults_are_written_into_the_config(tmp_path):
     assert run.shape == (1, 8, 8) and run.num_classes == 10
 
 
+def test_images_sample_with_the_sde_solver_at_30_nfe_by_default(digits_run):
+    """Images default to dpmpp_2m_sde at 30 NFE (docs/performance.md, "Eighth round"); points keep dpmpp_2m at 20."""
+    default = digits_run.sample(10, label="each")
+    assert torch.equal(default, digits_run.sample(10, "dpmpp_2m_sde", 30, label="each"))
+    assert not torch.allclose(default, digits_run.sample(10, "dpmpp_2m", 20, label="each"), atol=1e-3)
+    assert [unnoise.run.default_nfe(s) for s in ("dpmpp_2m", "dpmpp_2m_sde", "ddim")] == [20, 30, 50]
+
+
 def test_sample_and_data_write_images_in_the_same_form(digits_run, tmp_path, capsys):
     assert main(["sample", str(digits_run.folder), "--sampler", "euler", "--nfe", "8", "--n", "30",
                  "--out", str(tmp_path / "s.npy")]) == 0

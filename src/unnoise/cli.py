@@ -41,9 +41,9 @@ def add_dist(p):
 
 def add_sampling(p):
     p.add_argument("--sampler", choices=tuple(samplers.SAMPLERS), help="diffusion, flow, edm: default dpmpp_2m "
-                   "(DPM-Solver++(2M)), euler for a flow run with a --source")
+                   "(DPM-Solver++(2M)) for points, dpmpp_2m_sde for images, euler for a flow run with a --source")
     p.add_argument("--nfe", type=positive("nfe"), help="diffusion, flow, edm: network evaluations per "
-                   "sample (default 20 for dpmpp_2m, 50 for the other samplers)")
+                   "sample (default 20 for dpmpp_2m, 30 for dpmpp_2m_sde, 50 for the other samplers)")
     p.add_argument("--eta", type=float,
                    help="noise in [0, 1] of ddim (default 0), euler_ancestral, dpmpp_2m_sde and dpmpp_3m_sde (default 1)")
     p.add_argument("--s-churn", type=float, help="heun / euler: EDM's stochastic churn S_churn (default 0)")
