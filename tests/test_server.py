@@ -63,7 +63,8 @@ def test_page_and_run_listing(client):
     assert (moons["kind"], moons["family"], moons["conditional"], moons["shape"]) == ("points", "diffusion", False, [2])
     assert moons["inputs"]["n"]["max"] == 2000 and "label" not in moons["inputs"]
     assert "ddim" in moons["inputs"]["sampler"]["choices"] and "dopri5" not in moons["inputs"]["sampler"]["choices"]
-    assert moons["inputs"]["nfe"] == {"min": 1, "max": 200, "default": 50}
+    assert moons["inputs"]["nfe"] == {"min": 1, "max": 200, "default": 20}             # what a request without nfe gets
+    assert (digits["inputs"]["sampler"]["default"], digits["inputs"]["nfe"]["default"]) == ("dpmpp_2m_sde", 30)
     assert (digits["kind"], digits["num_classes"], digits["inputs"]["n"]["max"]) == ("images", 10, 64)
     assert digits["inputs"]["label"]["max"] == 9 and digits["step"] == 5
     assert ar["family"] == "ar" and "sampler" not in ar["inputs"] and ar["inputs"]["top_k"]["max"] == 17

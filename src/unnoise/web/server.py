@@ -76,7 +76,7 @@ def describe(run):
                       frames={"count": TOKEN_FRAMES})
     else:
         inputs.update(sampler={"choices": list(SERVED_SAMPLERS), "default": run.default_sampler},
-                      nfe={"min": 1, "max": MAX_NFE, "default": 50},
+                      nfe={"min": 1, "max": MAX_NFE, "default": default_nfe(run.default_sampler)},
                       frames={"max_nfe": MAX_FRAMES_NFE, "max_values": MAX_FRAME_VALUES,
                               "values_per_sample": math.prod(run.shape)})
     return {"family": run.cfg.family, "data": run.trained_on, "kind": kind, "shape": list(run.shape),
