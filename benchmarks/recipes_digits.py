@@ -186,8 +186,7 @@ LEVERS = {"base": "the defaults", "stratified": "stratified logit-normal times (
 
 
 def lever_run(name, seconds, seed, n, scales=(1.1, 1.15, 1.25), sample_seeds=(0, 1), steps=None):
-    """Train the defaults with one lever for `seconds` (or, untimed, `steps`); score each w at each sampling seed
-    (their spread is the measurement's noise at this n), printing the worst judge's FID / floor and its mean."""
+    """Train the defaults with one lever for `seconds` (or, untimed, `steps`), then score it as draws() does."""
     pull_lever(name)
     torch.manual_seed(seed)
     cfg = unnoise.TrainConfig(data="digits", conditional=True, seed=seed, steps=steps or UNCAPPED)
@@ -197,40 +196,36 @@ def lever_run(name, seconds, seed, n, scales=(1.1, 1.15, 1.25), sample_seeds=(0,
     seconds = time.perf_counter() - start if steps else seconds                    # the untimed run's wall time
     print(f"- {name}, training seed {seed}: the run is kept in {folder} (score it again with --rescore)", flush=True)
     for w in scales:
-        worst = []
-        for sample_seed in sample_seeds:
-            r, _, _ = scoring.evaluate(run, n, w, seed=sample_seed)
-            worst.append(max(scoring.ratios(r)))
-            print(f"- {name}, training seed {seed}, {run.step} steps in {seconds:.0f} s, w = {w:g}, sampling seed "
-                  f"{sample_seed}: accuracy {r['class_accuracy']:.3f}, FID / floor "
-                  f"{' / '.join(f'{q:.2f}' for q in scoring.ratios(r))}, worst {worst[-1]:.2f}, memorization "
-                  f"{r['memorization_ratio']:.2f}", flush=True)
-        print(f"- {name}, training seed {seed}, w = {w:g}: worst judge's mean over {len(worst)} draws "
-              f"{sum(worst) / len(worst):.2f}", flush=True)
+        draws(run, f"{name}, training seed {seed}, {run.step} steps in {seconds:.0f} s", n, w, sample_seeds)
 
 
 def rescore(folders, n, scales=(1.1, 1.15), samplers=((scoring.SAMPLER, scoring.NFE),), sample_seeds=(0,)):
-    """Score saved digits runs at n samples with each sampler and sampling seed. The FID is the mean over ten
-    class-matched draws of min(n, 359) samples (metrics.images.report): at n = 400 they share most samples, at 3,000
-    they barely do; the sampling seeds' spread is what is left of the measurement's noise."""
+    """Score saved digits runs at n samples with each sampler and sampling seed, as draws() does."""
     for folder in folders:
         run = unnoise.Run.load(folder)
         for (sampler, nfe), w in ((s, w) for s in samplers for w in scales):
-            worst = []
-            for seed in sample_seeds:
-                r, _, _ = scoring.evaluate(run, n, w, seed=seed, sampler=sampler, nfe=nfe)
-                ratios = scoring.ratios(r)
-                worst.append(max(ratios))
-                met = r["class_accuracy"] >= 0.99 and max(ratios) <= 1.0 and r["memorization_ratio"] >= 0.9
-                print(f"- {folder}, {run.step} steps, {sampler} {nfe} NFE, w = {w:g}, n = {n}, sampling seed {seed}: "
-                      f"accuracy {r['class_accuracy']:.3f}, FID / floor {' / '.join(f'{q:.2f}' for q in ratios)}, "
-                      f"worst {max(ratios):.2f}, memorization {r['memorization_ratio']:.2f}; the 60 s target's figures "
-                      f"{'met' if met else 'missed'}", flush=True)
-            if len(worst) > 1:
-                mean = sum(worst) / len(worst)
-                sd = (sum((q - mean) ** 2 for q in worst) / (len(worst) - 1)) ** 0.5
-                print(f"- {folder}, {sampler} {nfe} NFE, w = {w:g}: worst judge {mean:.2f} +- {sd:.2f} (mean +- sd over "
-                      f"{len(worst)} sampling seeds)", flush=True)
+            draws(run, f"{folder}, {run.step} steps, {sampler} {nfe} NFE", n, w, sample_seeds, sampler, nfe)
+
+
+def draws(run, name, n, w, sample_seeds, sampler=scoring.SAMPLER, nfe=scoring.NFE):
+    """Score n samples at guidance w for each sampling seed, and the worst judge's mean +- sd over the seeds.
+
+    The FID is the mean over ten class-matched draws of min(n, 359) samples (metrics.images.report): at n = 400
+    they share most samples, at 3,000 they barely do; the seeds' spread is what is left of the measurement's noise."""
+    worst = []
+    for seed in sample_seeds:
+        r, _, _ = scoring.evaluate(run, n, w, seed=seed, sampler=sampler, nfe=nfe)
+        ratios = scoring.ratios(r)
+        worst.append(max(ratios))
+        met = r["class_accuracy"] >= 0.99 and max(ratios) <= 1.0 and r["memorization_ratio"] >= 0.9
+        print(f"- {name}, w = {w:g}, n = {n}, sampling seed {seed}: accuracy {r['class_accuracy']:.3f}, FID / floor "
+              f"{' / '.join(f'{q:.2f}' for q in ratios)}, worst {max(ratios):.2f}, memorization "
+              f"{r['memorization_ratio']:.2f}; the 60 s target's figures {'met' if met else 'missed'}", flush=True)
+    if len(worst) > 1:
+        mean = sum(worst) / len(worst)
+        sd = (sum((q - mean) ** 2 for q in worst) / (len(worst) - 1)) ** 0.5
+        print(f"- {name}, w = {w:g}: worst judge {mean:.2f} +- {sd:.2f} (mean +- sd over {len(worst)} sampling seeds)",
+              flush=True)
 
 
 def parse_samplers(text):
