@@ -54,11 +54,12 @@ def budgeted(cfg, folder, budget):
     return run, run.step, time.perf_counter() - start
 
 
-def evaluate(run, n, guidance=1.0, seed=0, sampler=SAMPLER, nfe=NFE):
-    """Image metrics of n class-conditional samples (classes in turn) at guidance w, by every judge."""
+def evaluate(run, n, guidance=1.0, seed=0, sampler=SAMPLER, nfe=NFE, guide=None):
+    """Image metrics of n class-conditional samples (classes in turn) at guidance w, by every judge (guide: a weaker
+    run to autoguide by, in place of the unconditional model)."""
     evals = []
     start = time.perf_counter()
-    images = run.sample(n, sampler, nfe, seed=seed, label="each", guidance=guidance,
+    images = run.sample(n, sampler, nfe, seed=seed, label="each", guidance=guidance, guide=guide,
                         callback=lambda i, *_: evals.append(i))
     per_image = (time.perf_counter() - start) / n
     labels = torch.arange(n) % run.num_classes

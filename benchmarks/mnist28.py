@@ -54,6 +54,8 @@ def main():
                         help=f"sampler of the scoring (default {images.SAMPLER})")
     parser.add_argument("--nfe", type=int, default=images.NFE, help=f"its network evaluations (default {images.NFE})")
     parser.add_argument("--scales", default=",".join(f"{w:g}" for w in SCALES), help="guidance scales, comma-separated")
+    parser.add_argument("--guide", metavar="WEAK", help="autoguidance (Karras et al. 2024): guide by this weaker "
+                        "conditional run instead of the unconditional model")
     args = parser.parse_args()
     try:
         scales = [float(w) for w in args.scales.split(",")]
@@ -75,12 +77,14 @@ def main():
         print(f"- the run is kept in {folder} (score it again with --run)", flush=True)
     command = f"`unnoise train --data mnist --size 28 --conditional{common_flags(args)}`"
     what = f"the saved run {args.run}" if args.run else command
+    guide = unnoise.Run.load(args.guide) if args.guide else None
+    what += f", autoguided by {args.guide}" if args.guide else ""
     lines = [f"- {what}: {cfg.family} ({cfg.prediction}, "
              f"{cfg.schedule}, {cfg.time_density} times), U-Net width {cfg.width}, patch {cfg.patch}, batch {cfg.batch_size}, lr {cfg.lr:g}; "
              f"trained {seconds:.0f} s ({steps} steps, {1000 * seconds / steps:.0f} ms per step); "
              f"{args.sampler} {args.nfe} NFE, n = {args.n}"]
     for w in scales:
-        r, samples, labels = images.evaluate(run, args.n, w, sampler=args.sampler, nfe=args.nfe)
+        r, samples, labels = images.evaluate(run, args.n, w, sampler=args.sampler, nfe=args.nfe, guide=guide)
         ratios = images.ratios(r)
         met = r["class_accuracy"] >= TARGET[0] and max(ratios) <= TARGET[1]
         lines.append(f"- w = {w:g}: class accuracy {r['class_accuracy']:.3f} (judge on held-out real "

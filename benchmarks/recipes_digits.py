@@ -10,6 +10,7 @@ about 230 ms on the 2-core AMD machines, so 60 s is ~260 steps. This script meas
     python benchmarks/recipes_digits.py --levers base,stratified,beta2-0.99 --seconds 60 --seeds 2 --n 400
     python benchmarks/recipes_digits.py --rescore RUN [RUN ...] --n 3000 --scales 1.0,1.05,1.1   # 10 FID draws that barely overlap
     python benchmarks/recipes_digits.py --rescore RUN --samplers dpmpp_2m:20,dpmpp_2m_sde:30 --draws 5   # samplers, seeds
+    python benchmarks/recipes_digits.py --rescore RUN --guide WEAK --scales 1.2,1.5   # autoguidance by a weaker run
 
 A recipe trains for a fixed number of steps (its quality does not depend on the machine's load), then
 draws 3,000 (--n) class-conditional samples (images.SAMPLER: dpmpp_2m_sde, 30 NFE) at guidance w = 1 and
@@ -199,22 +200,25 @@ def lever_run(name, seconds, seed, n, scales=(1.1, 1.15, 1.25), sample_seeds=(0,
         draws(run, f"{name}, training seed {seed}, {run.step} steps in {seconds:.0f} s", n, w, sample_seeds)
 
 
-def rescore(folders, n, scales=(1.1, 1.15), samplers=((scoring.SAMPLER, scoring.NFE),), sample_seeds=(0,)):
+def rescore(folders, n, scales=(1.1, 1.15), samplers=((scoring.SAMPLER, scoring.NFE),), sample_seeds=(0,), guide=None):
     """Score saved digits runs at n samples with each sampler and sampling seed, as draws() does."""
+    guided_by = f", autoguided by {guide}" if guide else ""
+    weak = unnoise.Run.load(guide) if guide else None
     for folder in folders:
         run = unnoise.Run.load(folder)
         for (sampler, nfe), w in ((s, w) for s in samplers for w in scales):
-            draws(run, f"{folder}, {run.step} steps, {sampler} {nfe} NFE", n, w, sample_seeds, sampler, nfe)
+            draws(run, f"{folder}, {run.step} steps, {sampler} {nfe} NFE{guided_by}", n, w, sample_seeds, sampler, nfe,
+                  weak)
 
 
-def draws(run, name, n, w, sample_seeds, sampler=scoring.SAMPLER, nfe=scoring.NFE):
+def draws(run, name, n, w, sample_seeds, sampler=scoring.SAMPLER, nfe=scoring.NFE, guide=None):
     """Score n samples at guidance w for each sampling seed, and the worst judge's mean +- sd over the seeds.
 
     The FID is the mean over ten class-matched draws of min(n, 359) samples (metrics.images.report): at n = 400
     they share most samples, at 3,000 they barely do; the seeds' spread is what is left of the measurement's noise."""
     worst = []
     for seed in sample_seeds:
-        r, _, _ = scoring.evaluate(run, n, w, seed=seed, sampler=sampler, nfe=nfe)
+        r, _, _ = scoring.evaluate(run, n, w, seed=seed, sampler=sampler, nfe=nfe, guide=guide)
         ratios = scoring.ratios(r)
         worst.append(max(ratios))
         met = r["class_accuracy"] >= 0.99 and max(ratios) <= 1.0 and r["memorization_ratio"] >= 0.9
@@ -265,6 +269,8 @@ def main():
                         "--levers, 1 for --rescore)")
     parser.add_argument("--samplers", default=f"{scoring.SAMPLER}:{scoring.NFE}", help="--rescore's samplers as "
                         "name:nfe, comma-separated, e.g. dpmpp_2m:20,dpmpp_2m_sde:30")
+    parser.add_argument("--guide", metavar="WEAK", help="--rescore with autoguidance (Karras et al. 2024): guide by this "
+                        "weaker conditional run (a shorter or narrower one) instead of the unconditional model")
     parser.add_argument("--one", nargs=2, metavar=("LEVER", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -285,7 +291,7 @@ def main():
                      f"{', '.join(unnoise.samplers.SAMPLERS)}; got {args.samplers!r}")
     if args.rescore:
         pull_lever(args.pull or "base")
-        rescore(args.rescore, args.n, scales or (1.1, 1.15), samplers, range(args.draws or 1))
+        rescore(args.rescore, args.n, scales or (1.1, 1.15), samplers, range(args.draws or 1), args.guide)
     if args.one:
         lever_run(args.one[0], args.seconds, int(args.one[1]), args.n, scales or (1.1, 1.15, 1.25),
                   range(args.draws or 2), steps=args.fixed_steps)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import unnoise
-from unnoise.claims import audio, decision, generalise, geometry, projection, same_idea, spectral
+from unnoise.claims import audio, decision, efficiency, generalise, geometry, projection, same_idea, spectral
 from unnoise.cli import main
 from unnoise.run import Run
 from unnoise.paths import make_path
@@ -125,6 +125,17 @@ def test_bad_input_is_one_line_and_exit_2(flow_run, tmp_path, capsys, monkeypatc
     one_line(capsys, ["claims", "--only", "speech", "--out", str(tmp_path)], "not built yet", "perpendicular")
     one_line(capsys, ["claims", "--only", "marble", "--runs", str(flow_run.folder), "--out", str(tmp_path)],
              "need a images-diffusion run")
+
+
+def test_the_efficiency_verdict_names_the_families_that_have_not_learned_yet():
+    def family(name, accuracy, tuned):
+        return {"family": name, "train_seconds": 180.0, "nfe": 20, "ms_batch1": 30.0, "accuracy": accuracy,
+                "fid_ratio": tuned, "tuned_fid_ratio": tuned, "seeds": 3}
+    table = [family("diffusion", 0.99, 1.1), family("var", 0.95, 3.7)]
+    assert efficiency.row({"data": "digits", "table": table})["verdict"].startswith("True at this budget")
+    table.append(family("ar-tokens", 0.53, 52.0))                     # the 2026-12-01 race's token AR
+    verdict = efficiency.row({"data": "digits", "table": table})["verdict"]
+    assert verdict.startswith("Half true") and "while ar-tokens did not yet" in verdict
 
 
 def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys, monkeypatch):

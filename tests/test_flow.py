@@ -156,6 +156,40 @@ def test_evaluate_compares_a_class_with_that_class_only(runs, capsys):
     assert ratios[0] == ratios[1] < 3.0                     # against all 8 modes a single class would score ~10 x
 
 
+# --- autoguidance (Karras et al. 2024): a weaker run in place of the unconditional model -------------------
+
+@pytest.fixture(scope="module")
+def weak(runs, tmp_path_factory):
+    """The recipe of runs["independent"] stopped at a quarter of its steps: a bad version of it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return train(tiny(steps=100, warmup=10), tmp_path_factory.mktemp("weak") / "run", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_autoguidance_by_the_run_itself_changes_nothing_and_w_1_is_the_run(runs, weak):
+    run = runs["independent"]
+    plain = run.sample(300, "dpmpp_2m", 10)
+    assert torch.equal(run.sample(300, "dpmpp_2m", 10, guidance=3.0, guide=run), plain)   # D + 3 (D - D) = D
+    assert torch.equal(run.sample(300, "dpmpp_2m", 10, guidance=1.0, guide=weak), plain)
+
+
+def test_autoguidance_sharpens_an_unconditional_run_away_from_its_blurrier_self(runs, weak):
+    """The short run blurs the eight modes more than the full one; guiding away from it tightens them (Karras et al.
+    2024's 2D demonstration). Median distance to the nearest mode: real 0.12; weak 0.49; run 0.42, 0.39 at w = 2 and
+    0.37 at w = 4 (seed 0; seed 1: 0.53, 0.42, 0.40, 0.38)."""
+    run, real = runs["independent"], data.load("8gaussians", "heldout", 4000)
+    centres = torch.stack([real.x[real.y == k].mean(0) for k in range(8)])             # the eight modes
+
+    def blur(x):
+        return torch.cdist(x, centres).min(dim=1).values.median()
+    alone, weak_alone = blur(run.sample(2000, "dpmpp_2m", 20)), blur(weak.sample(2000, "dpmpp_2m", 20))
+    guided = blur(run.sample(2000, "dpmpp_2m", 20, guidance=4.0, guide=weak))
+    assert weak_alone > 1.1 * alone and guided < 0.95 * alone, (weak_alone, alone, guided)
+
+
 # --- bad input: one line, exit code 2 -----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -177,6 +211,10 @@ def test_bad_inputs_fail_in_one_line_with_exit_code_2(runs, diffusion_run, tmp_p
         (["sample", str(diffusion_run), "--nfe", "5000", "--out", str(tmp_path / "a.npy")], "1000 training timesteps"),
         (["reflow", flow, "--out", cond], "already holds a run"),
         (["train", "--family", "flow", "--coupling", "greedy", "--out", str(tmp_path / "t")], "invalid choice"),
+        (["sample", flow, "--autoguide", str(diffusion_run), "--guidance", "2", "--out", str(tmp_path / "a.npy")],
+         "cannot guide"),
+        (["sample", cond, "--class", "3", "--autoguide", flow, "--out", str(tmp_path / "a.npy")], "must be conditional"),
+        (["sample", flow, "--autoguide", str(tmp_path / "none"), "--out", str(tmp_path / "a.npy")], "does not exist"),
     ]
     for argv, message in cases:
         assert main(argv) == 2

@@ -236,13 +236,15 @@ def sample_run(args, run=None):
         options["guidance_ramp"] = True
     if args.label is None and run.images and run.cfg.conditional:
         args.label = guidance.EACH                # image runs: one row per class, and class accuracy
+    if args.autoguide is not None:
+        options["guide"] = Run.load(args.autoguide)
     points = dist.sample(run, args.n, sampler=args.sampler, nfe=args.nfe, seed=args.seed, eta=args.eta,
                          spacing=args.spacing, progress=True, callback=lambda i, *_: evals.append(i),
                          label=args.label, guidance=args.guidance, **options)
     args.sampler = run.cfg.family if run.cfg.discrete else args.sampler or run.default_sampler
     args.nfe_counted = len(evals) / max(1, evals.count(0))      # evaluations per sample, counted
     args.labels = None
-    if args.label is not None or args.guidance != 1:
+    if args.label is not None or (args.guidance != 1 and args.autoguide is None):     # autoguided: unconditional
         args.labels = guidance.labels(run, args.label, 0, args.n)
     return run, points, time.perf_counter() - start
 
@@ -253,6 +255,8 @@ def cmd_sample(args):
     if not dist.is_main():                      # under torchrun every process drew its share; rank 0 writes
         return
     title = f"{args.sampler}, {args.nfe_counted:g} NFE"
+    if args.autoguide is not None:
+        title += f", autoguided (w = {args.guidance:g})"
     if run.images:
         cli_images.write_images(points, out, args.labels, title)
     else:

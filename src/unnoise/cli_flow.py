@@ -9,11 +9,14 @@ GUIDANCE_HELP = ("classifier-free guidance weight w: out = out_uncond + w (out_c
 
 
 def add_guidance(p):
-    """--guidance and --class, for every command that samples."""
+    """--guidance, --class and --autoguide, for every command that samples."""
     p.add_argument("--guidance", type=float, default=1.0, metavar="W", help=GUIDANCE_HELP)
     p.add_argument("--class", dest="label", type=class_label, metavar="C",
                    help="draw class C of a conditional run, or 'each' for every class in turn (default: unconditional "
                         "for 2D runs; every class in turn for image runs and with --guidance)")
+    p.add_argument("--autoguide", metavar="RUN", help="diffusion, flow, edm: guide by this weaker run of the same data "
+                   "(shorter or smaller) in place of the unconditional model, out = out_RUN + w (out - out_RUN) with "
+                   "w = --guidance (autoguidance, Karras et al. 2024); works for unconditional runs too")
 
 
 def class_label(text):

@@ -163,7 +163,7 @@ class Run:
 
     def sample(self, n=2000, sampler=None, nfe=None, seed=0, eta=None, spacing=None,
                batch_size=1000, callback=None, progress=False, clip=True, label=None, guidance=1.0, first=0,
-               **options):
+               guide=None, **options):
         """n samples in data units, (n, D) points or (n, C, H, W) images in [0, 1]; sample i depends only
         on (seed, i), not on the batch size.
 
@@ -174,13 +174,16 @@ class Run:
         top_p, guidance_ramp; callback(i, t, x, x0) follows each network evaluation (token runs:
         callback(level, tokens so far)). clip clamps the x0 estimate to the training data's range (as
         diffusers' clip_sample does). label: class to draw (conditional runs); guidance: classifier-free
-        guidance weight w (guidance.py; on logits for token runs). first: draw samples first..first+n-1 of
-        the seed's sequence (how processes under torchrun share one request: dist.sample).
+        guidance weight w (guidance.py; on logits for token runs). guide: a weaker Run of the same data to guide
+        by in place of the unconditional model (autoguidance, Karras et al. 2024). first: draw samples
+        first..first+n-1 of the seed's sequence (how processes under torchrun share one request: dist.sample).
         """
         n, batch_size = bounded("n", n), bounded("batch-size", batch_size)
         if nfe is not None:
             nfe = bounded("nfe", nfe)
         if self.cfg.discrete:
+            if guide is not None:
+                cfg_guidance.check_guide(self, guide, label)
             return self.family.sample(self, n, seed, label=label, guidance=guidance, batch_size=batch_size,
                                       callback=callback, progress=progress, sampler=sampler, nfe=nfe, eta=eta,
                                       spacing=spacing, first=first, **options)
@@ -196,7 +199,7 @@ class Run:
                 raise UnnoiseError(f"--{name.replace('_', '-')} is for token runs (ar, var); a {self.cfg.family} run "
                                    f"samples with --sampler, --nfe, --eta, --spacing, --guidance")
         options = {k: v for k, v in options.items() if k not in families.tokens.OPTIONS}
-        cfg_guidance.check(self, label, guidance)
+        cfg_guidance.check(self, label, guidance, guide)
         n, nfe, batch_size = (positive_int(k, v) for k, v in (("n", n), ("nfe", nfe), ("batch-size", batch_size)))
         step_fn = samplers.SAMPLERS[samplers.choose("sampler", sampler, tuple(samplers.SAMPLERS))]
         options = samplers.check_options(sampler, {**options, **({"eta": eta} if eta is not None else {})})
@@ -214,7 +217,7 @@ class Run:
         for start in starts:
             noise = samplers.PerSampleNoise.for_range(seed, start, min(end, start + batch_size))
             x = self.initial(noise)
-            model = cfg_guidance.model_for(self, label, guidance, start, start + len(x), clip)
+            model = cfg_guidance.model_for(self, label, guidance, start, start + len(x), clip, guide)
             out.append(step_fn(model, x, ts, self.path, noise, callback=step_done, **options))
         bar.close()
         return self.to_data(torch.cat(out))
