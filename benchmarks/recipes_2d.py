@@ -2,13 +2,14 @@
 
 Each recipe trains with `--seconds BUDGET` (the learning rate decays over the clock, no step cap), or
 for `--steps N` (what a newcomer's `unnoise train` does), in a fresh process with 2 threads, then
-samples 2000 points with the sampler a newcomer gets (`unnoise evaluate` without flags: ddpm, 50 NFE)
-and with dpmpp_2m at 20 NFE. The score is exact W2 to 2000 held-out points, averaged over 4 sample
+samples 2000 points with ddpm at 50 NFE and with dpmpp_2m at 20 NFE (what `unnoise evaluate` gives a
+points run without flags), or with --samplers. The score is exact W2 to 2000 held-out points, averaged over 4 sample
 draws, over the mean W2 of 8 fresh real draws to the same points (the floor). Seeds: one training per
 seed.
 
     python benchmarks/recipes_2d.py --data moons --budget 20 --seeds 2 --recipes default,w64,flow
     python benchmarks/recipes_2d.py --data checkerboard --steps 1000 --seeds 3 --recipes default
+    python benchmarks/recipes_2d.py --data moons --recipes default --samplers dpmpp_2m:20,dpmpp_2m_sde:30
 """
 
 import argparse
@@ -46,7 +47,7 @@ SAMPLERS = (("ddpm", 50), ("dpmpp_2m", 20))
 DRAWS = 4
 
 
-def one(data, recipe, seed, budget, threads=2, steps=None):
+def one(data, recipe, seed, budget, threads=2, steps=None, samplers=SAMPLERS):
     """In this process: train one recipe for budget seconds (or a fixed number of steps); W2 at each sampler
     (the mean over DRAWS sample draws), steps done and training seconds."""
     import unnoise
@@ -61,7 +62,7 @@ def one(data, recipe, seed, budget, threads=2, steps=None):
     held = unnoise.data.load(data, "heldout", N).x
     return {"steps": run.step, "seconds": seconds,
             **{f"{s}-{nfe}": statistics.mean(w2(run.sample(N, s, nfe, seed=100 * seed + k), held) for k in range(DRAWS))
-               for s, nfe in SAMPLERS}}
+               for s, nfe in samplers}}
 
 
 def floor(data, seeds=8):
@@ -80,11 +81,19 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="torch threads of each training (default 2)")
     parser.add_argument("--append", action="store_true")
     parser.add_argument("--steps", type=int, help="train a fixed number of steps instead of --budget seconds")
+    parser.add_argument("--samplers", default=",".join(f"{s}:{nfe}" for s, nfe in SAMPLERS),
+                        help="samplers to score each run with, as name:nfe, comma-separated (default %(default)s)")
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    samplers = [(name, int(nfe) if nfe.isdigit() else 0) for name, _, nfe in
+                (item.partition(":") for item in args.samplers.split(","))]
+    from unnoise.samplers import SAMPLERS as KNOWN
+    if not all(nfe > 0 and name in KNOWN for name, nfe in samplers):
+        parser.error(f"--samplers must be name:nfe pairs, comma-separated, with names from {', '.join(KNOWN)}; "
+                     f"got {args.samplers!r}")
     if args.one:
         recipe, seed, data = args.one
-        print(json.dumps(one(data, recipe, int(seed), args.budget, args.threads, args.steps)))
+        print(json.dumps(one(data, recipe, int(seed), args.budget, args.threads, args.steps, samplers)))
         return
     base = floor(args.data)
     spent = f"{args.steps} steps" if args.steps else f"{args.budget:g} s of training"
@@ -97,11 +106,12 @@ def main():
         for seed in range(args.seeds):
             extra = ["--steps", str(args.steps)] if args.steps else []
             out = subprocess.run([sys.executable, __file__, "--one", recipe, str(seed), args.data, "--budget",
-                                  str(args.budget), "--threads", str(args.threads)] + extra, capture_output=True,
+                                  str(args.budget), "--threads", str(args.threads), "--samplers", args.samplers] + extra,
+                                 capture_output=True,
                                  text=True, check=True)
             results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         cells = []
-        for s, nfe in SAMPLERS:
+        for s, nfe in samplers:
             r = [x[f"{s}-{nfe}"] / base for x in results]
             cells.append(f"{s} {nfe}: {statistics.mean(r):.2f} ({min(r):.2f}-{max(r):.2f})")
         line = (f"- {recipe} {RECIPES[recipe] or '(the defaults)'}: " + "; ".join(cells)
