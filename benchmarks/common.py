@@ -1,4 +1,4 @@
-"""Shared by the benchmark scripts: the machine line and appending a section to BENCHMARKS.md."""
+"""Shared by the benchmark scripts: the machine line, appending a section to BENCHMARKS.md, and --samplers."""
 
 import datetime
 import os
@@ -34,3 +34,13 @@ def append(title, lines):
     with open(RESULTS, "a") as f:
         f.write("\n".join(text) + "\n")
     print("\n".join(text))
+
+
+def samplers(parser, text):
+    """--samplers 'dpmpp_2m:20,dpmpp_2m_sde:30' -> [('dpmpp_2m', 20), ('dpmpp_2m_sde', 30)], or parser.error's one line."""
+    from unnoise.samplers import SAMPLERS
+    pairs = [(name, int(nfe) if nfe.isdigit() else 0) for name, _, nfe in (item.partition(":") for item in text.split(","))]
+    if not all(name in SAMPLERS and nfe > 0 for name, nfe in pairs):
+        parser.error(f"--samplers must be name:nfe pairs, comma-separated, with names from {', '.join(SAMPLERS)}; "
+                     f"got {text!r}")
+    return pairs

@@ -85,12 +85,7 @@ def main():
                         help="samplers to score each run with, as name:nfe, comma-separated (default %(default)s)")
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    samplers = [(name, int(nfe) if nfe.isdigit() else 0) for name, _, nfe in
-                (item.partition(":") for item in args.samplers.split(","))]
-    from unnoise.samplers import SAMPLERS as KNOWN
-    if not all(nfe > 0 and name in KNOWN for name, nfe in samplers):
-        parser.error(f"--samplers must be name:nfe pairs, comma-separated, with names from {', '.join(KNOWN)}; "
-                     f"got {args.samplers!r}")
+    samplers = common.samplers(parser, args.samplers)
     if args.one:
         recipe, seed, data = args.one
         print(json.dumps(one(data, recipe, int(seed), args.budget, args.threads, args.steps, samplers)))
@@ -107,8 +102,7 @@ def main():
             extra = ["--steps", str(args.steps)] if args.steps else []
             out = subprocess.run([sys.executable, __file__, "--one", recipe, str(seed), args.data, "--budget",
                                   str(args.budget), "--threads", str(args.threads), "--samplers", args.samplers] + extra,
-                                 capture_output=True,
-                                 text=True, check=True)
+                                 capture_output=True, text=True, check=True)
             results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         cells = []
         for s, nfe in samplers:

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
 import images as scoring  # noqa: E402
 
 import unnoise  # noqa: E402
@@ -232,17 +233,6 @@ def draws(run, name, n, w, sample_seeds, sampler=scoring.SAMPLER, nfe=scoring.NF
               flush=True)
 
 
-def parse_samplers(text):
-    """'dpmpp_2m:20,dpmpp_2m_sde:30' -> [('dpmpp_2m', 20), ('dpmpp_2m_sde', 30)]; None when malformed."""
-    pairs = []
-    for item in text.split(","):
-        name, _, nfe = item.partition(":")
-        if name not in unnoise.samplers.SAMPLERS or not nfe.isdigit() or int(nfe) < 1:
-            return None
-        pairs.append((name, int(nfe)))
-    return pairs
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed", action="store_true", help="time one training step of each candidate network")
@@ -285,10 +275,7 @@ def main():
                         ("--fixed-steps", args.fixed_steps or 1)):
         if not value > 0:
             parser.error(f"{flag} must be positive, got {value}")
-    samplers = parse_samplers(args.samplers)
-    if samplers is None:
-        parser.error(f"--samplers must be name:nfe pairs, comma-separated, with names from "
-                     f"{', '.join(unnoise.samplers.SAMPLERS)}; got {args.samplers!r}")
+    samplers = common.samplers(parser, args.samplers)
     if args.rescore:
         pull_lever(args.pull or "base")
         rescore(args.rescore, args.n, scales or (1.1, 1.15), samplers, range(args.draws or 1), args.guide)
