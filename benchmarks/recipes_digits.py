@@ -166,10 +166,20 @@ def stratified_times(path, density, n, generator):
     return torch.sigmoid(torch.special.ndtri(u)) * path.t_max
 
 
+def shifted_times(location):
+    """Logit-normal(location, 1) times (SD3's density, Esser et al. 2024, eq. 19, moved): location < 0 trains at
+    less noise. EDM's log-normal sigma (P_mean -1.2) sits at logit(t) = -1.45 on the VP cosine path."""
+    def draw(path, density, n, generator):
+        return torch.sigmoid(location + torch.randn(n, generator=generator)) * path.t_max
+    return draw
+
+
 def pull_lever(name):
     """Change the default digits recipe by one lever, in this process (LEVERS says what each one is)."""
     if name == "stratified":
         continuous.sample_times = stratified_times
+    elif name.startswith("time-mean"):
+        continuous.sample_times = shifted_times(float(name[len("time-mean"):]))
     elif name == "beta2-0.99":
         adamw = torch.optim.AdamW   # the training loop builds its optimizer through torch.optim.AdamW
         torch.optim.AdamW = lambda *a, **k: adamw(*a, betas=(0.9, 0.99), **k)
@@ -181,6 +191,9 @@ def pull_lever(name):
 
 
 LEVERS = {"base": "the defaults", "stratified": "stratified logit-normal times (stratified_times)",
+          "time-mean-0.5": "logit-normal times centred at logit(t) = -0.5 instead of 0 (less noise)",
+          "time-mean-1": "logit-normal times centred at logit(t) = -1 (EDM's training density sits at -1.45)",
+          "time-mean+0.5": "logit-normal times centred at logit(t) = +0.5 (more noise)",
           "beta2-0.99": "AdamW betas (0.9, 0.99) instead of (0.9, 0.999)",
           "warmup-2pc": "a timed run's warm-up capped at 2 % of its budget instead of 10 %",
           "no-attention": "the U-Net without its 4x4 self-attention",
