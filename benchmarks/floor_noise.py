@@ -34,17 +34,16 @@ import common  # noqa: E402
 
 from unnoise.data import images as data  # noqa: E402
 from unnoise.metrics import classifier as clf  # noqa: E402
-from unnoise.metrics.images import fid  # noqa: E402
+from unnoise.metrics.images import fid, standardized  # noqa: E402
 
 
 def floor(x, y, split_seed, judge_seed):
     """The FID floor of one split: held-out against train, under a judge trained on that train part."""
     train, held = data.split_mask(y, seed=split_seed)
     net = clf.train(x[train], y[train], int(y.max()) + 1, seed=judge_seed)
-    f_train, f_held = clf.features(net, x[train]), clf.features(net, x[held])
-    mean, std = f_train.mean(0), f_train.std(0).clamp(min=1e-6)
+    f_train, f_held = standardized(clf.features(net, x[train]), clf.features(net, x[held]))
     accuracy = float((clf.predict(net, x[held]) == y[held]).double().mean())
-    return fid((f_held - mean) / std, (f_train - mean) / std), accuracy, int(held.sum())
+    return fid(f_held, f_train), accuracy, int(held.sum())
 
 
 def spread(values):

@@ -128,6 +128,12 @@ def sample_draws(labels, real_labels, total, n, draws=DRAWS, seed=1):
     return out
 
 
+def standardized(reference, *others):
+    """(reference, *others) features (n, d), each shifted and scaled per feature by the reference's mean and sd."""
+    mean, std = reference.mean(0), reference.std(0).clamp(min=1e-6)
+    return tuple((f - mean) / std for f in (reference, *others))
+
+
 def report(samples, labels=None, source="digits", size=None, channels=None, cache=None, verbose=True,
            classifier_seed=clf.SEED):
     """Every image metric of samples (N, C, H, W) in [0, 1] against the training split, beside its held-out floor."""
@@ -144,9 +150,7 @@ def report(samples, labels=None, source="digits", size=None, channels=None, cach
     real_rows = subset(torch.arange(len(held_x)), n, seed=2)
     real = held_x[real_rows]
     draws = sample_draws(labels if info["task"] == "classes" else None, held_y[real_rows], len(samples), n)
-    f_train, f_all, f_real = (clf.features(net, x) for x in (train_x, samples, real))
-    mean, std = f_train.mean(0), f_train.std(0).clamp(min=1e-6)      # unit scale per feature, from train
-    f_train, f_all, f_real = ((f - mean) / std for f in (f_train, f_all, f_real))
+    f_train, f_all, f_real = standardized(*(clf.features(net, x) for x in (train_x, samples, real)))
     fake, f_fake = samples[draws[0]], f_all[draws[0]]
     out = {"n": n, "reference_n": len(train_x), "classifier_accuracy": info["heldout_accuracy"], "draws": len(draws)}
     fids = torch.tensor([fid(f_all[rows], f_train) for rows in draws])
