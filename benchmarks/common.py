@@ -36,6 +36,14 @@ def append(title, lines):
     print("\n".join(text))
 
 
+def publish(title, lines, no_append=False):
+    """append() the section to BENCHMARKS.md, or with --no-append only print its lines."""
+    if no_append:
+        print("\n".join(lines))
+    else:
+        append(title, lines)
+
+
 def samplers(parser, text):
     """--samplers 'dpmpp_2m:20,dpmpp_2m_sde:30' -> [('dpmpp_2m', 20), ('dpmpp_2m_sde', 30)], or parser.error's one line."""
     from unnoise.samplers import SAMPLERS

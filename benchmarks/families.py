@@ -226,10 +226,7 @@ def main():
     lines += [row(name, rs) for name, rs in results.items()]
     lines += ["", f"- plot: `{out}/quality-vs-time-{args.data}.png`; grids `{out}/{args.data}-<family>-<seed>.png`; "
               f"raw numbers `{out}/results-{args.data}.json`"]
-    if args.no_append:
-        print("\n".join(lines))
-    else:
-        common.append(f"families: diffusion, flow, raster AR and VAR on {args.data}", lines)
+    common.publish(f"families: diffusion, flow, raster AR and VAR on {args.data}", lines, args.no_append)
 
 
 if __name__ == "__main__":

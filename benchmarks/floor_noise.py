@@ -93,10 +93,7 @@ def main():
                   f"would score about {mean / base:.2f} x the canonical floor, give or take {sd / base:.2f}"]
     lines.append(f"- a perfect sampler's worst judge over seeds {args.judges}: about {max(perfect.values()):.2f} x "
                  f"the canonical floors; {time.perf_counter() - start:.0f} s in all")
-    if args.no_append:
-        print("\n".join(lines))
-    else:
-        common.append(f"The FID floor's own noise, {args.data} {size}x{size}", lines)
+    common.publish(f"The FID floor's own noise, {args.data} {size}x{size}", lines, args.no_append)
 
 
 if __name__ == "__main__":

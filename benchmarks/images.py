@@ -151,10 +151,7 @@ def main():
     (out / f"results-{tag}.json").write_text(json.dumps({"runs": results, "guidance": sweeps}, indent=1))
     lines.append(sweep_table(sweeps))
     lines.append(f"- sample grids: `{out}/<data>-<family>{suffix}.png`; guidance plot: `{out}/guidance-{tag}.png`")
-    if args.no_append:
-        print("\n".join([setup(args)] + lines))
-    else:
-        common.append("images: class-conditional U-Nets on digits and MNIST", [setup(args)] + lines)
+    common.publish("images: class-conditional U-Nets on digits and MNIST", [setup(args)] + lines, args.no_append)
 
 
 def setup(args):

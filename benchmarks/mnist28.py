@@ -98,10 +98,7 @@ def main():
     figures2d.save(sample_grid(samples[keep], labels[keep], title=f"mnist 28x28, patch {cfg.patch}, {steps} steps "
                                f"in {seconds:.0f} s, w = {scales[-1]:g}"), grid)
     lines.append(f"- sample grid: `{grid}`")
-    if args.no_append:
-        print("\n".join(lines))
-    else:
-        common.append(f"MNIST 28x28 in {args.seconds:g} s of training", lines)
+    common.publish(f"MNIST 28x28 in {args.seconds:g} s of training", lines, args.no_append)
 
 
 if __name__ == "__main__":

@@ -99,10 +99,7 @@ def main():
     finally:
         uv.should_exit = True
         thread.join(10)
-    if args.no_append:
-        print("\n".join(lines))
-    else:
-        common.append("unnoise serve: latency of the page's default requests, and a burst", lines)
+    common.publish("unnoise serve: latency of the page's default requests, and a burst", lines, args.no_append)
 
 
 if __name__ == "__main__":
