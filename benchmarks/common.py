@@ -28,8 +28,8 @@ def machine():
 
 def append(title, lines):
     """Append a dated section with the command that produced it."""
-    command = "python " + shlex.join(sys.argv)          # quoted as a shell would need it
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    command = "python " + shlex.join(sys.argv)  # quoted as a shell would need it
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = [f"\n## {title} ({stamp})\n", f"- machine: {machine()}", f"- command: `{command}`", *lines, ""]
     with open(RESULTS, "a") as f:
         f.write("\n".join(text) + "\n")
@@ -47,8 +47,12 @@ def publish(title, lines, no_append=False):
 def samplers(parser, text):
     """--samplers 'dpmpp_2m:20,dpmpp_2m_sde:30' -> [('dpmpp_2m', 20), ('dpmpp_2m_sde', 30)], or parser.error's one line."""
     from unnoise.samplers import SAMPLERS
-    pairs = [(name, int(nfe) if nfe.isdigit() else 0) for name, _, nfe in (item.partition(":") for item in text.split(","))]
+
+    pairs = [
+        (name, int(nfe) if nfe.isdigit() else 0) for name, _, nfe in (item.partition(":") for item in text.split(","))
+    ]
     if not all(name in SAMPLERS and nfe > 0 for name, nfe in pairs):
-        parser.error(f"--samplers must be name:nfe pairs, comma-separated, with names from {', '.join(SAMPLERS)}; "
-                     f"got {text!r}")
+        parser.error(
+            f"--samplers must be name:nfe pairs, comma-separated, with names from {', '.join(SAMPLERS)}; got {text!r}"
+        )
     return pairs

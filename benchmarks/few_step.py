@@ -23,13 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import torch  # noqa: E402
+import torch
 
-from unnoise import data  # noqa: E402
-from unnoise.config import TrainConfig  # noqa: E402
-from unnoise.metrics.points import w2  # noqa: E402
-from unnoise.reflow import write_pairs  # noqa: E402
-from unnoise.train import train  # noqa: E402
+from unnoise import data
+from unnoise.config import TrainConfig
+from unnoise.metrics.points import w2
+from unnoise.reflow import write_pairs
+from unnoise.train import train
 
 NFES = (1, 2, 4, 8)
 METHODS = ("diffusion", "flow", "ot-cfm", "reflow")
@@ -86,8 +86,11 @@ def job(args):
     heldout, fresh = data.load(name, "heldout", n).x, data.load(name, "fresh", n).x
     floor = w2(fresh, heldout)
     base = dict(data=name, seed=seed, width=width, checkpoint_every=10**9)
-    cfgs = {"diffusion": TrainConfig(family="diffusion", **base), "flow": TrainConfig(family="flow", **base),
-            "ot-cfm": TrainConfig(family="flow", coupling="ot", **base)}
+    cfgs = {
+        "diffusion": TrainConfig(family="diffusion", **base),
+        "flow": TrainConfig(family="flow", **base),
+        "ot-cfm": TrainConfig(family="flow", coupling="ot", **base),
+    }
     result = {"data": name, "seed": seed, "n": n, "floor": floor, "methods": {}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -99,14 +102,19 @@ def job(args):
                 run, steps, seconds = budgeted(cfgs[method], tmp / method, budget, scratch)
             scores = evaluate(method, run, heldout, n)
             result["methods"][method] = {"steps": steps, "train_seconds": seconds, "nfe": scores}
-            print(f"{name} seed {seed} {method}: {steps} steps in {seconds:.1f} s; " + ", ".join(
-                f"NFE {k} {v['w2'] / floor:.2f}x" for k, v in scores.items()), flush=True)
+            print(
+                f"{name} seed {seed} {method}: {steps} steps in {seconds:.1f} s; "
+                + ", ".join(f"NFE {k} {v['w2'] / floor:.2f}x" for k, v in scores.items()),
+                flush=True,
+            )
     return result
 
 
 def machine():
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                 platform.processor())
+    model = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
     return {"nproc": os.cpu_count(), "cpu": model, "torch": torch.__version__}
 
 
@@ -117,8 +125,16 @@ def summarise(results):
         t = table.setdefault(r["data"], {"floor": [], "n": r["n"], "methods": {}})
         t["floor"].append(r["floor"])
         for method, m in r["methods"].items():
-            row = t["methods"].setdefault(method, {"seconds": [], "ratios": {nfe: [] for nfe in NFES}, "w2": {nfe: [] for nfe in NFES},
-                                                   "samplers": {nfe: [] for nfe in NFES}, "steps": []})
+            row = t["methods"].setdefault(
+                method,
+                {
+                    "seconds": [],
+                    "ratios": {nfe: [] for nfe in NFES},
+                    "w2": {nfe: [] for nfe in NFES},
+                    "samplers": {nfe: [] for nfe in NFES},
+                    "steps": [],
+                },
+            )
             row["seconds"].append(m["train_seconds"])
             row["steps"].append(m["steps"])
             for nfe in NFES:
@@ -134,25 +150,36 @@ def mean_std(xs):
 
 
 def markdown(table, seeds, command, info, budget, plot):
-    lines = [f"## few_step: W2 / floor at NFE {', '.join(map(str, NFES))} ({datetime.date.today()})", "",
-             f"- machine: nproc {info['nproc']}, {info['cpu']}, torch {info['torch']} with {info['threads']} thread(s) per job, "
-             f"load average {info['load'][0]:.1f} at the end (a shared machine)",
-             f"- command: `{command}`",
-             f"- seeds {', '.join(map(str, seeds))}; each cell: mean W2/floor over seeds (+- std), mean W2 in brackets; "
-             f"training budget {budget:.0f} s per method (reflow: base flow + pairs + reflow together)",
-             "- flows sample with Euler (DDIM eta=0 on the rectified path); diffusion (linear schedule, eps) with the "
-             "better of DDPM / DDIM at each NFE (named in the cell)", ""]
+    lines = [
+        f"## few_step: W2 / floor at NFE {', '.join(map(str, NFES))} ({datetime.date.today()})",
+        "",
+        f"- machine: nproc {info['nproc']}, {info['cpu']}, torch {info['torch']} with {info['threads']} thread(s) per job, "
+        f"load average {info['load'][0]:.1f} at the end (a shared machine)",
+        f"- command: `{command}`",
+        f"- seeds {', '.join(map(str, seeds))}; each cell: mean W2/floor over seeds (+- std), mean W2 in brackets; "
+        f"training budget {budget:.0f} s per method (reflow: base flow + pairs + reflow together)",
+        "- flows sample with Euler (DDIM eta=0 on the rectified path); diffusion (linear schedule, eps) with the "
+        "better of DDPM / DDIM at each NFE (named in the cell)",
+        "",
+    ]
     for name, t in table.items():
         floor, floor_std = mean_std(t["floor"])
-        lines += [f"**{name}**, n = {t['n']}, W2 floor {floor:.4f} (+- {floor_std:.4f} over seeds)", "",
-                  "| method | train s | steps | " + " | ".join(f"NFE {k}" for k in NFES) + " |",
-                  "|---|---|---|" + "---|" * len(NFES)]
+        lines += [
+            f"**{name}**, n = {t['n']}, W2 floor {floor:.4f} (+- {floor_std:.4f} over seeds)",
+            "",
+            "| method | train s | steps | " + " | ".join(f"NFE {k}" for k in NFES) + " |",
+            "|---|---|---|" + "---|" * len(NFES),
+        ]
         for method, row in t["methods"].items():
             cells = []
             for nfe in NFES:
                 m, s = mean_std(row["ratios"][nfe])
                 w, _ = mean_std(row["w2"][nfe])
-                sampler = f" {max(set(row['samplers'][nfe]), key=row['samplers'][nfe].count)}" if method == "diffusion" else ""
+                sampler = (
+                    f" {max(set(row['samplers'][nfe]), key=row['samplers'][nfe].count)}"
+                    if method == "diffusion"
+                    else ""
+                )
                 cells.append(f"{m:.2f} +- {s:.2f} ({w:.3f}){sampler}")
             sec, _ = mean_std(row["seconds"])
             lines.append(f"| {method} | {sec:.1f} | {'/'.join(map(str, row['steps']))} | " + " | ".join(cells) + " |")
@@ -163,8 +190,10 @@ def markdown(table, seeds, command, info, budget, plot):
 
 def plot(table, out):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, len(table), figsize=(5 * len(table), 3.8), squeeze=False)
     for ax, (name, t) in zip(axes[0], table.items()):
         for method, row in t["methods"].items():
@@ -186,14 +215,20 @@ def main():
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--budget", type=float, default=60.0, help="training seconds per method")
     p.add_argument("--n", type=int, default=2000)
-    p.add_argument("--width", type=int, default=128, help="MLP width (default 128: 2-3 x the steps of 256 in the budget)")
+    p.add_argument(
+        "--width", type=int, default=128, help="MLP width (default 128: 2-3 x the steps of 256 in the budget)"
+    )
     p.add_argument("--pairs", type=int, default=10000, help="reflow pairs")
     p.add_argument("--jobs", type=int, default=1, help="(data, seed) jobs in parallel")
     p.add_argument("--threads", type=int, default=2, help="torch threads per job (1 is far faster on a loaded machine)")
     p.add_argument("--out", default="benchmarks/few_step", help="writes OUT.json and OUT.png")
     p.add_argument("--append", help="append the table to this markdown file (e.g. BENCHMARKS.md)")
     args = p.parse_args()
-    tasks = [(name, seed, args.budget, args.n, args.width, args.pairs, args.threads) for name in args.data for seed in args.seeds]
+    tasks = [
+        (name, seed, args.budget, args.n, args.width, args.pairs, args.threads)
+        for name in args.data
+        for seed in args.seeds
+    ]
     if args.jobs > 1:
         with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
             results = pool.map(job, tasks)

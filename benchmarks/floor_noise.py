@@ -30,11 +30,10 @@ import torch
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-
-from unnoise.data import images as data  # noqa: E402
-from unnoise.metrics import classifier as clf  # noqa: E402
-from unnoise.metrics.images import fid, standardized  # noqa: E402
+import common
+from unnoise.data import images as data
+from unnoise.metrics import classifier as clf
+from unnoise.metrics.images import fid, standardized
 
 
 def floor(x, y, split_seed, judge_seed):
@@ -57,8 +56,11 @@ def main():
     parser.add_argument("--data", default="digits", choices=("digits", "mnist"))
     parser.add_argument("--size", type=int, help="image size (default: the data set's, 8 for digits, 16 for mnist)")
     parser.add_argument("--splits", type=int, default=10, help="random re-splits besides the canonical one")
-    parser.add_argument("--judges", default="0", help="judge seeds for the re-splits, comma-separated (the "
-                        "benchmarks' three judges are 0,1,2)")
+    parser.add_argument(
+        "--judges",
+        default="0",
+        help="judge seeds for the re-splits, comma-separated (the benchmarks' three judges are 0,1,2)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-append", action="store_true", help="print, do not append to BENCHMARKS.md")
     args = parser.parse_args()
@@ -74,25 +76,31 @@ def main():
         parser.error(f"--judges must be comma-separated judge seeds >= 0, e.g. 0,1,2; got {args.judges!r}")
     torch.set_num_threads(args.threads)
     size = args.size or data.default_size(args.data)
-    x, y, _ = data._load_all(args.data, size)                               # every image, in the fixed order
+    x, y, _ = data._load_all(args.data, size)  # every image, in the fixed order
     start = time.perf_counter()
     canonical = {j: floor(x, y, data.SPLIT_SEED, j) for j in tqdm(judges, desc="canonical split")}
-    lines = [f"- {args.data} {size}x{size}: {len(y)} images, held-out n = {canonical[judges[0]][2]} against the "
-             f"rest, the same share of every class; every judge trained {clf.STEPS} steps"]
+    lines = [
+        f"- {args.data} {size}x{size}: {len(y)} images, held-out n = {canonical[judges[0]][2]} against the "
+        f"rest, the same share of every class; every judge trained {clf.STEPS} steps"
+    ]
     perfect = {}
     for j in judges:
         fids = [floor(x, y, 1000 + k, j)[0] for k in tqdm(range(args.splits), desc=f"re-splits, judge {j}")]
         mean, sd, cv = spread(fids)
         base, accuracy, _ = canonical[j]
         perfect[j] = mean / base
-        lines += [f"- judge {j}: canonical split (seed {data.SPLIT_SEED}) floor {base:.3f} (held-out accuracy "
-                  f"{accuracy:.3f}); {args.splits} re-splits (seeds 1000-{999 + args.splits}): "
-                  + ", ".join(f"{f:.3f}" for f in fids),
-                  f"- judge {j}: re-split floors {mean:.3f} +- {sd:.3f} (coefficient of variation {cv:.1%}); the "
-                  f"canonical floor is above {sum(f < base for f in fids)} of {args.splits}; a fresh real draw "
-                  f"would score about {mean / base:.2f} x the canonical floor, give or take {sd / base:.2f}"]
-    lines.append(f"- a perfect sampler's worst judge over seeds {args.judges}: about {max(perfect.values()):.2f} x "
-                 f"the canonical floors; {time.perf_counter() - start:.0f} s in all")
+        lines += [
+            f"- judge {j}: canonical split (seed {data.SPLIT_SEED}) floor {base:.3f} (held-out accuracy "
+            f"{accuracy:.3f}); {args.splits} re-splits (seeds 1000-{999 + args.splits}): "
+            + ", ".join(f"{f:.3f}" for f in fids),
+            f"- judge {j}: re-split floors {mean:.3f} +- {sd:.3f} (coefficient of variation {cv:.1%}); the "
+            f"canonical floor is above {sum(f < base for f in fids)} of {args.splits}; a fresh real draw "
+            f"would score about {mean / base:.2f} x the canonical floor, give or take {sd / base:.2f}",
+        ]
+    lines.append(
+        f"- a perfect sampler's worst judge over seeds {args.judges}: about {max(perfect.values()):.2f} x "
+        f"the canonical floors; {time.perf_counter() - start:.0f} s in all"
+    )
     common.publish(f"The FID floor's own noise, {args.data} {size}x{size}", lines, args.no_append)
 
 

@@ -24,22 +24,26 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import torch
 
-import torch  # noqa: E402
-import unnoise  # noqa: E402
-from unnoise.metrics.images import DRAWS, report  # noqa: E402
-from unnoise.train import UNCAPPED  # noqa: E402
-from unnoise.viz import figures2d  # noqa: E402
-from unnoise.viz.images import sample_grid  # noqa: E402
+import common
+import unnoise
+from unnoise.metrics.images import DRAWS, report
+from unnoise.train import UNCAPPED
+from unnoise.viz import figures2d
+from unnoise.viz.images import sample_grid
 
-BUDGET = {"digits": 120.0, "mnist": 900.0}            # training seconds, from the issue's targets
-RECIPE = {"digits": {"batch_size": 256}, "mnist": {},   # beyond the image defaults (docs/images.md)
-          "diffusion": {"prediction": "v", "schedule": "vp-cosine"}, "flow": {}}
-SAMPLES = {"digits": 3000, "mnist": 2000}              # drawn per setting; metrics average class-matched draws
-JUDGES = (0, 1, 2)                                      # metric classifier seeds; 0 is the default judge
+BUDGET = {"digits": 120.0, "mnist": 900.0}  # training seconds, from the issue's targets
+RECIPE = {
+    "digits": {"batch_size": 256},
+    "mnist": {},  # beyond the image defaults (docs/images.md)
+    "diffusion": {"prediction": "v", "schedule": "vp-cosine"},
+    "flow": {},
+}
+SAMPLES = {"digits": 3000, "mnist": 2000}  # drawn per setting; metrics average class-matched draws
+JUDGES = (0, 1, 2)  # metric classifier seeds; 0 is the default judge
 TARGET = {"digits": (0.99, 1.2), "mnist": (0.97, 1.5)}  # (class accuracy, FID / floor)
-SAMPLER, NFE = "dpmpp_2m_sde", 30          # the image default (docs/performance.md, "Eighth round")
+SAMPLER, NFE = "dpmpp_2m_sde", 30  # the image default (docs/performance.md, "Eighth round")
 SCALES = (0.0, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0)
 
 
@@ -59,8 +63,9 @@ def evaluate(run, n, guidance=1.0, seed=0, sampler=SAMPLER, nfe=NFE, guide=None)
     run to autoguide by, in place of the unconditional model)."""
     evals = []
     start = time.perf_counter()
-    images = run.sample(n, sampler, nfe, seed=seed, label="each", guidance=guidance, guide=guide,
-                        callback=lambda i, *_: evals.append(i))
+    images = run.sample(
+        n, sampler, nfe, seed=seed, label="each", guidance=guidance, guide=guide, callback=lambda i, *_: evals.append(i)
+    )
     per_image = (time.perf_counter() - start) / n
     labels = torch.arange(n) % run.num_classes
     result = judge(images, labels, run.cfg.data, run.cfg.size, run.cfg.channels)
@@ -73,8 +78,9 @@ def judge(images, labels, data, size, channels):
     """The default judge's image metrics of images (N, C, H, W) in [0, 1], with every judge's FID, floor and accuracy."""
     judged = [report(images, labels, data, size, channels, verbose=False, classifier_seed=seed) for seed in JUDGES]
     result = judged[0]
-    result["judges"] = {key: [r[key] for r in judged] for key in
-                        ("fid", "fid_floor", "class_accuracy", "classifier_accuracy")}
+    result["judges"] = {
+        key: [r[key] for r in judged] for key in ("fid", "fid_floor", "class_accuracy", "classifier_accuracy")
+    }
     return result
 
 
@@ -90,20 +96,29 @@ def met(r, name):
 def guidance_plot(sweeps, out):
     """Class error and FID / floor against the guidance scale, one line per run, with the targets drawn in."""
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for name, rows in sweeps.items():
         ws = [r["guidance"] for r in rows]
-        line, = axes[0].plot(ws, [max(1 - r["class_accuracy"], 1e-3) for r in rows], "o-", label=name)
+        (line,) = axes[0].plot(ws, [max(1 - r["class_accuracy"], 1e-3) for r in rows], "o-", label=name)
         axes[0].axhline(1 - rows[0]["class_accuracy_floor"], color=line.get_color(), ls=":", lw=1)
         axes[1].plot(ws, [r["fid"] / r["fid_floor"] for r in rows], "o-", label=name)
     for data in {name.split()[0] for name in sweeps}:
         accuracy, ratio = TARGET[data]
         axes[0].axhline(1 - accuracy, color="red", ls="--", lw=1, label=f"{data} target (<= {1 - accuracy:.2f})")
         axes[1].axhline(ratio, color="red", ls="--", lw=1, label=f"{data} target (<= {ratio:g} x)")
-    axes[0].set(xlabel="guidance scale w", ylabel="class error (1 - accuracy; 0 drawn at 0.001)", yscale="log",
-                title="recognisability rises with w (dotted: the judge on real held-out)")
-    axes[1].set(xlabel="guidance scale w", ylabel="FID / floor", yscale="log",
-                title="FID (diversity and fidelity) is best near w = 1")
+    axes[0].set(
+        xlabel="guidance scale w",
+        ylabel="class error (1 - accuracy; 0 drawn at 0.001)",
+        yscale="log",
+        title="recognisability rises with w (dotted: the judge on real held-out)",
+    )
+    axes[1].set(
+        xlabel="guidance scale w",
+        ylabel="FID / floor",
+        yscale="log",
+        title="FID (diversity and fidelity) is best near w = 1",
+    )
     axes[1].axhline(1.0, color="grey", ls="--", lw=1, label="floor (held-out real)")
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -117,8 +132,12 @@ def main():
     parser.add_argument("--data", nargs="+", default=["digits", "mnist"], choices=tuple(BUDGET))
     parser.add_argument("--families", nargs="+", default=["diffusion", "flow"])
     parser.add_argument("--budget-scale", type=float, default=1.0, help="multiply every training budget (smoke tests)")
-    parser.add_argument("--n", type=int, default=None,
-                        help="samples per evaluation (default: 3000 digits, 2000 mnist; floors use min(n, held-out))")
+    parser.add_argument(
+        "--n",
+        type=int,
+        default=None,
+        help="samples per evaluation (default: 3000 digits, 2000 mnist; floors use min(n, held-out))",
+    )
     parser.add_argument("--seed", type=int, default=0, help="training seed (the samples always use seed 0)")
     parser.add_argument("--no-append", action="store_true", help="print only; leave BENCHMARKS.md alone")
     parser.add_argument("--out", default="benchmarks/images", help="folder for the grids, the plot and results.json")
@@ -131,8 +150,9 @@ def main():
     lines, results, sweeps = [], [], {}
     for name in args.data:
         for family in args.families:
-            cfg = unnoise.TrainConfig(data=name, family=family, conditional=True, seed=args.seed,
-                                      **RECIPE[name], **RECIPE.get(family, {}))
+            cfg = unnoise.TrainConfig(
+                data=name, family=family, conditional=True, seed=args.seed, **RECIPE[name], **RECIPE.get(family, {})
+            )
             budget = BUDGET[name] * args.budget_scale
             run, steps, seconds = budgeted(cfg, root / f"{name}-{family}", budget)
             n = args.n or SAMPLES[name]
@@ -140,9 +160,14 @@ def main():
             result.update(data=name, family=family, steps=steps, train_seconds=seconds, size=run.cfg.size)
             results.append(result)
             keep = torch.cat([torch.nonzero(labels == c).flatten()[:10] for c in range(run.num_classes)])
-            figures2d.save(sample_grid(images[keep], labels[keep], title=f"{name} {family}: {SAMPLER}, "
-                                       f"{result['nfe']:g} NFE, trained {seconds:.0f} s"),
-                           out / f"{name}-{family}{suffix}.png")
+            figures2d.save(
+                sample_grid(
+                    images[keep],
+                    labels[keep],
+                    title=f"{name} {family}: {SAMPLER}, {result['nfe']:g} NFE, trained {seconds:.0f} s",
+                ),
+                out / f"{name}-{family}{suffix}.png",
+            )
             sweeps[f"{name} {family}"] = [result if w == 1.0 else evaluate(run, n, w)[0] for w in SCALES]
             lines.append(summary(result, sweeps[f"{name} {family}"]))
             print(lines[-1], flush=True)
@@ -157,12 +182,14 @@ def main():
 def setup(args):
     cfg = unnoise.TrainConfig(data="digits")
     recipe = "; ".join(f"{k}: {v}" for k, v in RECIPE.items() if v)
-    return (f"- U-Net width {cfg.width}, batch {cfg.batch_size} ({recipe}), lr {cfg.lr:g} (warm-up {cfg.warmup}, "
-            f"cosine), EMA {cfg.ema}, label dropout {cfg.label_dropout}; steps: as many as the budget holds (`train(..., seconds=budget)`: the cosine decay follows the clock); "
-            f"digits 8x8 (1,438 train / 359 held-out), mnist 16x16 (4,000 / 1,000); {SAMPLER} at {NFE} NFE; "
-            f"samples per setting: {args.n or SAMPLES}; FID and KID are means over {DRAWS} draws of n = "
-            f"min(samples, held-out) samples with the held-out class counts; floors: held-out real vs training "
-            f"images at that n; judges: metric classifiers from seeds {JUDGES}; budgets x{args.budget_scale:g}")
+    return (
+        f"- U-Net width {cfg.width}, batch {cfg.batch_size} ({recipe}), lr {cfg.lr:g} (warm-up {cfg.warmup}, "
+        f"cosine), EMA {cfg.ema}, label dropout {cfg.label_dropout}; steps: as many as the budget holds (`train(..., seconds=budget)`: the cosine decay follows the clock); "
+        f"digits 8x8 (1,438 train / 359 held-out), mnist 16x16 (4,000 / 1,000); {SAMPLER} at {NFE} NFE; "
+        f"samples per setting: {args.n or SAMPLES}; FID and KID are means over {DRAWS} draws of n = "
+        f"min(samples, held-out) samples with the held-out class counts; floors: held-out real vs training "
+        f"images at that n; judges: metric classifiers from seeds {JUDGES}; budgets x{args.budget_scale:g}"
+    )
 
 
 def ratios(r):
@@ -172,18 +199,23 @@ def ratios(r):
 
 def summary(r, sweep):
     """One line per run at w = 1, and the guidance scales where the issue's target is met by all judges."""
-    passing = [f"w={x['guidance']:g} (accuracy {x['class_accuracy']:.3f}, FID ratio "
-               f"{' / '.join(f'{q:.2f}' for q in ratios(x))}, memorization {x['memorization_ratio']:.2f})"
-               for x in sweep if x["met"]]
-    return (f"- **{r['data']} {r['family']}** ({r['size']}x{r['size']}): trained {r['train_seconds']:.0f} s "
-            f"({r['steps']} steps); {SAMPLER} {r['nfe']:g} NFE, {1000 * r['seconds_per_image']:.1f} ms per image; "
-            f"at w=1: class accuracy {r['class_accuracy']:.3f} (judge on held-out real "
-            f"{r['class_accuracy_floor']:.3f}); FID {r['fid']:.3f} ± {r['fid_std']:.3f}, floor {r['fid_floor']:.3f}, "
-            f"ratio **{r['fid'] / r['fid_floor']:.2f}** (judges 1, 2: "
-            f"{', '.join(f'{q:.2f}' for q in ratios(r)[1:])}); precision {r['precision']:.3f} / recall "
-            f"{r['recall']:.3f} (floor {r['precision_floor']:.3f} / {r['recall_floor']:.3f}); memorization ratio "
-            f"{r['memorization_ratio']:.2f}; n={r['n']}; target "
-            + (f"**met** at {'; '.join(passing)}" if passing else "**missed** at every guidance scale"))
+    passing = [
+        f"w={x['guidance']:g} (accuracy {x['class_accuracy']:.3f}, FID ratio "
+        f"{' / '.join(f'{q:.2f}' for q in ratios(x))}, memorization {x['memorization_ratio']:.2f})"
+        for x in sweep
+        if x["met"]
+    ]
+    return (
+        f"- **{r['data']} {r['family']}** ({r['size']}x{r['size']}): trained {r['train_seconds']:.0f} s "
+        f"({r['steps']} steps); {SAMPLER} {r['nfe']:g} NFE, {1000 * r['seconds_per_image']:.1f} ms per image; "
+        f"at w=1: class accuracy {r['class_accuracy']:.3f} (judge on held-out real "
+        f"{r['class_accuracy_floor']:.3f}); FID {r['fid']:.3f} ± {r['fid_std']:.3f}, floor {r['fid_floor']:.3f}, "
+        f"ratio **{r['fid'] / r['fid_floor']:.2f}** (judges 1, 2: "
+        f"{', '.join(f'{q:.2f}' for q in ratios(r)[1:])}); precision {r['precision']:.3f} / recall "
+        f"{r['recall']:.3f} (floor {r['precision_floor']:.3f} / {r['recall_floor']:.3f}); memorization ratio "
+        f"{r['memorization_ratio']:.2f}; n={r['n']}; target "
+        + (f"**met** at {'; '.join(passing)}" if passing else "**missed** at every guidance scale")
+    )
 
 
 def sweep_table(sweeps):
@@ -191,11 +223,17 @@ def sweep_table(sweeps):
     head = "| run | " + " | ".join(f"w={w:g}" for w in SCALES) + " |"
     rows = [head, "|---|" + "---|" * len(SCALES)]
     for name, sweep in sweeps.items():
-        cells = [f"{r['class_accuracy']:.3f} / {ratios(r)[0]:.2f} ({min(ratios(r)):.2f}-{max(ratios(r)):.2f})"
-                 + (" ✓" if r["met"] else "") for r in sweep]
+        cells = [
+            f"{r['class_accuracy']:.3f} / {ratios(r)[0]:.2f} ({min(ratios(r)):.2f}-{max(ratios(r)):.2f})"
+            + (" ✓" if r["met"] else "")
+            for r in sweep
+        ]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
-    return ("\n- guidance sweep, class accuracy / FID ratio (range over the three judges); ✓: target met:\n\n"
-            + "\n".join(rows) + "\n")
+    return (
+        "\n- guidance sweep, class accuracy / FID ratio (range over the three judges); ✓: target met:\n\n"
+        + "\n".join(rows)
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,10 @@ def main():
     parser.add_argument("--cache", default=None, help="classifier cache folder (default: the user cache)")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    print("| data | size | train / held-out | classifier acc. | FID floor | KID floor | precision floor "
-          "| recall floor | memorization floor | seconds |")
+    print(
+        "| data | size | train / held-out | classifier acc. | FID floor | KID floor | precision floor "
+        "| recall floor | memorization floor | seconds |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for spec in args.sets:
         source, size = spec.split(":")
@@ -30,9 +32,12 @@ def main():
         x, y, _ = load_images(source, "heldout", int(size))
         train_n = len(load_images(source, "train", int(size))[0])
         r = report(x, y, source, int(size), cache=args.cache)
-        print(f"| {source} | {size} | {train_n} / {len(x)} | {r['classifier_accuracy']:.3f} | {r['fid_floor']:.3f} "
-              f"| {r['kid_floor']:.4f} | {r['precision_floor']:.3f} | {r['recall_floor']:.3f} "
-              f"| {r['memorization_ratio_floor']:.2f} | {time.perf_counter() - start:.0f} |", flush=True)
+        print(
+            f"| {source} | {size} | {train_n} / {len(x)} | {r['classifier_accuracy']:.3f} | {r['fid_floor']:.3f} "
+            f"| {r['kid_floor']:.4f} | {r['precision_floor']:.3f} | {r['recall_floor']:.3f} "
+            f"| {r['memorization_ratio_floor']:.2f} | {time.perf_counter() - start:.0f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Time one training step (forward + backward + Adam) of the image U-Net and the metrics classifier on 2 threads.
 
-    PYTHONPATH=src python benchmarks/images_speed.py [--widths 16 32] [--sizes 8 16 28]
+PYTHONPATH=src python benchmarks/images_speed.py [--widths 16 32] [--sizes 8 16 28]
 """
 
 import argparse
@@ -43,7 +43,9 @@ def main():
             net = UNet(1, width, num_classes=10, size=size)
             x = torch.randn(args.batch, 1, size, size)
             ms = step_ms(net, x, lambda n, x: (n(x, torch.rand(len(x)), y) - x).square().mean())
-            print(f"unet width {width:3d} ({num_params(net) / 1e3:.0f}k params) {size:2d}x{size:<2d}: {ms:7.1f} ms/step")
+            print(
+                f"unet width {width:3d} ({num_params(net) / 1e3:.0f}k params) {size:2d}x{size:<2d}: {ms:7.1f} ms/step"
+            )
     for size in args.sizes:
         net = Classifier(1, 10)
         x = torch.rand(args.batch, 1, size, size)

@@ -54,31 +54,30 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common
+import unnoise
+from unnoise import samplers
+from unnoise.checkpoint import load_json
+from unnoise.metrics.points import w2
+from unnoise.train import UNCAPPED
 
-import unnoise  # noqa: E402
-from unnoise import samplers  # noqa: E402
-from unnoise.checkpoint import load_json  # noqa: E402
-from unnoise.metrics.points import w2  # noqa: E402
-from unnoise.train import UNCAPPED  # noqa: E402
-
-N = 2000                                           # samples scored, held-out points, points per fresh floor draw
+N = 2000  # samples scored, held-out points, points per fresh floor draw
 NFES = (8, 100)
 THREADS = 2
-LEVELS = (1.5, 1.2)                                # time to quality: within these multiples of the floor
+LEVELS = (1.5, 1.2)  # time to quality: within these multiples of the floor
 UNNOISE_SAMPLER = {8: "dpmpp_2m", 100: "dpmpp_2m"}  # Run.sample's default sampler (ddpm at 100 before 2026-12-02)
 CONTESTANTS = ("unnoise", "torchcfm-icfm", "torchcfm-otcfm", "fm-condot")
 OPTIONAL = ("unnoise-flow",)
 PEERS = ("torchcfm-icfm", "torchcfm-otcfm", "fm-condot")
 RECIPES = {
     "unnoise": "defaults (diffusion, v on the VP cosine path; MLP 64 x 3 blocks (128 before 2026-12-02 17:30 UTC); "
-               "batch 512; fused AdamW 4e-3, warm-up + cosine over the clock; EMA 0.999); dpmpp_2m at 8 and 100 NFE",
+    "batch 512; fused AdamW 4e-3, warm-up + cosine over the clock; EMA 0.999); dpmpp_2m at 8 and 100 NFE",
     "unnoise-flow": "flow family (rectified, velocity), otherwise the defaults; dpmpp_2m at 8 and 100 NFE",
     "torchcfm-icfm": "torchcfm 2D tutorial: MLP 3 x 64 SELU, batch 256, Adam 1e-3, ConditionalFlowMatcher(sigma=0.1); "
-                     "Euler (torchdiffeq), NFE steps",
+    "Euler (torchdiffeq), NFE steps",
     "torchcfm-otcfm": "as torchcfm-icfm with ExactOptimalTransportConditionalFlowMatcher(sigma=0.1)",
     "fm-condot": "flow_matching 2D example: MLP 4 x 512 Swish, batch 4096, Adam 1e-3, AffineProbPath(CondOTScheduler); "
-                 "ODESolver midpoint, NFE / 2 steps",
+    "ODESolver midpoint, NFE / 2 steps",
 }
 
 
@@ -124,8 +123,7 @@ def draw(x, size, generator):
 
 def run_torchcfm(name, x, budget, seed, noise):
     """torchcfm's tutorial recipe (I-CFM or exact OT-CFM) for budget seconds: (samples per NFE, steps, seconds)."""
-    from torchcfm.conditional_flow_matching import (ConditionalFlowMatcher,
-                                                     ExactOptimalTransportConditionalFlowMatcher)
+    from torchcfm.conditional_flow_matching import ConditionalFlowMatcher, ExactOptimalTransportConditionalFlowMatcher
     from torchcfm.models.models import MLP
     from torchdiffeq import odeint
 
@@ -149,6 +147,7 @@ def run_torchcfm(name, x, budget, seed, noise):
 
     def velocity(t, z):
         return counted(torch.cat([z, t.expand(len(z), 1)], dim=-1))
+
     out = {}
     with torch.no_grad():
         for nfe in NFES:
@@ -208,7 +207,7 @@ def one(contestant, data, budget, seed):
     """Train and score one contestant on one data set with one seed and budget; returns a JSON-ready dict."""
     torch.set_num_threads(THREADS)
     torch.manual_seed(seed)
-    np.random.seed(seed)                                   # torchcfm's OT plan sampler draws with numpy
+    np.random.seed(seed)  # torchcfm's OT plan sampler draws with numpy
     held = unnoise.data.load(data, "heldout", N).x
     if contestant.startswith("unnoise"):
         family = "flow" if contestant == "unnoise-flow" else "diffusion"
@@ -222,10 +221,16 @@ def one(contestant, data, budget, seed):
         else:
             out, steps, seconds = run_torchcfm(contestant, x, budget, seed, noise)
         out = {nfe: (ds.denormalize(z), calls) for nfe, (z, calls) in out.items()}
-    return {"contestant": contestant, "data": data, "budget": budget, "seed": seed, "steps": int(steps),
-            "train_seconds": round(seconds, 2),
-            "w2": {str(nfe): w2(z, held) for nfe, (z, _) in out.items()},
-            "nfe_counted": {str(nfe): calls for nfe, (_, calls) in out.items()}}
+    return {
+        "contestant": contestant,
+        "data": data,
+        "budget": budget,
+        "seed": seed,
+        "steps": int(steps),
+        "train_seconds": round(seconds, 2),
+        "w2": {str(nfe): w2(z, held) for nfe, (z, _) in out.items()},
+        "nfe_counted": {str(nfe): calls for nfe, (_, calls) in out.items()},
+    }
 
 
 def spawn(contestant, data, budget, seed):
@@ -251,10 +256,16 @@ def summarise(results, floor):
         row["steps"].append(r["steps"])
         for nfe in NFES:
             row[nfe].append(r["w2"][str(nfe)] / floor)
-    return {key: {"steps": statistics.mean(row["steps"]),
-                  **{nfe: (statistics.mean(row[nfe]), statistics.stdev(row[nfe]) if len(row[nfe]) > 1 else 0.0)
-                     for nfe in NFES}}
-            for key, row in table.items()}
+    return {
+        key: {
+            "steps": statistics.mean(row["steps"]),
+            **{
+                nfe: (statistics.mean(row[nfe]), statistics.stdev(row[nfe]) if len(row[nfe]) > 1 else 0.0)
+                for nfe in NFES
+            },
+        }
+        for key, row in table.items()
+    }
 
 
 def time_to_quality(summary, contestant, budgets, nfe, level):
@@ -290,8 +301,9 @@ def tables(summary, contestants, budgets, seeds):
             lines.append(f"| {c} | {b:g} | {row['steps']:.0f} | {cells} |")
     heads = [f"{nfe} NFE, {level:g} x" for nfe in NFES for level in LEVELS]
     lines += ["", "| time to quality | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
-    ttq = {c: [time_to_quality(summary, c, budgets, nfe, level) for nfe in NFES for level in LEVELS]
-           for c in contestants}
+    ttq = {
+        c: [time_to_quality(summary, c, budgets, nfe, level) for nfe in NFES for level in LEVELS] for c in contestants
+    }
     for c in contestants:
         cells = " | ".join(f"{t:g} s" if t is not None else f"> {longest:g} s" for t in ttq[c])
         lines.append(f"| {c} | {cells} |")
@@ -307,9 +319,11 @@ def tables(summary, contestants, budgets, seeds):
 def plot(summary, contestants, budgets, data, path):
     """W2 / floor against the training budget, one line per contestant, beside the 1.0, 1.2 and 1.5 x floor lines."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
+
     fig, axes = plt.subplots(1, len(NFES), figsize=(5 * len(NFES), 4), sharey=True)
     for ax, nfe in zip(axes, NFES):
         for c in contestants:
@@ -317,8 +331,15 @@ def plot(summary, contestants, budgets, data, path):
             ax.errorbar(budgets, means, yerr=spreads, marker="o", capsize=3, label=c)
         for level, style in ((1.0, "-"), (1.2, "--"), (1.5, ":")):
             ax.axhline(level, color="gray", linestyle=style, linewidth=1)
-            ax.annotate(f"{level:g} x floor", (0.01, level), xycoords=("axes fraction", "data"), ha="left",
-                        va="bottom", fontsize=7, color="gray")
+            ax.annotate(
+                f"{level:g} x floor",
+                (0.01, level),
+                xycoords=("axes fraction", "data"),
+                ha="left",
+                va="bottom",
+                fontsize=7,
+                color="gray",
+            )
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
@@ -337,6 +358,7 @@ def plot(summary, contestants, budgets, data, path):
 def versions(names=("torchcfm", "flow_matching", "torchdiffeq", "POT", "torch")):
     """Installed versions of the peers and of torch."""
     from importlib.metadata import PackageNotFoundError, version
+
     found = []
     for name in names:
         try:
@@ -351,11 +373,12 @@ def main():
     parser.add_argument("--data", default="moons,checkerboard")
     parser.add_argument("--budgets", default="15,30,60", help="training seconds, comma-separated")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--contestants", default=",".join(CONTESTANTS),
-                        help=f"comma-separated, of {', '.join(CONTESTANTS + OPTIONAL)}")
+    parser.add_argument(
+        "--contestants", default=",".join(CONTESTANTS), help=f"comma-separated, of {', '.join(CONTESTANTS + OPTIONAL)}"
+    )
     parser.add_argument("--append", action="store_true", help="append to BENCHMARKS.md and plot into benchmarks/")
     parser.add_argument("--plots", help="folder for peers-<data>.png (default benchmarks/ with --append, else none)")
-    parser.add_argument("--one", help=argparse.SUPPRESS)   # contestant:data:budget:seed, run in this process
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # contestant:data:budget:seed, run in this process
     args = parser.parse_args()
     if args.one:
         contestant, data, budget, seed = args.one.split(":")
@@ -369,15 +392,17 @@ def main():
     if unknown:
         parser.error(f"unknown contestants {unknown}; choose from {', '.join(CONTESTANTS + OPTIONAL)}")
     plots = Path(args.plots) if args.plots else (Path(__file__).resolve().parent if args.append else None)
-    lines = [f"- peers: {versions()}; every job a fresh process with {THREADS} torch threads, run one at a time",
-             f"- data {', '.join(datas)}; budgets {', '.join(f'{b:g}' for b in budgets)} s of training loop; "
-             f"seeds {list(range(args.seeds))}; {N} samples at {' and '.join(map(str, NFES))} NFE (counted), "
-             f"exact W2 to {N} held-out points over the mean floor (W2 of {args.seeds} fresh real draws of {N}); "
-             "cells: mean ± sd over seeds, **bold** within 1.5 x floor; every contestant trains on unnoise's "
-             "20,000 training points in its model units and generates from N(0, I); time to quality: the smallest "
-             "budget whose mean is within 1.5 x (1.2 x) the floor; unnoise / best peer: the ratio of those times "
-             "(below 1: unnoise gets there sooner; a bound where one side never got there)",
-             *(f"- {c}: {RECIPES[c]}" for c in contestants)]
+    lines = [
+        f"- peers: {versions()}; every job a fresh process with {THREADS} torch threads, run one at a time",
+        f"- data {', '.join(datas)}; budgets {', '.join(f'{b:g}' for b in budgets)} s of training loop; "
+        f"seeds {list(range(args.seeds))}; {N} samples at {' and '.join(map(str, NFES))} NFE (counted), "
+        f"exact W2 to {N} held-out points over the mean floor (W2 of {args.seeds} fresh real draws of {N}); "
+        "cells: mean ± sd over seeds, **bold** within 1.5 x floor; every contestant trains on unnoise's "
+        "20,000 training points in its model units and generates from N(0, I); time to quality: the smallest "
+        "budget whose mean is within 1.5 x (1.2 x) the floor; unnoise / best peer: the ratio of those times "
+        "(below 1: unnoise gets there sooner; a bound where one side never got there)",
+        *(f"- {c}: {RECIPES[c]}" for c in contestants),
+    ]
     for data in datas:
         floor_draws = floors(data, args.seeds)
         floor = statistics.mean(floor_draws)
@@ -387,10 +412,15 @@ def main():
                 for contestant in contestants:
                     r = spawn(contestant, data, budget, seed)
                     results.append(r)
-                    scores = ", ".join(f"{nfe} NFE ({r['nfe_counted'][str(nfe)]} counted) "
-                                       f"{r['w2'][str(nfe)] / floor:.2f} x" for nfe in NFES)
-                    print(f"{data} seed {seed} {budget:g} s {contestant}: {r['steps']} steps in "
-                          f"{r['train_seconds']:.1f} s; {scores}", flush=True)
+                    scores = ", ".join(
+                        f"{nfe} NFE ({r['nfe_counted'][str(nfe)]} counted) {r['w2'][str(nfe)] / floor:.2f} x"
+                        for nfe in NFES
+                    )
+                    print(
+                        f"{data} seed {seed} {budget:g} s {contestant}: {r['steps']} steps in "
+                        f"{r['train_seconds']:.1f} s; {scores}",
+                        flush=True,
+                    )
         summary = summarise(results, floor)
         lines += ["", f"**{data}** (floor {floor:.4f}: " + ", ".join(f"{f:.4f}" for f in floor_draws) + ")"]
         lines += tables(summary, contestants, budgets, args.seeds)

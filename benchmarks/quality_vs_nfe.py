@@ -27,7 +27,6 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import common  # noqa: E402
-
 from unnoise import data  # noqa: E402
 from unnoise.config import TrainConfig  # noqa: E402
 from unnoise.errors import UnnoiseError  # noqa: E402
@@ -77,16 +76,29 @@ def evaluate(run, family, nfes, heldout, floor, n, seeds):
     """One CSV row per (sampler, NFE) the sampler accepts on this run."""
     rows = []
     for sampler in SAMPLERS:
-        for nfe in ([None] if sampler == "dopri5" else nfes):
+        for nfe in [None] if sampler == "dopri5" else nfes:
             try:
                 score, counted = measure(run, sampler, nfe or 1, heldout, n, seeds)
-            except UnnoiseError as err:                 # nfe too small for the solver, or a path it refuses
+            except UnnoiseError as err:  # nfe too small for the solver, or a path it refuses
                 print(f"  skip {sampler} nfe {nfe}: {err}", flush=True)
                 continue
-            rows.append(dict(data=run.cfg.data, family=family, sampler=sampler, nfe_requested=nfe,
-                             nfe_counted=counted, w2=score, floor=floor, ratio=score / floor))
-            print(f"  {family:9s} {sampler:15s} nfe {nfe or '-':>4} counted {counted:6.1f}  w2 {score:.4f}  "
-                  f"ratio {score / floor:.2f}", flush=True)
+            rows.append(
+                dict(
+                    data=run.cfg.data,
+                    family=family,
+                    sampler=sampler,
+                    nfe_requested=nfe,
+                    nfe_counted=counted,
+                    w2=score,
+                    floor=floor,
+                    ratio=score / floor,
+                )
+            )
+            print(
+                f"  {family:9s} {sampler:15s} nfe {nfe or '-':>4} counted {counted:6.1f}  w2 {score:.4f}  "
+                f"ratio {score / floor:.2f}",
+                flush=True,
+            )
     return rows
 
 
@@ -102,19 +114,23 @@ def write_csv(rows, path):
 def plot(rows, names, families, path):
     """One log-log panel per data set x family: W2 against counted NFE, floor dashed, 1.5 x floor dotted."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(len(names), len(families), figsize=(5.5 * len(families), 4.2 * len(names)),
-                             squeeze=False)
+
+    fig, axes = plt.subplots(len(names), len(families), figsize=(5.5 * len(families), 4.2 * len(names)), squeeze=False)
     colors = dict(zip(SAMPLERS, plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]))
-    markers = dict(zip(SAMPLERS, "ov^sDPX<>hdp"))          # identical samplers (ddim = euler) stay visible
+    markers = dict(zip(SAMPLERS, "ov^sDPX<>hdp"))  # identical samplers (ddim = euler) stay visible
     for ax, (name, family) in zip(axes.flat, [(d, f) for d in names for f in families]):
         mine = [r for r in rows if r["data"] == name and r["family"] == family]
         for sampler in SAMPLERS:
             line = sorted((r["nfe_counted"], r["w2"]) for r in mine if r["sampler"] == sampler)
             if line:
-                style = (dict(marker="*", markersize=14, linestyle="none") if sampler == "dopri5"
-                         else dict(marker=markers[sampler], markersize=5, fillstyle="none", linewidth=1))
+                style = (
+                    dict(marker="*", markersize=14, linestyle="none")
+                    if sampler == "dopri5"
+                    else dict(marker=markers[sampler], markersize=5, fillstyle="none", linewidth=1)
+                )
                 ax.plot(*zip(*line), color=colors[sampler], label=sampler, **style)
         if mine:
             floor = mine[0]["floor"]
@@ -152,8 +168,11 @@ def table(rows, nfes):
         got = {r["nfe_requested"]: r["ratio"] for r in rows if r["sampler"] == sampler}
         if got and sampler != "dopri5":
             lines.append(f"| {sampler} | " + " | ".join(cell(got[k]) if k in got else "-" for k in nfes) + " |")
-    lines += [f"\ndopri5 (adaptive, {r['nfe_counted']:.0f} NFE counted): {cell(r['ratio'])}"
-              for r in rows if r["sampler"] == "dopri5"]
+    lines += [
+        f"\ndopri5 (adaptive, {r['nfe_counted']:.0f} NFE counted): {cell(r['ratio'])}"
+        for r in rows
+        if r["sampler"] == "dopri5"
+    ]
     return lines
 
 
@@ -168,23 +187,31 @@ def verdict(row, family=True):
 
 def report(rows, names, families, nfes, setup, seconds):
     """The BENCHMARKS.md lines: setup, per data set the best ratio at NFE <= 10, one table per panel."""
-    lines = setup + [f"- total runtime {seconds / 60:.1f} min; figure `benchmarks/quality_vs_nfe.png`, "
-                     f"every number in `benchmarks/quality_vs_nfe.csv`",
-                     f"- target: some sampler within {TARGET} x floor at NFE <= {LOW_NFE} (counted NFE)"]
+    lines = setup + [
+        f"- total runtime {seconds / 60:.1f} min; figure `benchmarks/quality_vs_nfe.png`, "
+        f"every number in `benchmarks/quality_vs_nfe.csv`",
+        f"- target: some sampler within {TARGET} x floor at NFE <= {LOW_NFE} (counted NFE)",
+    ]
     for name in names:
         mine = [r for r in rows if r["data"] == name]
-        per_family = "; ".join(f"{f} {verdict(best_low([r for r in mine if r['family'] == f]), False)}"
-                               for f in families)
-        lines.append(f"- {name} (floor {mine[0]['floor']:.4f}), best at NFE <= {LOW_NFE}: "
-                     f"{verdict(best_low(mine))} (per family: {per_family})")
-    lines += [f"- cells: mean W2 / mean floor at the requested NFE, **bold** within {TARGET} x floor, - where the "
-              "sampler refuses the budget; heun and midpoint spend 2 (steps - 1) + 1 NFE and rk4 4 (steps - 1) + 1, "
-              "so they count fewer than requested (NFE 8: 7 and 5); euler_maruyama refuses the rectified path "
-              "(its reverse SDE is singular at alpha = 0)"]
+        per_family = "; ".join(
+            f"{f} {verdict(best_low([r for r in mine if r['family'] == f]), False)}" for f in families
+        )
+        lines.append(
+            f"- {name} (floor {mine[0]['floor']:.4f}), best at NFE <= {LOW_NFE}: "
+            f"{verdict(best_low(mine))} (per family: {per_family})"
+        )
+    lines += [
+        f"- cells: mean W2 / mean floor at the requested NFE, **bold** within {TARGET} x floor, - where the "
+        "sampler refuses the budget; heun and midpoint spend 2 (steps - 1) + 1 NFE and rk4 4 (steps - 1) + 1, "
+        "so they count fewer than requested (NFE 8: 7 and 5); euler_maruyama refuses the rectified path "
+        "(its reverse SDE is singular at alpha = 0)"
+    ]
     for name in names:
         for family in families:
             lines += [f"\n**{name} / {family}**\n"] + table(
-                [r for r in rows if r["data"] == name and r["family"] == family], nfes)
+                [r for r in rows if r["data"] == name and r["family"] == family], nfes
+            )
     lines.append("\n![W2 vs NFE](benchmarks/quality_vs_nfe.png)")
     return lines
 
@@ -192,12 +219,14 @@ def report(rows, names, families, nfes, setup, seconds):
 def setup_line(run, n, seeds):
     """How the runs were trained and measured."""
     cfg = run.cfg
-    return (f"- one run per data set x family, seed {cfg.seed}: {cfg.steps} steps, batch {cfg.batch_size}, "
-            f"MLP width {cfg.width} depth {cfg.depth}, lr {cfg.lr:g}, EMA {cfg.ema}; diffusion = eps on the "
-            f"linear discrete schedule (T = 1000), flow = rectified flow (velocity); default spacing (trailing), "
-            f"x0 clipping on; n = {n} samples against {n} held-out points, exact W2, mean over sample seeds "
-            f"{', '.join(map(str, seeds))}; floor = mean W2(fresh draw seeded "
-            f"{FLOOR_SEEDS[0]}-{FLOOR_SEEDS[-1]}, held-out)")
+    return (
+        f"- one run per data set x family, seed {cfg.seed}: {cfg.steps} steps, batch {cfg.batch_size}, "
+        f"MLP width {cfg.width} depth {cfg.depth}, lr {cfg.lr:g}, EMA {cfg.ema}; diffusion = eps on the "
+        f"linear discrete schedule (T = 1000), flow = rectified flow (velocity); default spacing (trailing), "
+        f"x0 clipping on; n = {n} samples against {n} held-out points, exact W2, mean over sample seeds "
+        f"{', '.join(map(str, seeds))}; floor = mean W2(fresh draw seeded "
+        f"{FLOOR_SEEDS[0]}-{FLOOR_SEEDS[-1]}, held-out)"
+    )
 
 
 def main():

@@ -24,10 +24,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-
-import unnoise  # noqa: E402
-from unnoise.web.sections import image_quality  # noqa: E402
+import common
+import unnoise
+from unnoise.web.sections import image_quality
 
 FLOATS = ("lr", "ema", "label_dropout")
 TITLES = {"ar": "Raster AR", "var": "VAR"}
@@ -51,13 +50,14 @@ def tokenizer(folder, seconds):
 
 def measure(text, budget, n, family="ar", tokens=None):
     """Train one recipe for budget seconds; its line of results."""
-    cfg = unnoise.TrainConfig(data="digits", family=family, conditional=True, steps=10**9, tokens=tokens,
-                              **recipe_of(text))
+    cfg = unnoise.TrainConfig(
+        data="digits", family=family, conditional=True, steps=10**9, tokens=tokens, **recipe_of(text)
+    )
     with tempfile.TemporaryDirectory() as folder:
         run = unnoise.train(cfg, folder, progress=False, seconds=budget)
         q = image_quality(run, n=n)
     shape = f"depth {run.cfg.depth}, width {run.cfg.width}, batch {run.cfg.batch_size}, lr {run.cfg.lr:g}"
-    return (f"| {text} ({shape}) | {budget:g} | {run.step} | {q['accuracy']:.3f} | {q['ratio']:.1f} |")
+    return f"| {text} ({shape}) | {budget:g} | {run.step} | {q['accuracy']:.3f} | {q['ratio']:.1f} |"
 
 
 def main():
@@ -85,8 +85,11 @@ def main():
         for text in args.recipes.split(";"):
             rows.append(measure(text, args.budget, args.n, args.family, tokens))
             print(rows[-1], flush=True)
-    lines = [f"- digits, class-conditional {what}; one seed; n = {args.n}, temperature 1, no guidance; "
-             "the page's image_quality (default judge)", *rows]
+    lines = [
+        f"- digits, class-conditional {what}; one seed; n = {args.n}, temperature 1, no guidance; "
+        "the page's image_quality (default judge)",
+        *rows,
+    ]
     if args.append:
         common.append(f"{TITLES[args.family]} recipes against the clock", lines)
 

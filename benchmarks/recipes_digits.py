@@ -30,14 +30,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-import images as scoring  # noqa: E402
-
-import unnoise  # noqa: E402
-from unnoise.families import continuous  # noqa: E402
-from unnoise.nets import MLP  # noqa: E402
-from unnoise.nets.unet import UNet  # noqa: E402
-from unnoise.train import UNCAPPED  # noqa: E402
+import common
+import images as scoring
+import unnoise
+from unnoise.families import continuous
+from unnoise.nets import MLP
+from unnoise.nets.unet import UNet
+from unnoise.train import UNCAPPED
 
 # name -> (TrainConfig settings, MLP width or None for the U-Net)
 RECIPES = {
@@ -72,15 +71,19 @@ class FlatMLP(torch.nn.Module):
 
 def use_mlp(width):
     """Make the continuous families build FlatMLP(width) for images, in this process."""
+
     def build(cfg, num_classes, folder=None):
         return FlatMLP(cfg.channels, cfg.size, width, cfg.depth, num_classes if cfg.conditional else 0)
+
     continuous.build = build
 
 
 def use_mults(mults):
     """Make the continuous families build U-Nets with these channel multipliers per level, in this process."""
+
     def build(cfg, num_classes, folder=None):
         return UNet(cfg.channels, cfg.width, num_classes if cfg.conditional else 0, cfg.size, mults=mults)
+
     continuous.build = build
 
 
@@ -122,10 +125,12 @@ def quality(name, steps, n=3000, warmup=None):
     seconds = time.perf_counter() - start
     for w in (1.0, 1.1):
         r, _, _ = scoring.evaluate(run, n, w)
-        print(f"- {name}, {steps} steps (warm-up {cfg.warmup}, {seconds:.0f} s, {1000 * seconds / steps:.0f} ms/step), w = {w:g}: accuracy "
-              f"{r['class_accuracy']:.3f}, FID / floor {' / '.join(f'{q:.2f}' for q in scoring.ratios(r))} (three "
-              f"judges), memorization {r['memorization_ratio']:.2f}; target {'met' if r['met'] else 'missed'}",
-              flush=True)
+        print(
+            f"- {name}, {steps} steps (warm-up {cfg.warmup}, {seconds:.0f} s, {1000 * seconds / steps:.0f} ms/step), w = {w:g}: accuracy "
+            f"{r['class_accuracy']:.3f}, FID / floor {' / '.join(f'{q:.2f}' for q in scoring.ratios(r))} (three "
+            f"judges), memorization {r['memorization_ratio']:.2f}; target {'met' if r['met'] else 'missed'}",
+            flush=True,
+        )
 
 
 # weight averages kept beside the run's own EMA (decay min(ema, (1 + s) / (10 + s))) in --averages:
@@ -136,8 +141,14 @@ AVERAGES = {"raw": None, "power-6.94": 6.94, "power-16.97": 16.97}
 def averages(steps, warmup, n, scales=(1.1, 1.25)):
     """Train the default digits run for steps; score its EMA, raw and power-EMA weights at each guidance scale."""
     import copy
-    cfg = unnoise.TrainConfig(data="digits", conditional=True, steps=steps, checkpoint_every=10**6,
-                              **({"warmup": warmup} if warmup is not None else {}))
+
+    cfg = unnoise.TrainConfig(
+        data="digits",
+        conditional=True,
+        steps=steps,
+        checkpoint_every=10**6,
+        **({"warmup": warmup} if warmup is not None else {}),
+    )
     shadows = {}
 
     def follow(step, loss, net, ema):
@@ -153,15 +164,18 @@ def averages(steps, warmup, n, scales=(1.1, 1.25)):
         run.net.load_state_dict(weights)
         for w in scales:
             r, _, _ = scoring.evaluate(run, n, w)
-            print(f"- default, {steps} steps (warm-up {cfg.warmup}), weights {name}, dpmpp_2m {scoring.NFE}, w = {w:g}: "
-                  f"accuracy {r['class_accuracy']:.3f}, FID / floor {' / '.join(f'{q:.2f}' for q in scoring.ratios(r))}"
-                  f", memorization {r['memorization_ratio']:.2f}", flush=True)
+            print(
+                f"- default, {steps} steps (warm-up {cfg.warmup}), weights {name}, dpmpp_2m {scoring.NFE}, w = {w:g}: "
+                f"accuracy {r['class_accuracy']:.3f}, FID / floor {' / '.join(f'{q:.2f}' for q in scoring.ratios(r))}"
+                f", memorization {r['memorization_ratio']:.2f}",
+                flush=True,
+            )
 
 
 def stratified_times(path, density, n, generator):
     """Logit-normal times with one draw per 1/n quantile stratum (the low-discrepancy draw of Kingma et al.
     2021, VDM, appendix I.1, on SD3's density): the batch covers every time, so the loss varies less."""
-    u = (torch.rand(1, generator=generator) + torch.arange(n)) / n             # (n,) one point per stratum
+    u = (torch.rand(1, generator=generator) + torch.arange(n)) / n  # (n,) one point per stratum
     u = u[torch.randperm(n, generator=generator)].clamp(1e-6, 1 - 1e-6)
     return torch.sigmoid(torch.special.ndtri(u)) * path.t_max
 
@@ -169,8 +183,10 @@ def stratified_times(path, density, n, generator):
 def shifted_times(location):
     """Logit-normal(location, 1) times (SD3's density, Esser et al. 2024, eq. 19, moved): location < 0 trains at
     less noise. EDM's log-normal sigma (P_mean -1.2) sits at logit(t) = -1.45 on the VP cosine path."""
+
     def draw(path, density, n, generator):
         return torch.sigmoid(location + torch.randn(n, generator=generator)) * path.t_max
+
     return draw
 
 
@@ -179,43 +195,51 @@ def pull_lever(name):
     if name == "stratified":
         continuous.sample_times = stratified_times
     elif name.startswith("time-mean"):
-        continuous.sample_times = shifted_times(float(name[len("time-mean"):]))
+        continuous.sample_times = shifted_times(float(name[len("time-mean") :]))
     elif name == "beta2-0.99":
-        adamw = torch.optim.AdamW   # the training loop builds its optimizer through torch.optim.AdamW
+        adamw = torch.optim.AdamW  # the training loop builds its optimizer through torch.optim.AdamW
         torch.optim.AdamW = lambda *a, **k: adamw(*a, betas=(0.9, 0.99), **k)
     elif name == "warmup-2pc":
-        sys.modules["unnoise.train"].WARMUP_SHARE = 0.02     # the module: unnoise.train is the function
+        sys.modules["unnoise.train"].WARMUP_SHARE = 0.02  # the module: unnoise.train is the function
     elif name in ("no-attention", "dropout-0.1"):
         init, change = UNet.__init__, {"attention": False} if name == "no-attention" else {"dropout": 0.1}
         UNet.__init__ = lambda self, *a, **k: init(self, *a, **{**k, **change})
 
 
-LEVERS = {"base": "the defaults", "stratified": "stratified logit-normal times (stratified_times)",
-          "time-mean-0.5": "logit-normal times centred at logit(t) = -0.5 instead of 0 (less noise)",
-          "time-mean-1": "logit-normal times centred at logit(t) = -1 (EDM's training density sits at -1.45)",
-          "time-mean+0.5": "logit-normal times centred at logit(t) = +0.5 (more noise)",
-          "beta2-0.99": "AdamW betas (0.9, 0.99) instead of (0.9, 0.999)",
-          "warmup-2pc": "a timed run's warm-up capped at 2 % of its budget instead of 10 %",
-          "no-attention": "the U-Net without its 4x4 self-attention",
-          "dropout-0.1": "dropout 0.1 in the U-Net's residual blocks (DDPM used 0.1 on CIFAR-10), against copying",
-          "width-48": "U-Net width 48 instead of 32: 1.4x the step's time for 2.25x its FLOPs (half a step is fixed cost)",
-          "batch-64": "batch 64 instead of 32: 1.35x the step's time for twice the images",
-          "label-dropout-0.05": "5 % of labels dropped for guidance instead of 10 %",
-          "label-dropout-0.2": "20 % of labels dropped for guidance instead of 10 %"}
-CONFIG_LEVERS = {"width-48": {"width": 48}, "batch-64": {"batch_size": 64}, "label-dropout-0.05": {"label_dropout": 0.05},
-                 "label-dropout-0.2": {"label_dropout": 0.2}}    # levers that are only a TrainConfig field
+LEVERS = {
+    "base": "the defaults",
+    "stratified": "stratified logit-normal times (stratified_times)",
+    "time-mean-0.5": "logit-normal times centred at logit(t) = -0.5 instead of 0 (less noise)",
+    "time-mean-1": "logit-normal times centred at logit(t) = -1 (EDM's training density sits at -1.45)",
+    "time-mean+0.5": "logit-normal times centred at logit(t) = +0.5 (more noise)",
+    "beta2-0.99": "AdamW betas (0.9, 0.99) instead of (0.9, 0.999)",
+    "warmup-2pc": "a timed run's warm-up capped at 2 % of its budget instead of 10 %",
+    "no-attention": "the U-Net without its 4x4 self-attention",
+    "dropout-0.1": "dropout 0.1 in the U-Net's residual blocks (DDPM used 0.1 on CIFAR-10), against copying",
+    "width-48": "U-Net width 48 instead of 32: 1.4x the step's time for 2.25x its FLOPs (half a step is fixed cost)",
+    "batch-64": "batch 64 instead of 32: 1.35x the step's time for twice the images",
+    "label-dropout-0.05": "5 % of labels dropped for guidance instead of 10 %",
+    "label-dropout-0.2": "20 % of labels dropped for guidance instead of 10 %",
+}
+CONFIG_LEVERS = {
+    "width-48": {"width": 48},
+    "batch-64": {"batch_size": 64},
+    "label-dropout-0.05": {"label_dropout": 0.05},
+    "label-dropout-0.2": {"label_dropout": 0.2},
+}  # levers that are only a TrainConfig field
 
 
 def lever_run(name, seconds, seed, n, scales=(1.1, 1.15, 1.25), sample_seeds=(0, 1), steps=None):
     """Train the defaults with one lever for `seconds` (or, untimed, `steps`), then score it as draws() does."""
     pull_lever(name)
     torch.manual_seed(seed)
-    cfg = unnoise.TrainConfig(data="digits", conditional=True, seed=seed, steps=steps or UNCAPPED,
-                              **CONFIG_LEVERS.get(name, {}))
+    cfg = unnoise.TrainConfig(
+        data="digits", conditional=True, seed=seed, steps=steps or UNCAPPED, **CONFIG_LEVERS.get(name, {})
+    )
     folder = Path(tempfile.mkdtemp()) / "run"
     start = time.perf_counter()
     run = unnoise.train(cfg, folder, progress=False, seconds=None if steps else seconds)
-    seconds = time.perf_counter() - start if steps else seconds                    # the untimed run's wall time
+    seconds = time.perf_counter() - start if steps else seconds  # the untimed run's wall time
     print(f"- {name}, training seed {seed}: the run is kept in {folder} (score it again with --rescore)", flush=True)
     for w in scales:
         draws(run, f"{name}, training seed {seed}, {run.step} steps in {seconds:.0f} s", n, w, sample_seeds)
@@ -228,8 +252,16 @@ def rescore(folders, n, scales=(1.1, 1.15), samplers=((scoring.SAMPLER, scoring.
     for folder in folders:
         run = unnoise.Run.load(folder)
         for (sampler, nfe), w in ((s, w) for s in samplers for w in scales):
-            draws(run, f"{folder}, {run.step} steps, {sampler} {nfe} NFE{guided_by}", n, w, sample_seeds, sampler, nfe,
-                  weak)
+            draws(
+                run,
+                f"{folder}, {run.step} steps, {sampler} {nfe} NFE{guided_by}",
+                n,
+                w,
+                sample_seeds,
+                sampler,
+                nfe,
+                weak,
+            )
 
 
 def draws(run, name, n, w, sample_seeds, sampler=scoring.SAMPLER, nfe=scoring.NFE, guide=None):
@@ -243,14 +275,19 @@ def draws(run, name, n, w, sample_seeds, sampler=scoring.SAMPLER, nfe=scoring.NF
         ratios = scoring.ratios(r)
         worst.append(max(ratios))
         met = r["class_accuracy"] >= 0.99 and max(ratios) <= 1.0 and r["memorization_ratio"] >= 0.9
-        print(f"- {name}, w = {w:g}, n = {n}, sampling seed {seed}: accuracy {r['class_accuracy']:.3f}, FID / floor "
-              f"{' / '.join(f'{q:.2f}' for q in ratios)}, worst {max(ratios):.2f}, memorization "
-              f"{r['memorization_ratio']:.2f}; the 60 s target's figures {'met' if met else 'missed'}", flush=True)
+        print(
+            f"- {name}, w = {w:g}, n = {n}, sampling seed {seed}: accuracy {r['class_accuracy']:.3f}, FID / floor "
+            f"{' / '.join(f'{q:.2f}' for q in ratios)}, worst {max(ratios):.2f}, memorization "
+            f"{r['memorization_ratio']:.2f}; the 60 s target's figures {'met' if met else 'missed'}",
+            flush=True,
+        )
     if len(worst) > 1:
         mean = sum(worst) / len(worst)
         sd = (sum((q - mean) ** 2 for q in worst) / (len(worst) - 1)) ** 0.5
-        print(f"- {name}, w = {w:g}: worst judge {mean:.2f} +- {sd:.2f} (mean +- sd over {len(worst)} sampling seeds)",
-              flush=True)
+        print(
+            f"- {name}, w = {w:g}: worst judge {mean:.2f} +- {sd:.2f} (mean +- sd over {len(worst)} sampling seeds)",
+            flush=True,
+        )
 
 
 def main():
@@ -260,28 +297,55 @@ def main():
     parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n", type=int, default=3000, help="samples per guidance scale")
-    parser.add_argument("--warmup", type=int, help="warm-up steps (default: the config's; a timed run caps it at a "
-                        "tenth of its budget, so use steps / 10 to stand for one)")
-    parser.add_argument("--averages", action="store_true", help="score the default run's EMA, raw and power-EMA "
-                        "weights (AVERAGES) at guidance 1.1 and 1.25")
-    parser.add_argument("--levers", help="comma-separated levers to time against the clock, one process each: "
-                        + "; ".join(f"{k}: {v}" for k, v in LEVERS.items()))
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        help="warm-up steps (default: the config's; a timed run caps it at a "
+        "tenth of its budget, so use steps / 10 to stand for one)",
+    )
+    parser.add_argument(
+        "--averages",
+        action="store_true",
+        help="score the default run's EMA, raw and power-EMA weights (AVERAGES) at guidance 1.1 and 1.25",
+    )
+    parser.add_argument(
+        "--levers",
+        help="comma-separated levers to time against the clock, one process each: "
+        + "; ".join(f"{k}: {v}" for k, v in LEVERS.items()),
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="training budget of a --levers run")
     parser.add_argument("--seeds", type=int, default=2, help="training seeds of each --levers run")
     parser.add_argument("--first-seed", type=int, default=0, help="the first training seed of --levers runs")
-    parser.add_argument("--fixed-steps", type=int, help="train each --levers run for this many steps, untimed, "
-                        "instead of --seconds")
-    parser.add_argument("--rescore", nargs="+", metavar="RUN", help="score saved digits runs at --n samples and --scales")
-    parser.add_argument("--pull", choices=tuple(LEVERS), help="the lever a --rescore run was trained with, where it "
-                        "changes the network (no-attention, dropout-0.1)")
-    parser.add_argument("--scales", help="guidance scales, comma-separated (default 1.1,1.15 for --rescore, "
-                        "1.1,1.15,1.25 for --levers; longer runs want less: 1.0-1.05 at 180 s and more)")
-    parser.add_argument("--draws", type=int, help="sampling seeds 0..draws-1 of each scale (default: 2 for "
-                        "--levers, 1 for --rescore)")
-    parser.add_argument("--samplers", default=f"{scoring.SAMPLER}:{scoring.NFE}", help="--rescore's samplers as "
-                        "name:nfe, comma-separated, e.g. dpmpp_2m:20,dpmpp_2m_sde:30")
-    parser.add_argument("--guide", metavar="WEAK", help="--rescore with autoguidance (Karras et al. 2024): guide by this "
-                        "weaker conditional run (a shorter or narrower one) instead of the unconditional model")
+    parser.add_argument(
+        "--fixed-steps", type=int, help="train each --levers run for this many steps, untimed, instead of --seconds"
+    )
+    parser.add_argument(
+        "--rescore", nargs="+", metavar="RUN", help="score saved digits runs at --n samples and --scales"
+    )
+    parser.add_argument(
+        "--pull",
+        choices=tuple(LEVERS),
+        help="the lever a --rescore run was trained with, where it changes the network (no-attention, dropout-0.1)",
+    )
+    parser.add_argument(
+        "--scales",
+        help="guidance scales, comma-separated (default 1.1,1.15 for --rescore, "
+        "1.1,1.15,1.25 for --levers; longer runs want less: 1.0-1.05 at 180 s and more)",
+    )
+    parser.add_argument(
+        "--draws", type=int, help="sampling seeds 0..draws-1 of each scale (default: 2 for --levers, 1 for --rescore)"
+    )
+    parser.add_argument(
+        "--samplers",
+        default=f"{scoring.SAMPLER}:{scoring.NFE}",
+        help="--rescore's samplers as name:nfe, comma-separated, e.g. dpmpp_2m:20,dpmpp_2m_sde:30",
+    )
+    parser.add_argument(
+        "--guide",
+        metavar="WEAK",
+        help="--rescore with autoguidance (Karras et al. 2024): guide by this "
+        "weaker conditional run (a shorter or narrower one) instead of the unconditional model",
+    )
     parser.add_argument("--one", nargs=2, metavar=("LEVER", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -292,8 +356,13 @@ def main():
     if scales is not None and not all(w >= 0 for w in scales):
         parser.error(f"--scales must be comma-separated guidance scales >= 0, got {args.scales!r}")
     draws = 1 if args.draws is None else args.draws
-    for flag, value in (("--seconds", args.seconds), ("--seeds", args.seeds), ("--draws", draws), ("--n", args.n),
-                        ("--fixed-steps", args.fixed_steps or 1)):
+    for flag, value in (
+        ("--seconds", args.seconds),
+        ("--seeds", args.seeds),
+        ("--draws", draws),
+        ("--n", args.n),
+        ("--fixed-steps", args.fixed_steps or 1),
+    ):
         if not value > 0:
             parser.error(f"{flag} must be positive, got {value}")
     if args.first_seed < 0:
@@ -303,8 +372,15 @@ def main():
         pull_lever(args.pull or "base")
         rescore(args.rescore, args.n, scales or (1.1, 1.15), samplers, range(args.draws or 1), args.guide)
     if args.one:
-        lever_run(args.one[0], args.seconds, int(args.one[1]), args.n, scales or (1.1, 1.15, 1.25),
-                  range(args.draws or 2), steps=args.fixed_steps)
+        lever_run(
+            args.one[0],
+            args.seconds,
+            int(args.one[1]),
+            args.n,
+            scales or (1.1, 1.15, 1.25),
+            range(args.draws or 2),
+            steps=args.fixed_steps,
+        )
         return
     if args.levers:
         names = args.levers.split(",")
@@ -312,11 +388,27 @@ def main():
             if name not in LEVERS:
                 parser.error(f"unknown lever {name!r}; choose from {', '.join(LEVERS)}")
         for name in names:
-            for seed in range(args.first_seed, args.first_seed + args.seeds):   # a fresh process each: levers patch it
-                subprocess.run([sys.executable, __file__, "--one", name, str(seed), "--seconds", str(args.seconds),
-                                "--n", str(args.n), "--threads", str(args.threads), "--draws", str(args.draws or 2)]
-                               + (["--fixed-steps", str(args.fixed_steps)] if args.fixed_steps else [])
-                               + (["--scales", args.scales] if args.scales else []), check=True)
+            for seed in range(args.first_seed, args.first_seed + args.seeds):  # a fresh process each: levers patch it
+                subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--one",
+                        name,
+                        str(seed),
+                        "--seconds",
+                        str(args.seconds),
+                        "--n",
+                        str(args.n),
+                        "--threads",
+                        str(args.threads),
+                        "--draws",
+                        str(args.draws or 2),
+                    ]
+                    + (["--fixed-steps", str(args.fixed_steps)] if args.fixed_steps else [])
+                    + (["--scales", args.scales] if args.scales else []),
+                    check=True,
+                )
     if args.averages:
         averages(args.steps, args.warmup, args.n)
     if args.speed:

@@ -17,9 +17,9 @@ import subprocess
 import sys
 import time
 
+import diffusers
 import torch
 
-import diffusers
 from unnoise.nets import MLP
 from unnoise.paths import make_path
 from unnoise.samplers import sample_ddim, sample_dpmpp_2m, timesteps
@@ -34,6 +34,7 @@ def unnoise_run(sampler, net, path, x):
         with torch.no_grad():
             out = net(x, path.net_time(torch.full((x.shape[0],), float(t), dtype=torch.float64)))
         return path.to_x0_eps("eps", out, x, t)
+
     return sampler(model, x, ts, path, None)
 
 
@@ -60,7 +61,9 @@ def median_pair(a, b, repeats=REPEATS):
 
 def cpu_model():
     with open("/proc/cpuinfo") as f:
-        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), platform.processor())
+        return next(
+            (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), platform.processor()
+        )
 
 
 def main():
@@ -76,24 +79,30 @@ def main():
     for batch in (1, 100):
         x = torch.randn(batch, 2, generator=torch.Generator().manual_seed(1))
         pairs = {
-            "ddim": (lambda: unnoise_run(sample_ddim, net, path, x),
-                     lambda: diffusers_run(diffusers.DDIMScheduler(**common, clip_sample=False), net, x)),
-            "dpmpp_2m": (lambda: unnoise_run(sample_dpmpp_2m, net, path, x),
-                         lambda: diffusers_run(diffusers.DPMSolverMultistepScheduler(**common, solver_order=2), net, x)),
+            "ddim": (
+                lambda: unnoise_run(sample_ddim, net, path, x),  # noqa: B023 (called before the loop moves on)
+                lambda: diffusers_run(diffusers.DDIMScheduler(**common, clip_sample=False), net, x),  # noqa: B023 (called before the loop moves on)
+            ),
+            "dpmpp_2m": (
+                lambda: unnoise_run(sample_dpmpp_2m, net, path, x),  # noqa: B023 (called before the loop moves on)
+                lambda: diffusers_run(diffusers.DPMSolverMultistepScheduler(**common, solver_order=2), net, x),  # noqa: B023 (called before the loop moves on)
+            ),
         }
         for name, (ours, theirs) in pairs.items():
-            torch.testing.assert_close(ours(), theirs(), rtol=1e-4, atol=1e-4)     # same samples, or no comparison
+            torch.testing.assert_close(ours(), theirs(), rtol=1e-4, atol=1e-4)  # same samples, or no comparison
             t_ours, t_theirs = median_pair(ours, theirs)
             rows.append((name, batch, t_ours * 1e3, t_theirs * 1e3, t_ours / t_theirs))
     header = "| sampler | batch | unnoise ms | diffusers ms | ratio unnoise / diffusers |\n|---|---|---|---|---|"
     table = "\n".join([header] + [f"| {n} | {b} | {u:.1f} | {d:.1f} | {r:.2f} |" for n, b, u, d, r in rows])
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    section = (f"\n## Sampler overhead ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC)\n\n"
-               f"- machine: nproc {nproc}, {cpu_model()}, torch {torch.__version__} with set_num_threads(2), "
-               f"diffusers {diffusers.__version__}; load average {os.getloadavg()[0]:.1f}\n"
-               f"- command: `PYTHONPATH=src python benchmarks/sampler_overhead.py{' --append ' + args.append if args.append else ''}`\n"
-               f"- {STEPS} steps, trailing spacing, MLP width 32 depth 1; median of {REPEATS} interleaved runs after warm-up\n\n"
-               f"{table}\n")
+    section = (
+        f"\n## Sampler overhead ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)\n\n"
+        f"- machine: nproc {nproc}, {cpu_model()}, torch {torch.__version__} with set_num_threads(2), "
+        f"diffusers {diffusers.__version__}; load average {os.getloadavg()[0]:.1f}\n"
+        f"- command: `PYTHONPATH=src python benchmarks/sampler_overhead.py{' --append ' + args.append if args.append else ''}`\n"
+        f"- {STEPS} steps, trailing spacing, MLP width 32 depth 1; median of {REPEATS} interleaved runs after warm-up\n\n"
+        f"{table}\n"
+    )
     print(section)
     if args.append:
         with open(args.append, "a") as f:

@@ -24,18 +24,39 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import torch
 
-import torch  # noqa: E402
-from unnoise.web import explain, server  # noqa: E402
+import common
+from unnoise.web import explain, server
 
-DEFAULTS = {   # what the page's live forms send by default
-    "guidance (40 digits, dpmpp_2m 20 NFE, w = 1)": {"run": "images-diffusion", "n": 40, "sampler": "dpmpp_2m",
-                                                     "nfe": 20, "guidance": 1.0, "label": None, "seed": 0},
-    "guidance at w = 3 (two passes per step)": {"run": "images-diffusion", "n": 40, "sampler": "dpmpp_2m",
-                                                "nfe": 20, "guidance": 3.0, "label": None, "seed": 0},
-    "denoise (10 digits, 20 NFE, every frame)": {"run": "images-diffusion", "n": 10, "sampler": "dpmpp_2m",
-                                                 "nfe": 20, "guidance": 1.0, "frames": True, "seed": 0},
+DEFAULTS = {  # what the page's live forms send by default
+    "guidance (40 digits, dpmpp_2m 20 NFE, w = 1)": {
+        "run": "images-diffusion",
+        "n": 40,
+        "sampler": "dpmpp_2m",
+        "nfe": 20,
+        "guidance": 1.0,
+        "label": None,
+        "seed": 0,
+    },
+    "guidance at w = 3 (two passes per step)": {
+        "run": "images-diffusion",
+        "n": 40,
+        "sampler": "dpmpp_2m",
+        "nfe": 20,
+        "guidance": 3.0,
+        "label": None,
+        "seed": 0,
+    },
+    "denoise (10 digits, 20 NFE, every frame)": {
+        "run": "images-diffusion",
+        "n": 10,
+        "sampler": "dpmpp_2m",
+        "nfe": 20,
+        "guidance": 1.0,
+        "frames": True,
+        "seed": 0,
+    },
     "2D points (500, ddim 20 NFE)": {"run": "points-diffusion", "n": 500, "sampler": "ddim", "nfe": 20, "seed": 0},
 }
 
@@ -73,13 +94,17 @@ def main():
     while not uv.started:
         time.sleep(0.05)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/api/sample"
-    lines = [f"- runs served: {', '.join(runs)} from `{args.page}/`; one sampling thread, queue 8", "",
-             "| request | median s | p90 s |", "|---|---|---|"]
+    lines = [
+        f"- runs served: {', '.join(runs)} from `{args.page}/`; one sampling thread, queue 8",
+        "",
+        "| request | median s | p90 s |",
+        "|---|---|---|",
+    ]
     try:
         for name, body in DEFAULTS.items():
             if body["run"] not in runs:
                 continue
-            assert post(url, body) == 200, name                               # warm-up, and a check
+            assert post(url, body) == 200, name  # warm-up, and a check
             times = []
             for _ in range(20):
                 start = time.perf_counter()
@@ -93,9 +118,12 @@ def main():
             codes = Counter(pool.map(lambda i: post(url, {**body, "seed": i}), range(args.burst)))
         wall = time.perf_counter() - start
         after = post(url, body)
-        lines += ["", f"- burst of {args.burst} concurrent guidance requests: statuses "
-                      f"{dict(sorted(codes.items(), key=str))} in {wall:.1f} s; RSS {rss_mb() - before:+.0f} MB; "
-                      f"a request afterwards: {after}"]
+        lines += [
+            "",
+            f"- burst of {args.burst} concurrent guidance requests: statuses "
+            f"{dict(sorted(codes.items(), key=str))} in {wall:.1f} s; RSS {rss_mb() - before:+.0f} MB; "
+            f"a request afterwards: {after}",
+        ]
     finally:
         uv.should_exit = True
         thread.join(10)

@@ -15,10 +15,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-
-import unnoise  # noqa: E402
-from unnoise.metrics.points import w2  # noqa: E402
+import common
+import unnoise
+from unnoise.metrics.points import w2
 
 
 def main():
@@ -31,9 +30,11 @@ def main():
     held = unnoise.data.load(args.data, "heldout", args.n).x
     floors = [w2(unnoise.data.load(args.data, "fresh", args.n, seed=100 + k).x, held) for k in range(args.seeds)]
     cfg = unnoise.TrainConfig(data=args.data)
-    lines = [f"- data {args.data}, defaults: {cfg.family}, {cfg.prediction}, {cfg.schedule}, {cfg.steps} steps, "
-             f"batch {cfg.batch_size}, MLP width {cfg.width} depth {cfg.depth}; one training per seed",
-             f"- W2 floor (n={args.n}, {args.seeds} fresh draws): " + ", ".join(f"{f:.4f}" for f in floors)]
+    lines = [
+        f"- data {args.data}, defaults: {cfg.family}, {cfg.prediction}, {cfg.schedule}, {cfg.steps} steps, "
+        f"batch {cfg.batch_size}, MLP width {cfg.width} depth {cfg.depth}; one training per seed",
+        f"- W2 floor (n={args.n}, {args.seeds} fresh draws): " + ", ".join(f"{f:.4f}" for f in floors),
+    ]
     root = Path(tempfile.mkdtemp())
     results = {key: [] for key in (("ddpm", 50), ("ddpm", 100), ("ddim", 50))}
     sample_seconds = {key: [] for key in results}
@@ -51,8 +52,11 @@ def main():
     for (sampler, nfe), values in results.items():
         ratio = sum(values) / sum(floors)
         seconds = sorted(sample_seconds[sampler, nfe])[len(values) // 2]
-        lines.append(f"- {sampler} {nfe} NFE: W2 " + ", ".join(f"{v:.4f}" for v in values)
-                     + f"; mean W2 / mean floor = **{ratio:.2f}**; median {seconds:.2f} s per {args.n} samples")
+        lines.append(
+            f"- {sampler} {nfe} NFE: W2 "
+            + ", ".join(f"{v:.4f}" for v in values)
+            + f"; mean W2 / mean floor = **{ratio:.2f}**; median {seconds:.2f} s per {args.n} samples"
+        )
     shutil.rmtree(root, ignore_errors=True)
     common.append("train_2d: foundation target W2 <= 1.5 x floor in 60 s", lines)
 

@@ -4,8 +4,8 @@ import os
 # soon as another process shares the two cores (a U-Net forward pass measured 0.70 s instead of 0.05 s).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 
 @pytest.fixture(autouse=True)
@@ -29,11 +29,15 @@ def explained(tmp_path_factory, classifier_cache):
     """A page written by `unnoise explain --runs` from tiny runs of every role but VAR (path, runs by role)."""
     import unnoise
     from unnoise.web import explain, sections
+
     root = tmp_path_factory.mktemp("explain")
     tiny = {"width": 16, "progress": False}
-    recipes = {"pd": dict(data="moons", steps=200), "pf": dict(data="moons", family="flow", steps=200),
-               "id": dict(data="digits", conditional=True, steps=60, width=16),
-               "ia": dict(data="digits", family="ar", conditional=True, steps=30, width=16, depth=1, heads=2)}
+    recipes = {
+        "pd": dict(data="moons", steps=200),
+        "pf": dict(data="moons", family="flow", steps=200),
+        "id": dict(data="digits", conditional=True, steps=60, width=16),
+        "ia": dict(data="digits", family="ar", conditional=True, steps=30, width=16, depth=1, heads=2),
+    }
     for name, recipe in recipes.items():
         unnoise.train(unnoise.TrainConfig(**recipe), root / name, progress=tiny["progress"])
     saved = (sections.GUIDANCE, sections.QUALITY_N, sections.W2_N, sections.NFE)

@@ -14,8 +14,14 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = os.environ.get("UNNOISE_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "build" / "test-artifacts"
 SECTIONS = ("noise", "denoise", "why", "field", "guidance", "debate", "claims")
 
@@ -27,8 +33,10 @@ def browser_or_skip():
     except ImportError:
         sync_playwright = None
     if sync_playwright is None or not shutil.which(CHROMIUM):
-        why = ("browser tests need Playwright (pip install -e '.[test]') and Debian's Chromium "
-               "(apt-get install chromium; never `playwright install`)")
+        why = (
+            "browser tests need Playwright (pip install -e '.[test]') and Debian's Chromium "
+            "(apt-get install chromium; never `playwright install`)"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(why)
         pytest.skip(why)
@@ -57,6 +65,7 @@ def open_page(browser, url):
             return r.continue_()
         outside.append(url)
         r.abort()
+
     page.route("**/*", route)
     page.goto(url)
     page.wait_for_function("document.body.dataset.ready === 'yes'", timeout=20000)
@@ -68,8 +77,10 @@ def pixels(page, canvas_id):
 
 
 def move(page, slider_id, value):
-    page.evaluate(f"(() => {{ const s = document.getElementById('{slider_id}'); s.value = {value}; "
-                  "s.dispatchEvent(new Event('input')); })()")
+    page.evaluate(
+        f"(() => {{ const s = document.getElementById('{slider_id}'); s.value = {value}; "
+        "s.dispatchEvent(new Event('input')); })()"
+    )
 
 
 def check_sections(page):
@@ -92,20 +103,20 @@ def test_the_exported_file_works_offline(browser, explained):
     check_sections(page)
     before = pixels(page, "noise-points")
     move(page, "noise-t", 30)
-    assert pixels(page, "noise-points") != before                          # the t slider moves the picture
+    assert pixels(page, "noise-points") != before  # the t slider moves the picture
     assert "t = " in page.text_content("#noise-now")
     before = pixels(page, "denoise-img-x0")
-    page.click("#denoise-step-prev")                                      # it opens on the samples
+    page.click("#denoise-step-prev")  # it opens on the samples
     page.click("#denoise-step-prev")
-    assert pixels(page, "denoise-img-x0") != before                        # stepping the reverse process
+    assert pixels(page, "denoise-img-x0") != before  # stepping the reverse process
     page.focus("#guidance-w")
     before = pixels(page, "guidance-grid")
-    page.keyboard.press("ArrowRight")                                      # reachable by keyboard
+    page.keyboard.press("ArrowRight")  # reachable by keyboard
     assert pixels(page, "guidance-grid") != before
-    assert page.locator(".live:not([hidden])").count() == 0                # no live controls offline
+    assert page.locator(".live:not([hidden])").count() == 0  # no live controls offline
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "page-file.png"), full_page=True, animations="disabled")
-    page.set_viewport_size({"width": 390, "height": 800})                  # a phone: nothing wider than the screen
+    page.set_viewport_size({"width": 390, "height": 800})  # a phone: nothing wider than the screen
     assert page.evaluate("document.documentElement.scrollWidth") <= 400
     page.screenshot(path=str(ARTIFACTS / "page-phone.png"), animations="disabled")
     assert errors == [] and outside == []
@@ -113,6 +124,7 @@ def test_the_exported_file_works_offline(browser, explained):
 
 def test_the_served_page_samples_live(browser, explained):
     from unnoise.web import explain, server
+
     path, _ = explained
     runs, html = explain.for_serving(None, path.parent)
     sock = server.bind("127.0.0.1", 0)
@@ -132,22 +144,25 @@ def test_the_served_page_samples_live(browser, explained):
         live = page.locator("#guidance-live")
         live.locator("[name=seed]").fill("7")
         live.locator("button").click()
-        page.wait_for_function("document.querySelector('#guidance-live .status').textContent.includes('evaluations')",
-                               timeout=20000)
-        assert pixels(page, "guidance-grid") != before                     # pressing sample draws anew
+        page.wait_for_function(
+            "document.querySelector('#guidance-live .status').textContent.includes('evaluations')", timeout=20000
+        )
+        assert pixels(page, "guidance-grid") != before  # pressing sample draws anew
         denoise = page.locator("#denoise-live")
-        denoise.locator("[name=nfe]").fill("500")                          # out of range: the server says so
+        denoise.locator("[name=nfe]").fill("500")  # out of range: the server says so
         denoise.locator("button").click()
-        page.wait_for_function("document.querySelector('#denoise-live .status').textContent.includes('nfe')",
-                               timeout=20000)
+        page.wait_for_function(
+            "document.querySelector('#denoise-live .status').textContent.includes('nfe')", timeout=20000
+        )
         before = pixels(page, "denoise-img-xt")
-        denoise.locator("[name=nfe]").fill("6")                            # a valid draw: frames from x_T on
+        denoise.locator("[name=nfe]").fill("6")  # a valid draw: frames from x_T on
         denoise.locator("[name=seed]").fill("3")
         denoise.locator("button").click()
-        page.wait_for_function("document.querySelector('#denoise-live .status').textContent.includes('evaluations')",
-                               timeout=20000)
+        page.wait_for_function(
+            "document.querySelector('#denoise-live .status').textContent.includes('evaluations')", timeout=20000
+        )
         assert pixels(page, "denoise-img-xt") != before and page.input_value("#denoise-step") == "0"
-        assert page.get_attribute("#denoise-step", "max") == "8"        # the longest trace: the fixture's 8 steps
+        assert page.get_attribute("#denoise-step", "max") == "8"  # the longest trace: the fixture's 8 steps
         page.screenshot(path=str(ARTIFACTS / "page-served.png"), full_page=True, animations="disabled")
         assert errors == [] or all("422" in e or "Failed to load resource" in e for e in errors)
         assert outside == []

@@ -8,10 +8,10 @@ evaluation's new sample and x0 estimate must agree to 1e-5. Schedulers that step
 
 import importlib
 
+import diffusers
 import pytest
 import torch
 
-import diffusers
 from unnoise.paths import make_path
 from unnoise.samplers import SAMPLERS, timesteps
 from unnoise.schedules import sigma_ratio
@@ -24,6 +24,8 @@ def close(mine, yours, what):
     at the end of squaredcos_cap_v2, where float32 itself only carries about 1e-3 absolute)."""
     scale = max(1.0, yours.abs().max().item())
     torch.testing.assert_close(mine, yours, rtol=1e-5, atol=1e-5 * scale, msg=lambda m: f"{what}\n{m}")
+
+
 PREDICTIONS = {"epsilon": "eps", "sample": "x0", "v_prediction": "v"}
 BETAS = {"linear": (1e-4, 0.02), "scaled_linear": (0.00085, 0.012), "squaredcos_cap_v2": (1e-4, 0.02)}
 OURS = {"squaredcos_cap_v2": "cosine"}
@@ -54,12 +56,15 @@ class Draws:
 
 def ours(sampler, path, prediction, ts, x, time_of, net_time=None, **options):
     """unnoise's sampler on the fake net: a list of (t, x, x0), one per network evaluation."""
+
     def model(x, t):
         out = fake_net(path.net_input(x, t), time_of(t) if net_time is None else net_time(t))
         return path.to_x0_eps(prediction, out, x, t)
+
     log = []
-    SAMPLERS[sampler](model, x, ts, path, Draws(x.shape), callback=lambda i, t, x, x0: log.append((t, x, x0)),
-                      **options)
+    SAMPLERS[sampler](
+        model, x, ts, path, Draws(x.shape), callback=lambda i, t, x, x0: log.append((t, x, x0)), **options
+    )
     return log
 
 
@@ -69,7 +74,7 @@ def theirs(scheduler, sample, time_of, monkeypatch, x0_of=None, **step_kw):
     monkeypatch.setattr(module, "randn_tensor", Draws(sample.shape), raising=False)
     log = []
     for t in scheduler.timesteps:
-        scale_input = getattr(scheduler, "scale_model_input", None)           # flow-match schedulers have none
+        scale_input = getattr(scheduler, "scale_model_input", None)  # flow-match schedulers have none
         out = fake_net(scale_input(sample, t) if scale_input else sample, time_of(t))
         sigma = scheduler.sigmas[scheduler.step_index or 0] if x0_of else None
         step = scheduler.step(out, t, sample, **step_kw)
@@ -94,8 +99,9 @@ def start(n=64):
 
 def discrete(schedule):
     start_, end = BETAS[schedule]
-    return make_path(OURS.get(schedule, schedule), beta_start=start_, beta_end=end), \
-        dict(beta_schedule=schedule, beta_start=start_, beta_end=end, num_train_timesteps=1000)
+    return make_path(OURS.get(schedule, schedule), beta_start=start_, beta_end=end), dict(
+        beta_schedule=schedule, beta_start=start_, beta_end=end, num_train_timesteps=1000
+    )
 
 
 def per_1000(t):
@@ -104,16 +110,17 @@ def per_1000(t):
 
 # DDPM and DDIM: same x (variance preserving), same integer timesteps.
 
-@pytest.mark.parametrize("schedule,prediction,spacing",
-                         crossed(list(BETAS), list(PREDICTIONS), ["leading", "trailing", "linspace"]))
+
+@pytest.mark.parametrize(
+    "schedule,prediction,spacing", crossed(list(BETAS), list(PREDICTIONS), ["leading", "trailing", "linspace"])
+)
 def test_ddpm(schedule, prediction, spacing, monkeypatch):
     path, cfg = discrete(schedule)
     ts = timesteps(path, 10, spacing)
     sched = diffusers.DDPMScheduler(**cfg, prediction_type=prediction, clip_sample=False, variance_type="fixed_small")
-    sched.set_timesteps(timesteps=[int(t) for t in ts[:-1]])      # custom timesteps: prev_t is the next grid point
+    sched.set_timesteps(timesteps=[int(t) for t in ts[:-1]])  # custom timesteps: prev_t is the next grid point
     x = start()
-    assert_agree(ours("ddpm", path, PREDICTIONS[prediction], ts, x, per_1000),
-                 theirs(sched, x, per_1000, monkeypatch))
+    assert_agree(ours("ddpm", path, PREDICTIONS[prediction], ts, x, per_1000), theirs(sched, x, per_1000, monkeypatch))
 
 
 def test_ddpm_sigmoid_betas(monkeypatch):
@@ -133,20 +140,24 @@ def float32_degenerate(schedule, spacing, noisy):
     return schedule == "squaredcos_cap_v2" and spacing == "trailing" and noisy
 
 
-@pytest.mark.parametrize("schedule,prediction,spacing,eta",
-                         crossed(list(BETAS), list(PREDICTIONS), ["leading", "trailing"], [0.0, 1.0, 0.3]))
+@pytest.mark.parametrize(
+    "schedule,prediction,spacing,eta", crossed(list(BETAS), list(PREDICTIONS), ["leading", "trailing"], [0.0, 1.0, 0.3])
+)
 def test_ddim(schedule, prediction, spacing, eta, monkeypatch):
     if float32_degenerate(schedule, spacing, eta > 0):
         spacing = "leading"
     path, cfg = discrete(schedule)
     ts = timesteps(path, 10, spacing)
-    sched = diffusers.DDIMScheduler(**cfg, prediction_type=prediction, clip_sample=False, set_alpha_to_one=True,
-                                    timestep_spacing=spacing)
+    sched = diffusers.DDIMScheduler(
+        **cfg, prediction_type=prediction, clip_sample=False, set_alpha_to_one=True, timestep_spacing=spacing
+    )
     sched.set_timesteps(10)
     assert sched.timesteps.tolist() == ts[:-1].tolist()
     x = start()
-    assert_agree(ours("ddim", path, PREDICTIONS[prediction], ts, x, per_1000, eta=eta),
-                 theirs(sched, x, per_1000, monkeypatch, eta=eta))
+    assert_agree(
+        ours("ddim", path, PREDICTIONS[prediction], ts, x, per_1000, eta=eta),
+        theirs(sched, x, per_1000, monkeypatch, eta=eta),
+    )
 
 
 def test_ddim_linspace_shows_diffusers_previous_timestep_rule(monkeypatch):
@@ -161,12 +172,13 @@ def test_ddim_linspace_shows_diffusers_previous_timestep_rule(monkeypatch):
     x = start()
     first_theirs = theirs(sched, x, per_1000, monkeypatch)[0][0]
     first_ours = ours("ddim", path, "eps", ts, x, per_1000)[0][1]
-    assert (first_ours - first_theirs).abs().max() > 1e-2                       # a real difference
+    assert (first_ours - first_theirs).abs().max() > 1e-2  # a real difference
     quirk = ours("ddim", path, "eps", torch.tensor([999.0, 899.0]), x, per_1000)[0][1]
     torch.testing.assert_close(quirk, first_theirs, **TOL)
 
 
 # Euler-family schedulers hold x / alpha and evaluate at sigma / alpha; x / alpha is compared.
+
 
 def ve_scale(path, ts, stages=1):
     """alpha at the time each evaluation's new sample lives, to divide unnoise's x by."""
@@ -185,21 +197,27 @@ def euler_like(cls, path, cfg, prediction, spacing, steps, **extra):
     return sched
 
 
-@pytest.mark.parametrize("prediction,spacing,schedule",
-                         crossed(list(PREDICTIONS), ["trailing", "linspace", "karras", "exponential"],
-                                 ["linear", "scaled_linear"]) + [("epsilon", "leading", "squaredcos_cap_v2")])
+@pytest.mark.parametrize(
+    "prediction,spacing,schedule",
+    crossed(list(PREDICTIONS), ["trailing", "linspace", "karras", "exponential"], ["linear", "scaled_linear"])
+    + [("epsilon", "leading", "squaredcos_cap_v2")],
+)
 def test_euler(schedule, prediction, spacing, monkeypatch):
     path, cfg = discrete(schedule)
     ts = timesteps(path, 12, spacing)
     sched = euler_like(diffusers.EulerDiscreteScheduler, path, cfg, prediction, spacing, 12)
     torch.testing.assert_close(sched.sigmas[:-1].double(), sigma_ratio(path, ts[:-1]), rtol=2e-6, atol=0)
     x = start()
-    assert_agree(ours("euler", path, PREDICTIONS[prediction], ts, x, per_1000),
-                 theirs(sched, x / path.alpha(ts[0]).float(), per_1000, monkeypatch), ve_scale(path, ts))
+    assert_agree(
+        ours("euler", path, PREDICTIONS[prediction], ts, x, per_1000),
+        theirs(sched, x / path.alpha(ts[0]).float(), per_1000, monkeypatch),
+        ve_scale(path, ts),
+    )
 
 
-@pytest.mark.parametrize("schedule,prediction,spacing",
-                         crossed(list(BETAS), ["epsilon", "v_prediction"], ["leading", "trailing"]))
+@pytest.mark.parametrize(
+    "schedule,prediction,spacing", crossed(list(BETAS), ["epsilon", "v_prediction"], ["leading", "trailing"])
+)
 def test_euler_ancestral(schedule, prediction, spacing, monkeypatch):
     if float32_degenerate(schedule, spacing, True):
         spacing = "leading"
@@ -208,12 +226,17 @@ def test_euler_ancestral(schedule, prediction, spacing, monkeypatch):
     sched = diffusers.EulerAncestralDiscreteScheduler(**cfg, prediction_type=prediction, timestep_spacing=spacing)
     sched.set_timesteps(10)
     x = start()
-    assert_agree(ours("euler_ancestral", path, PREDICTIONS[prediction], ts, x, per_1000),
-                 theirs(sched, x / path.alpha(ts[0]).float(), per_1000, monkeypatch), ve_scale(path, ts))
+    assert_agree(
+        ours("euler_ancestral", path, PREDICTIONS[prediction], ts, x, per_1000),
+        theirs(sched, x / path.alpha(ts[0]).float(), per_1000, monkeypatch),
+        ve_scale(path, ts),
+    )
 
 
-@pytest.mark.parametrize("prediction,spacing,schedule",
-                         crossed(list(PREDICTIONS), ["trailing", "leading", "karras"], ["linear", "scaled_linear"]))
+@pytest.mark.parametrize(
+    "prediction,spacing,schedule",
+    crossed(list(PREDICTIONS), ["trailing", "leading", "karras"], ["linear", "scaled_linear"]),
+)
 def test_heun(schedule, prediction, spacing, monkeypatch):
     path, cfg = discrete(schedule)
     ts = timesteps(path, 8, spacing)
@@ -226,6 +249,7 @@ def test_heun(schedule, prediction, spacing, monkeypatch):
 
 # DPM-Solver++: diffusers keeps x (variance preserving) and the x0 estimates in model_outputs.
 
+
 def dpm_x0(scheduler, sample, out, sigma):
     return scheduler.model_outputs[-1]
 
@@ -235,20 +259,31 @@ def rounded(t):
     return float(torch.as_tensor(t).round()) / 1000
 
 
-@pytest.mark.parametrize("prediction,spacing,sde,schedule",
-                         crossed(list(PREDICTIONS), ["trailing", "linspace", "karras"], [False, True],
-                                 ["linear", "scaled_linear", "squaredcos_cap_v2"])
-                         + [("epsilon", "karras", s, "scaled_linear") for s in (False, True)])
+@pytest.mark.parametrize(
+    "prediction,spacing,sde,schedule",
+    crossed(
+        list(PREDICTIONS),
+        ["trailing", "linspace", "karras"],
+        [False, True],
+        ["linear", "scaled_linear", "squaredcos_cap_v2"],
+    )
+    + [("epsilon", "karras", s, "scaled_linear") for s in (False, True)],
+)
 def test_dpmpp_2m(prediction, spacing, sde, schedule, monkeypatch):
     if spacing == "karras" and schedule == "squaredcos_cap_v2":
-        schedule = "linear"            # diffusers truncates its Karras timesteps on squaredcos_cap_v2 (no rounding)
+        schedule = "linear"  # diffusers truncates its Karras timesteps on squaredcos_cap_v2 (no rounding)
     path, cfg = discrete(schedule)
     steps = 12
     ts = timesteps(path, steps, spacing)
     sched = diffusers.DPMSolverMultistepScheduler(
-        **cfg, prediction_type=prediction, solver_order=2, solver_type="midpoint",
-        algorithm_type="sde-dpmsolver++" if sde else "dpmsolver++", use_karras_sigmas=spacing == "karras",
-        timestep_spacing="trailing")
+        **cfg,
+        prediction_type=prediction,
+        solver_order=2,
+        solver_type="midpoint",
+        algorithm_type="sde-dpmsolver++" if sde else "dpmsolver++",
+        use_karras_sigmas=spacing == "karras",
+        timestep_spacing="trailing",
+    )
     if spacing == "linspace":
         sched.set_timesteps(timesteps=[int(t) for t in ts[:-1]])
     else:
@@ -256,8 +291,10 @@ def test_dpmpp_2m(prediction, spacing, sde, schedule, monkeypatch):
     assert sched.timesteps.tolist() == ts[:-1].round().tolist()
     time_of = rounded if spacing == "karras" else per_1000
     x = start()
-    assert_agree(ours("dpmpp_2m_sde" if sde else "dpmpp_2m", path, PREDICTIONS[prediction], ts, x, time_of),
-                 theirs(sched, x, time_of, monkeypatch, x0_of=dpm_x0))
+    assert_agree(
+        ours("dpmpp_2m_sde" if sde else "dpmpp_2m", path, PREDICTIONS[prediction], ts, x, time_of),
+        theirs(sched, x, time_of, monkeypatch, x0_of=dpm_x0),
+    )
 
 
 def test_dpmpp_2m_lower_order_final_on_long_grids(monkeypatch):
@@ -270,19 +307,27 @@ def test_dpmpp_2m_lower_order_final_on_long_grids(monkeypatch):
     assert_agree(ours("dpmpp_2m", path, "eps", ts, x, per_1000), theirs(sched, x, per_1000, monkeypatch, x0_of=dpm_x0))
 
 
-@pytest.mark.parametrize("prediction,spacing,schedule",
-                         crossed(list(PREDICTIONS), ["trailing", "karras"], ["linear", "scaled_linear"]))
+@pytest.mark.parametrize(
+    "prediction,spacing,schedule", crossed(list(PREDICTIONS), ["trailing", "karras"], ["linear", "scaled_linear"])
+)
 def test_dpmpp_3m(prediction, spacing, schedule, monkeypatch):
     """20 steps: diffusers ramps the order 1, 2 (midpoint), 3, ..., 3 and takes the last step to sigma 0 as x0."""
     path, cfg = discrete(schedule)
     ts = timesteps(path, 20, spacing)
-    sched = diffusers.DPMSolverMultistepScheduler(**cfg, prediction_type=prediction, solver_order=3,
-                                                  use_karras_sigmas=spacing == "karras", timestep_spacing="trailing")
+    sched = diffusers.DPMSolverMultistepScheduler(
+        **cfg,
+        prediction_type=prediction,
+        solver_order=3,
+        use_karras_sigmas=spacing == "karras",
+        timestep_spacing="trailing",
+    )
     sched.set_timesteps(20)
     time_of = rounded if spacing == "karras" else per_1000
     x = start()
-    assert_agree(ours("dpmpp_3m", path, PREDICTIONS[prediction], ts, x, time_of),
-                 theirs(sched, x, time_of, monkeypatch, x0_of=dpm_x0))
+    assert_agree(
+        ours("dpmpp_3m", path, PREDICTIONS[prediction], ts, x, time_of),
+        theirs(sched, x, time_of, monkeypatch, x0_of=dpm_x0),
+    )
 
 
 def test_dpmpp_3m_sde_differs_from_diffusers_only_in_the_d2_weight(monkeypatch):
@@ -291,26 +336,30 @@ def test_dpmpp_3m_sde_differs_from_diffusers_only_in_the_d2_weight(monkeypatch):
     exactly alpha_t D2."""
     path, cfg = discrete("linear")
     ts = timesteps(path, 20, "trailing")
-    sched = diffusers.DPMSolverMultistepScheduler(**cfg, solver_order=3, algorithm_type="sde-dpmsolver++",
-                                                  timestep_spacing="trailing")
+    sched = diffusers.DPMSolverMultistepScheduler(
+        **cfg, solver_order=3, algorithm_type="sde-dpmsolver++", timestep_spacing="trailing"
+    )
     sched.set_timesteps(20)
     x = start()
-    mine, yours = ours("dpmpp_3m_sde", path, "eps", ts, x, per_1000), theirs(sched, x, per_1000, monkeypatch,
-                                                                             x0_of=dpm_x0)
+    mine, yours = (
+        ours("dpmpp_3m_sde", path, "eps", ts, x, per_1000),
+        theirs(sched, x, per_1000, monkeypatch, x0_of=dpm_x0),
+    )
     assert_agree(mine[:2], yours[:2])
     lam = [float(path.log_snr(t)) / 2 for t in ts[:4]]
-    h, r0, r1 = lam[3] - lam[2], (lam[2] - lam[1]) / (lam[3] - lam[2]), (lam[1] - lam[0]) / (lam[3] - lam[2])
+    _h, r0, r1 = lam[3] - lam[2], (lam[2] - lam[1]) / (lam[3] - lam[2]), (lam[1] - lam[0]) / (lam[3] - lam[2])
     (_, _, x0_0), (_, _, x0_1), (_, x_2, x0_2) = mine[:3]
     d0, d1 = (x0_2 - x0_1) / r0, (x0_1 - x0_0) / r1
     expected = yours[2][0] + float(path.alpha(ts[3])) * (d0 - d1) / (r0 + r1)
     close(x_2, expected, "third step: unnoise = diffusers + alpha_t D2")
-    assert (x_2 - yours[2][0]).abs().max() > 1e-4          # a real difference, not rounding
+    assert (x_2 - yours[2][0]).abs().max() > 1e-4  # a real difference, not rounding
 
 
 # Flow matching: x and t are the rectified path's own; the network sees t * 1000.
 
+
 def flow_x0(scheduler, sample, out, sigma):
-    return sample - sigma * out                            # x0 = x - t v on alpha = 1 - t, sigma = t
+    return sample - sigma * out  # x0 = x - t v on alpha = 1 - t, sigma = t
 
 
 @pytest.mark.parametrize("spacing", ["trailing", "karras", "exponential"])
@@ -324,14 +373,16 @@ def test_flow_match_euler(spacing, monkeypatch):
     else:
         sched.set_timesteps(sigmas=[float(t) for t in ts[:-1]])
     x = start()
-    assert_agree(ours("euler", path, "velocity", ts, x, lambda t: float(t)),
-                 theirs(sched, x, per_1000, monkeypatch, x0_of=flow_x0))
+    assert_agree(
+        ours("euler", path, "velocity", ts, x, lambda t: float(t)),
+        theirs(sched, x, per_1000, monkeypatch, x0_of=flow_x0),
+    )
 
 
 def test_flow_match_euler_step_is_x_plus_dt_velocity():
     path = make_path("rectified")
     x, ts = start(), torch.tensor([0.7, 0.4], dtype=torch.float64)
-    (_, x_next, _), = ours("euler", path, "velocity", ts, x, lambda t: float(t))
+    ((_, x_next, _),) = ours("euler", path, "velocity", ts, x, lambda t: float(t))
     torch.testing.assert_close(x_next, x + (0.4 - 0.7) * fake_net(x, 0.7), rtol=1e-6, atol=1e-6)
 
 
@@ -344,43 +395,58 @@ def test_flow_match_heun(monkeypatch):
 
     def heun_x0(scheduler, sample, out, sigma):
         return None
+
     mine = ours("heun", path, "velocity", ts, x, lambda t: float(t))
     yours = theirs(sched, x, per_1000, monkeypatch, x0_of=heun_x0)
     for k, ((_, x_k, _), (prev, _)) in enumerate(zip(mine, yours, strict=True)):
-        torch.testing.assert_close(x_k, prev, **TOL, msg=lambda m: f"evaluation {k}\n{m}")
+        torch.testing.assert_close(x_k, prev, **TOL, msg=lambda m: f"evaluation {k}\n{m}")  # noqa: B023 (called before the loop moves on)
 
 
 # EDM: Karras sigmas on the variance-exploding path, preconditioned network (diffusers' "epsilon" is EDM's F).
+
 
 @pytest.mark.parametrize("spacing", ["karras", "exponential"])
 def test_edm_euler(spacing, monkeypatch):
     path = make_path("edm")
     ts = timesteps(path, 16, spacing)
-    sched = diffusers.EDMEulerScheduler(sigma_schedule="karras" if spacing == "karras" else "exponential",
-                                        prediction_type="epsilon", sigma_data=0.5)
+    sched = diffusers.EDMEulerScheduler(
+        sigma_schedule="karras" if spacing == "karras" else "exponential", prediction_type="epsilon", sigma_data=0.5
+    )
     sched.set_timesteps(16)
     torch.testing.assert_close(sched.sigmas[:-1].double(), ts[:-1], rtol=1e-6, atol=0)
     x = start() * 80
-    assert_agree(ours("euler", path, "edm", ts, x, None, net_time=lambda t: float(path.net_time(t))),
-                 theirs(sched, x, lambda t: float(t), monkeypatch))
+    assert_agree(
+        ours("euler", path, "edm", ts, x, None, net_time=lambda t: float(path.net_time(t))),
+        theirs(sched, x, lambda t: float(t), monkeypatch),
+    )
 
 
-@pytest.mark.parametrize("prediction,spacing,schedule",
-                         crossed(list(PREDICTIONS), ["trailing", "karras"], ["linear", "scaled_linear", "squaredcos_cap_v2"]))
+@pytest.mark.parametrize(
+    "prediction,spacing,schedule",
+    crossed(list(PREDICTIONS), ["trailing", "karras"], ["linear", "scaled_linear", "squaredcos_cap_v2"]),
+)
 def test_unipc_bh2(prediction, spacing, schedule, monkeypatch):
     if spacing == "karras" and schedule == "squaredcos_cap_v2":
         schedule = "linear"
     path, cfg = discrete(schedule)
     ts = timesteps(path, 12, spacing)
-    sched = diffusers.UniPCMultistepScheduler(**cfg, prediction_type=prediction, solver_order=2, solver_type="bh2",
-                                              predict_x0=True, use_karras_sigmas=spacing == "karras",
-                                              timestep_spacing="trailing")
+    sched = diffusers.UniPCMultistepScheduler(
+        **cfg,
+        prediction_type=prediction,
+        solver_order=2,
+        solver_type="bh2",
+        predict_x0=True,
+        use_karras_sigmas=spacing == "karras",
+        timestep_spacing="trailing",
+    )
     sched.set_timesteps(12)
     assert sched.timesteps.tolist() == ts[:-1].round().tolist()
     time_of = rounded if spacing == "karras" else per_1000
     x = start()
-    assert_agree(ours("unipc", path, PREDICTIONS[prediction], ts, x, time_of),
-                 theirs(sched, x, time_of, monkeypatch, x0_of=dpm_x0))
+    assert_agree(
+        ours("unipc", path, PREDICTIONS[prediction], ts, x, time_of),
+        theirs(sched, x, time_of, monkeypatch, x0_of=dpm_x0),
+    )
 
 
 def test_dpmpp_karras_shows_diffusers_rounded_network_time(monkeypatch):
@@ -388,10 +454,10 @@ def test_dpmpp_karras_shows_diffusers_rounded_network_time(monkeypatch):
     the Karras sigma. Without the rounding in the fake network the two disagree from the first step."""
     path, cfg = discrete("linear")
     ts = timesteps(path, 12, "karras")
-    assert (ts[:-1] - ts[:-1].round()).abs().max() > 0.1                         # the grid is fractional
+    assert (ts[:-1] - ts[:-1].round()).abs().max() > 0.1  # the grid is fractional
     sched = diffusers.DPMSolverMultistepScheduler(**cfg, solver_order=2, use_karras_sigmas=True)
     sched.set_timesteps(12)
     x = start()
-    x0_theirs = theirs(sched, x, per_1000, monkeypatch, x0_of=dpm_x0)[1][1]        # second evaluation
+    x0_theirs = theirs(sched, x, per_1000, monkeypatch, x0_of=dpm_x0)[1][1]  # second evaluation
     x0_ours = ours("dpmpp_2m", path, "eps", ts, x, per_1000)[1][2]
     assert (x0_ours - x0_theirs).abs().max() > 1e-3

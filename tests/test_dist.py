@@ -27,8 +27,9 @@ from unnoise.errors import UnnoiseError
 from unnoise.run import Run
 
 POINTS = dict(data="moons", width=32, depth=1, batch_size=8, warmup=2, checkpoint_every=2)
-PIXELS = dict(data="digits", family="ar", width=32, depth=1, heads=2, batch_size=8, conditional=True,
-              checkpoint_every=2)
+PIXELS = dict(
+    data="digits", family="ar", width=32, depth=1, heads=2, batch_size=8, conditional=True, checkpoint_every=2
+)
 STEPS = 3
 
 
@@ -52,6 +53,7 @@ def trained(config, folder, out=None, name=None, **kw):
     def keep(step, loss, net, ema):
         losses.append(loss)
         last.update(net=net, ema=ema)
+
     unnoise.train(config, folder, progress=False, callback=keep, **kw)
     if out is not None:
         record(out, name, losses, last["net"], last["ema"], folder)
@@ -65,8 +67,12 @@ def compare(a, b, tol=1e-6):
     assert worst <= tol, worst
 
 
-EQUAL = {"eq": cfg, "eq-ot": lambda: cfg(family="flow", coupling="ot"), "eq-edm": lambda: cfg(family="edm"),
-         "eq-ar": lambda: unnoise.TrainConfig(**{**PIXELS, "steps": STEPS})}
+EQUAL = {
+    "eq": cfg,
+    "eq-ot": lambda: cfg(family="flow", coupling="ot"),
+    "eq-edm": lambda: cfg(family="edm"),
+    "eq-ar": lambda: unnoise.TrainConfig(**{**PIXELS, "steps": STEPS}),
+}
 
 
 def check_equal_steps(tmp, out):
@@ -81,8 +87,9 @@ class Killed(Exception):
 
 def check_resume_source(tmp, out):
     def kill(step, *_):
-        if step == 5:                               # both processes die after step 5; step 4 is on disk
+        if step == 5:  # both processes die after step 5; step 4 is on disk
             raise Killed
+
     with pytest.raises(Killed):
         unnoise.train(cfg(steps=8), tmp / "resume", progress=False, callback=kill)
 
@@ -95,6 +102,7 @@ def check_nan(tmp, out):
         calls.append(1)
         value = real(*args, **kwargs)
         return value * float("nan") if dist.rank() == 1 and len(calls) == 3 else value
+
     continuous.training_loss = diverges_on_rank_1
     try:
         trained(cfg(steps=6), tmp / "nan")
@@ -107,7 +115,7 @@ def check_nan(tmp, out):
 def check_budget(tmp, out):
     train_module = importlib.import_module("unnoise.train")
     real = train_module.time
-    if dist.rank() == 1:                 # rank 1's clock says the budget is long spent: rank 0's must decide
+    if dist.rank() == 1:  # rank 1's clock says the budget is long spent: rank 0's must decide
         train_module.time = SimpleNamespace(perf_counter=lambda: real.perf_counter() * 1000)
     try:
         run = unnoise.train(cfg(steps=10**6), tmp / "budget", progress=False, seconds=1.0)
@@ -123,6 +131,7 @@ def check_writes(tmp, out):
     def counted(group):
         writes.extend(str(path) for path, _ in group)
         return real(group)
+
     train_module.atomic_group = counted
     try:
         _, last = trained(cfg(), tmp / "writes")
@@ -152,8 +161,13 @@ CHECKS = (check_layout, check_equal_steps, check_resume_source, check_nan, check
 
 def worker(rank, world, store, tmp):
     torch.set_num_threads(1)
-    tdist.init_process_group("gloo", store=tdist.FileStore(str(store), world), rank=rank, world_size=world,
-                             timeout=datetime.timedelta(seconds=120))
+    tdist.init_process_group(
+        "gloo",
+        store=tdist.FileStore(str(store), world),
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=120),
+    )
     out = tmp / f"rank{rank}"
     out.mkdir()
     try:
@@ -167,11 +181,16 @@ def worker(rank, world, store, tmp):
 
 def lost_peer(rank, world, tmp, out):
     """Rank 1 leaves without a word; rank 0's next collective must end, within the timeout, in one line naming it."""
-    tdist.init_process_group("gloo", store=tdist.FileStore(str(tmp / "store-lost"), world), rank=rank,
-                             world_size=world, timeout=datetime.timedelta(seconds=5))
+    tdist.init_process_group(
+        "gloo",
+        store=tdist.FileStore(str(tmp / "store-lost"), world),
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=5),
+    )
     tdist.barrier()
     if rank == 1:
-        return                                      # the process ends here: no destroy, no goodbye
+        return  # the process ends here: no destroy, no goodbye
     start = time.perf_counter()
     try:
         dist.total([1.0])
@@ -195,7 +214,7 @@ def spawned(tmp_path_factory):
     return tmp
 
 
-@pytest.mark.parametrize("name", EQUAL)          # diffusion, flow with OT-CFM pairing, EDM, raster AR
+@pytest.mark.parametrize("name", EQUAL)  # diffusion, flow with OT-CFM pairing, EDM, raster AR
 def test_two_processes_take_the_one_process_step(spawned, name):
     for rank in (0, 1):
         compare(spawned / "ref" / f"{name}.safetensors", spawned / f"rank{rank}" / f"{name}.safetensors")
@@ -260,9 +279,11 @@ def test_bad_layouts_devices_and_torchrun_variables_are_one_line(tmp_path, monke
     if not torch.cuda.is_available():
         assert main(base + ["--device", "cuda"]) == 2
         assert "no CUDA device" in capsys.readouterr().err
-    for env, words in (({"RANK": "3", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}, "inconsistent"),
-                       ({"RANK": "0", "WORLD_SIZE": "two", "LOCAL_RANK": "0"}, "whole numbers"),
-                       ({"RANK": "0"}, "incomplete")):
+    for env, words in (
+        ({"RANK": "3", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}, "inconsistent"),
+        ({"RANK": "0", "WORLD_SIZE": "two", "LOCAL_RANK": "0"}, "whole numbers"),
+        ({"RANK": "0"}, "incomplete"),
+    ):
         for name in dist.ENV:
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
@@ -289,13 +310,43 @@ def test_precisions_a_device_cannot_compute_are_refused(monkeypatch):
 
 def torchrun(*argv, cwd):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           "-m", "unnoise", *argv], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "unnoise",
+            *argv,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env=env,
+    )
 
 
 def test_the_command_line_under_torchrun(tmp_path):
-    done = torchrun("train", "--data", "moons", "--steps", "4", "--batch-size", "16", "--width", "32",
-                    "--out", str(tmp_path / "run"), "--dist-timeout", "60", cwd=tmp_path)
+    done = torchrun(
+        "train",
+        "--data",
+        "moons",
+        "--steps",
+        "4",
+        "--batch-size",
+        "16",
+        "--width",
+        "32",
+        "--out",
+        str(tmp_path / "run"),
+        "--dist-timeout",
+        "60",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("trained diffusion") == 1 and Run.load(tmp_path / "run").step == 4
     assert "unnoise: error" not in done.stderr and "Traceback" not in done.stderr

@@ -9,7 +9,8 @@ import torch
 
 import unnoise
 from unnoise.cli import main
-from unnoise.web import encode, explain, page as web_page, sections
+from unnoise.web import encode, explain, sections
+from unnoise.web import page as web_page
 from unnoise.web.encode import decode
 
 
@@ -26,17 +27,17 @@ def test_encoding_round_trips_within_its_quantization_step():
     assert item["shape"] == [5, 7, 2] and np.abs(decode(item) - x.numpy()).max() <= step / 2 + 1e-6
     images = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     assert np.abs(decode(encode.images(images)) - images.numpy()).max() <= 0.5 / 255 + 1e-6
-    assert decode(encode.encode(torch.full((4,), 2.5)))[0] == 2.5          # a constant array keeps its value
+    assert decode(encode.encode(torch.full((4,), 2.5)))[0] == 2.5  # a constant array keeps its value
 
 
 def test_the_page_is_one_offline_file_under_its_size_budget(explained):
     path, _ = explained
     html = path.read_text()
     assert path.stat().st_size < web_page.SIZE_BUDGET
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)        # nothing fetched from anywhere
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing fetched from anywhere
     assert "<script src" not in html and 'type="module"' not in html and "Worker(" not in html
-    assert "@import" not in html and "url(" not in html                              # no fonts or CSS to fetch
-    assert html.count("<script") == 2                                                # the bundle and page.js
+    assert "@import" not in html and "url(" not in html  # no fonts or CSS to fetch
+    assert html.count("<script") == 2  # the bundle and page.js
     assert '<meta name="viewport"' in html and 'lang="en"' in html
 
 
@@ -44,30 +45,38 @@ def test_every_section_is_filled_from_the_runs(explained):
     path, root = explained
     b = bundle_of(path.read_text())
     s = b["sections"]
-    assert b["live"] is False and set(b["roles"]) == {"points-diffusion", "points-flow", "images-diffusion", "images-ar"}
+    assert b["live"] is False and set(b["roles"]) == {
+        "points-diffusion",
+        "points-flow",
+        "images-diffusion",
+        "images-ar",
+    }
     noise = s["noise"]["points"]
     x0, eps = decode(noise["x0"]), decode(noise["eps"])
     assert x0.shape == eps.shape == (sections.POINTS, 2) and abs(np.std(eps) - 1) < 0.1
     sched = noise["schedule"]
-    assert np.allclose(np.square(sched["alpha"]) + np.square(sched["sigma"]), 1, atol=1e-6)   # a VP path
-    assert sched["logsnr"] == sorted(sched["logsnr"], reverse=True)                            # noisier with t
+    assert np.allclose(np.square(sched["alpha"]) + np.square(sched["sigma"]), 1, atol=1e-6)  # a VP path
+    assert sched["logsnr"] == sorted(sched["logsnr"], reverse=True)  # noisier with t
     denoise = s["denoise"]["image"]
-    xt, x0hat, F = decode(denoise["xt"]), decode(denoise["x0"]), len(denoise["t"])   # F: the fixture's NFE (8)
+    xt, x0hat, F = decode(denoise["xt"]), decode(denoise["x0"]), len(denoise["t"])  # F: the fixture's NFE (8)
     assert xt.shape == (F + 1, 10, 1, 8, 8) and x0hat.shape == (F, 10, 1, 8, 8) and F == 8
-    run = unnoise.Run.load(root / "id")                    # the last state is what run.sample draws
+    run = unnoise.Run.load(root / "id")  # the last state is what run.sample draws
     final = run.sample(10, "ddim", F, seed=0, label="each").numpy()
     assert np.abs(xt[-1] - final).max() <= 0.5 / 255 + 1e-5
     field = s["field"]
-    assert [t["name"] for t in field["trajectories"]] == ["reverse SDE (DDPM)", "probability-flow ODE (DDIM)",
-                                                          "flow matching"]
+    assert [t["name"] for t in field["trajectories"]] == [
+        "reverse SDE (DDPM)",
+        "probability-flow ODE (DDIM)",
+        "flow matching",
+    ]
     assert "points-ot" in field["missing_methods"] and field["w2"]["floor"] > 0
-    starts = [decode(t["xt"])[0] for t in field["trajectories"]]            # the same starting noise for all
+    starts = [decode(t["xt"])[0] for t in field["trajectories"]]  # the same starting noise for all
     assert all(np.abs(a - starts[0]).max() < 1e-3 * np.ptp(starts[0]) for a in starts)
     curve = s["guidance"]["curve"]
     assert [r["w"] for r in curve] == [1.0, 3.0] and all(0 <= r["accuracy"] <= 1 and r["floor"] > 0 for r in curve)
     debate = s["debate"]
     assert [p["name"] for p in debate["panels"]] == ["raster AR", "diffusion"] and "images-var" in debate["missing"]
-    frames = decode(debate["panels"][0]["frames"])                          # (classes, F, 1, 8, 8)
+    frames = decode(debate["panels"][0]["frames"])  # (classes, F, 1, 8, 8)
     assert frames.shape[0] == 10 and frames.shape[1] >= 2
     assert [r["nfe"] for r in debate["table"]] == [64, F]
     assert "claims" in s["claims"]["missing"]
@@ -76,7 +85,7 @@ def test_every_section_is_filled_from_the_runs(explained):
 def test_every_run_carries_its_stamp(explained):
     path, root = explained
     stamps = bundle_of(path.read_text())["runs"]
-    for role, stamp in stamps.items():
+    for _role, stamp in stamps.items():
         assert stamp["steps"] > 0 and stamp["train_seconds"] > 0 and stamp["cpu"]
         assert stamp["command"].startswith("unnoise train --data") and stamp["run"] in stamp["command"]
         assert stamp["metric"] and "floor" in stamp["metric"]
@@ -100,10 +109,14 @@ def test_bad_input_is_one_line_and_exit_2(explained, tmp_path, capsys):
     _, root = explained
     one_line(capsys, ["explain", "--budget", "huge", "--out", str(tmp_path / "p")], "budget", "quick", "full")
     one_line(capsys, ["explain", "--runs", str(tmp_path / "nothing"), "--out", str(tmp_path / "p")], "does not exist")
-    one_line(capsys, ["explain", "--runs", str(root / "pd"), str(root / "pd"), "--out", str(tmp_path / "p")],
-             "both play points-diffusion")
-    tok = unnoise.train(unnoise.TrainConfig(data="digits", family="vq", steps=2, warmup=1), tmp_path / "tok",
-                        progress=False)
+    one_line(
+        capsys,
+        ["explain", "--runs", str(root / "pd"), str(root / "pd"), "--out", str(tmp_path / "p")],
+        "both play points-diffusion",
+    )
+    tok = unnoise.train(
+        unnoise.TrainConfig(data="digits", family="vq", steps=2, warmup=1), tmp_path / "tok", progress=False
+    )
     one_line(capsys, ["explain", "--runs", str(tok.folder), "--out", str(tmp_path / "p")], "tokenizer", "diffusion")
     one_line(capsys, ["serve", "--page", str(tmp_path / "empty")], "unnoise explain --out")
     assert not (tmp_path / "p").exists()
@@ -125,7 +138,7 @@ def test_budget_recipes_set_known_settings_of_their_roles(budget):
     fields = set(unnoise.TrainConfig.__dataclass_fields__)
     for role, recipe in explain.RECIPES[budget].items():
         assert role in explain.BUDGETS[budget] and set(recipe) <= fields
-        unnoise.TrainConfig(**{**explain.ROLES[role], **recipe})    # a valid config
+        unnoise.TrainConfig(**{**explain.ROLES[role], **recipe})  # a valid config
 
 
 def test_a_budget_recipe_changes_what_its_role_trains(tmp_path, monkeypatch):

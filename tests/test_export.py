@@ -3,10 +3,10 @@ by the run's own network reproduces `unnoise sample --sampler ddim --spacing tra
 
 import json
 
+import diffusers
 import pytest
 import torch
 
-import diffusers
 import unnoise
 from unnoise.cli import main
 from unnoise.samplers import PerSampleNoise
@@ -18,10 +18,19 @@ SCHEDULERS = ("DDIMScheduler", "DDPMScheduler", "EulerDiscreteScheduler", "DPMSo
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     small = dict(steps=150, width=64, depth=2, batch_size=256, progress=False)
-    return {name: unnoise.train(unnoise.TrainConfig(data="moons", schedule=schedule, prediction=prediction,
-                                                    **{k: v for k, v in small.items() if k != "progress"}),
-                                root / name, progress=False)
-            for name, schedule, prediction in (("eps", "linear", "eps"), ("v", "cosine", "v"))}
+    return {
+        name: unnoise.train(
+            unnoise.TrainConfig(
+                data="moons",
+                schedule=schedule,
+                prediction=prediction,
+                **{k: v for k, v in small.items() if k != "progress"},
+            ),
+            root / name,
+            progress=False,
+        )
+        for name, schedule, prediction in (("eps", "linear", "eps"), ("v", "cosine", "v"))
+    }
 
 
 def diffusers_ddim(run, folder, n, steps, seed):
@@ -42,7 +51,7 @@ def test_diffusers_ddim_with_the_runs_network_reproduces_unnoise_sample(runs, tm
     assert main(["export", str(run.folder), "--format", "diffusers", "--out", str(tmp_path / "sched")]) == 0
     assert "DDIMScheduler.from_pretrained" in capsys.readouterr().out
     config = json.loads((tmp_path / "sched" / "scheduler_config.json").read_text())
-    for cls in SCHEDULERS:                             # every one of them loads the run's betas
+    for cls in SCHEDULERS:  # every one of them loads the run's betas
         scheduler = getattr(diffusers, cls).from_pretrained(tmp_path / "sched")
         assert torch.allclose(scheduler.alphas_cumprod, run.path.alphas_cumprod, atol=1e-7), cls
     theirs = run.to_data(diffusers_ddim(run, tmp_path / "sched", 64, 25, seed=4))
@@ -53,8 +62,9 @@ def test_diffusers_ddim_with_the_runs_network_reproduces_unnoise_sample(runs, tm
 
 
 def test_runs_without_a_diffusers_schedule_are_one_line(tmp_path, capsys):
-    flow = unnoise.train(unnoise.TrainConfig(data="moons", family="flow", steps=2, width=16), tmp_path / "flow",
-                         progress=False)
+    flow = unnoise.train(
+        unnoise.TrainConfig(data="moons", family="flow", steps=2, width=16), tmp_path / "flow", progress=False
+    )
     assert main(["export", str(flow.folder), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "flow run on the rectified schedule" in err and "linear, scaled_linear, cosine" in err

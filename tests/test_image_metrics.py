@@ -9,15 +9,24 @@ import torch
 
 from unnoise.data.images import load_images
 from unnoise.metrics import classifier as clf
-from unnoise.metrics.images import (class_matched, fid, format_report, kid, memorization_ratio,
-                                    nearest_distances, precision_recall, report, sample_draws)
+from unnoise.metrics.images import (
+    class_matched,
+    fid,
+    format_report,
+    kid,
+    memorization_ratio,
+    nearest_distances,
+    precision_recall,
+    report,
+    sample_draws,
+)
 
 
 def _exact(n, mean, cov, seed):
     """n points whose sample mean and unbiased sample covariance are exactly mean and cov."""
     z = torch.randn(n, len(mean), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     z = z - z.mean(0)
-    z = z @ torch.linalg.inv(torch.linalg.cholesky(z.T @ z / (n - 1))).T   # sample covariance = I
+    z = z @ torch.linalg.inv(torch.linalg.cholesky(z.T @ z / (n - 1))).T  # sample covariance = I
     return z @ torch.linalg.cholesky(cov).T + mean
 
 
@@ -44,7 +53,7 @@ def test_fid_matches_the_closed_form_between_gaussians():
 
 def _mmd2_unbiased(a, b, degree=3, coef=1.0):
     """Binkowski et al. 2018 eq. (6)-style unbiased MMD^2 with k(x, y) = (x.y / d + coef)^degree, written out."""
-    kernel = lambda x, y: (x @ y.T / a.shape[1] + coef) ** degree   # noqa: E731
+    kernel = lambda x, y: (x @ y.T / a.shape[1] + coef) ** degree  # noqa: E731
     m = len(a)
     kaa, kbb, kab = kernel(a, a), kernel(b, b), kernel(a, b)
     return float((kaa.sum() - kaa.trace() + kbb.sum() - kbb.trace()) / (m * (m - 1)) - 2 * kab.mean())
@@ -52,11 +61,14 @@ def _mmd2_unbiased(a, b, degree=3, coef=1.0):
 
 def test_kid_is_the_unbiased_polynomial_mmd_and_near_zero_for_one_distribution():
     gen = torch.Generator().manual_seed(0)
-    a, b = torch.randn(200, 8, generator=gen, dtype=torch.float64), torch.randn(200, 8, generator=gen, dtype=torch.float64)
-    mean, _ = kid(a, b, subsets=3)                 # subsets of the whole set: exactly one MMD^2
+    a, b = (
+        torch.randn(200, 8, generator=gen, dtype=torch.float64),
+        torch.randn(200, 8, generator=gen, dtype=torch.float64),
+    )
+    mean, _ = kid(a, b, subsets=3)  # subsets of the whole set: exactly one MMD^2
     assert mean == pytest.approx(_mmd2_unbiased(a, b), rel=1e-9)
     near, far = kid(a, b + 0.3, subsets=3)[0], kid(a, b + 1.0, subsets=3)[0]
-    assert abs(mean) < 0.1 < near < 1.0 < far      # same law: ~0 (unbiased, so either sign); then it grows with the shift
+    assert abs(mean) < 0.1 < near < 1.0 < far  # same law: ~0 (unbiased, so either sign); then it grows with the shift
 
 
 def test_precision_recall_of_identical_disjoint_and_half_covered_sets():
@@ -64,12 +76,12 @@ def test_precision_recall_of_identical_disjoint_and_half_covered_sets():
     real = torch.randn(200, 5, generator=gen)
     assert precision_recall(real, real.clone()) == (1.0, 1.0)
     assert precision_recall(real, real + 100.0) == (0.0, 0.0)
-    half = torch.cat([real[:100], real[100:] + 100.0])   # half the fakes copy reals, half are far away
+    half = torch.cat([real[:100], real[100:] + 100.0])  # half the fakes copy reals, half are far away
     assert precision_recall(real, half)[0] == 0.5
-    modes = torch.cat([real[:100] - 50.0, real[100:] + 50.0])   # two far-apart modes of real data
-    fake = torch.randn(300, 5, generator=gen) - 50.0             # a model that drops the second mode
+    modes = torch.cat([real[:100] - 50.0, real[100:] + 50.0])  # two far-apart modes of real data
+    fake = torch.randn(300, 5, generator=gen) - 50.0  # a model that drops the second mode
     precision, recall = precision_recall(modes, fake)
-    assert precision > 0.9 and 0.4 < recall <= 0.5      # the dropped mode is never covered
+    assert precision > 0.9 and 0.4 < recall <= 0.5  # the dropped mode is never covered
 
 
 def test_memorization_ratio_is_zero_for_copies_and_one_for_unseen_images():
@@ -81,15 +93,15 @@ def test_memorization_ratio_is_zero_for_copies_and_one_for_unseen_images():
 
 
 def test_sample_draws_match_the_real_class_counts():
-    labels = torch.arange(1000) % 10                                   # 100 samples per class
+    labels = torch.arange(1000) % 10  # 100 samples per class
     real = torch.tensor([0] * 36 + [1] * 35 + [2] * 37 + [9] * 2)
     draws = sample_draws(labels, real, 1000, len(real), draws=4)
     for rows in draws:
         assert torch.equal(torch.bincount(labels[rows], minlength=10), torch.bincount(real, minlength=10))
-        assert len(set(rows.tolist())) == len(real)                     # no sample twice in a draw
-    assert not torch.equal(draws[0], draws[1])                          # fresh draws, not one repeated
-    assert class_matched(labels, torch.tensor([3] * 101), torch.Generator()) is None   # too few 3s
-    unlabelled = sample_draws(None, real, 1000, 110, draws=2)          # no labels: plain random draws
+        assert len(set(rows.tolist())) == len(real)  # no sample twice in a draw
+    assert not torch.equal(draws[0], draws[1])  # fresh draws, not one repeated
+    assert class_matched(labels, torch.tensor([3] * 101), torch.Generator()) is None  # too few 3s
+    unlabelled = sample_draws(None, real, 1000, 110, draws=2)  # no labels: plain random draws
     assert [len(rows) for rows in unlabelled] == [110, 110] and len(set(unlabelled[0].tolist())) == 110
 
 
@@ -107,14 +119,15 @@ def test_digits_classifier_is_accurate_and_cached_without_pickles(cache):
     assert info["heldout_accuracy"] >= 0.988 and info["heldout_n"] == 359 and info["task"] == "classes"  # 0.994 here
     x, y, _ = load_images("digits", "heldout")
     net, again = clf.classifier("digits", cache=cache)
-    assert again == info                                                # loaded, not retrained
+    assert again == info  # loaded, not retrained
     assert float((clf.predict(net, x) == y).float().mean()) == pytest.approx(info["heldout_accuracy"])
 
 
 def test_a_corrupt_cache_is_retrained(cache, tmp_path, monkeypatch):
     for path in cache.iterdir():
-        (tmp_path / path.name).write_bytes(path.read_bytes()[:100] if path.suffix == ".safetensors"
-                                           else path.read_bytes())
+        (tmp_path / path.name).write_bytes(
+            path.read_bytes()[:100] if path.suffix == ".safetensors" else path.read_bytes()
+        )
     trained = []
     monkeypatch.setattr(clf, "train", lambda x, y, k, **kw: trained.append(1) or clf.Classifier(x.shape[1], k))
     _, info = clf.classifier("digits", cache=tmp_path, verbose=False)
@@ -138,10 +151,11 @@ def test_a_folder_without_classes_gets_rotation_features(tmp_path, monkeypatch):
     """No labels: the classifier learns quarter turns instead, and class accuracy is left out."""
     import numpy as np
     from PIL import Image
+
     gen = np.random.RandomState(0)
     for i in range(40):
         image = np.zeros((8, 8), dtype=np.uint8)
-        image[: gen.randint(2, 5), :] = 255                          # a bright band at the top: rotations show
+        image[: gen.randint(2, 5), :] = 255  # a bright band at the top: rotations show
         Image.fromarray(image).save(tmp_path / f"{i}.png")
     monkeypatch.setattr(clf, "STEPS", 60)
     x, _, _ = load_images(str(tmp_path), "heldout", size=8)

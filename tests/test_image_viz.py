@@ -3,16 +3,15 @@
 import torch
 from PIL import Image
 
-from unnoise.viz.images import (denoising_gif, denoising_strip, guidance_grid, sample_grid, save, save_image,
-                                tile)
+from unnoise.viz.images import denoising_gif, denoising_strip, guidance_grid, sample_grid, save, save_image, tile
 
 
 def test_tile_places_each_image_in_its_cell():
-    images = torch.stack([torch.full((1, 2, 3), v) for v in (0.1, 0.2, 0.3, 0.4, 0.5)])   # 5 images 2x3
+    images = torch.stack([torch.full((1, 2, 3), v) for v in (0.1, 0.2, 0.3, 0.4, 0.5)])  # 5 images 2x3
     grid = tile(images, ncol=2, pad=1, fill=1.0)
     assert grid.shape == (1, 3 * 3 - 1, 2 * 4 - 1)
     assert grid[0, 0, 0] == 0.1 and grid[0, 0, 4] == 0.2 and grid[0, 3, 0] == 0.3 and grid[0, 6, 4] == 1.0
-    assert grid[0, 2, 0] == 1.0                                                            # padding row
+    assert grid[0, 2, 0] == 1.0  # padding row
 
 
 def test_save_image_writes_an_upscaled_png(tmp_path):
@@ -46,4 +45,4 @@ def test_denoising_gif_has_one_frame_per_step(tmp_path):
     denoising_gif(xts, xts, [1.0, 0.6, 0.3, 0.0], tmp_path / "denoise.gif")
     with Image.open(tmp_path / "denoise.gif") as gif:
         assert gif.n_frames == 4
-    assert [p.name for p in tmp_path.iterdir()] == ["denoise.gif"]        # no temporary file left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["denoise.gif"]  # no temporary file left behind

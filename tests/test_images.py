@@ -6,15 +6,15 @@ import warnings
 import numpy as np
 import pytest
 import torch
-import unnoise
 from PIL import Image
 
+import unnoise
 from unnoise.data.images import UnreadableImagesWarning, image_dataset, load_images, split_mask
 from unnoise.errors import UnnoiseError
 from unnoise.nets.unet import UNet, num_params
 
-
 # ---- bundled data sets ------------------------------------------------------------------------
+
 
 def test_digits_shapes_range_and_classes():
     x, y, names = load_images("digits", "train")
@@ -25,12 +25,13 @@ def test_digits_shapes_range_and_classes():
 
 def test_digits_split_is_disjoint_stratified_and_pinned():
     from sklearn.datasets import load_digits
+
     y = torch.tensor(load_digits().target)
     train, heldout = split_mask(y)
     assert not (train & heldout).any() and (train | heldout).all()
-    for c in range(10):                                   # 20% of each class, rounded
+    for c in range(10):  # 20% of each class, rounded
         assert heldout[y == c].sum() == round(0.2 * (y == c).sum().item())
-    idx = torch.nonzero(heldout).flatten()                # pinned: the split must never move
+    idx = torch.nonzero(heldout).flatten()  # pinned: the split must never move
     assert len(idx) == 359 and idx[:5].tolist() == [3, 7, 13, 19, 36] and int(idx.sum()) == 311827
     hx, hy, _ = load_images("digits", "heldout")
     again, _, _ = load_images("digits", "heldout")
@@ -40,7 +41,7 @@ def test_digits_split_is_disjoint_stratified_and_pinned():
 def test_mnist_default_size_is_16_and_the_split_holds_100_per_class():
     x, y, _ = load_images("mnist", "heldout")
     assert x.shape == (1000, 1, 16, 16) and torch.bincount(y).tolist() == [100] * 10
-    assert 0 <= x.min() and x.max() <= 1 and x.mean() > 0.05           # digits, not a blank
+    assert 0 <= x.min() and x.max() <= 1 and x.mean() > 0.05  # digits, not a blank
     full, _, _ = load_images("mnist", "train", size=28)
     assert full.shape == (4000, 1, 28, 28)
 
@@ -64,6 +65,7 @@ def test_bad_split_and_size():
 
 # ---- folders ----------------------------------------------------------------------------------
 
+
 def _png(path, array):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.asarray(array, dtype=np.uint8)).save(path)
@@ -73,11 +75,11 @@ def _class_folder(root):
     """cats: bright squares at two sizes; dogs: dark images, one wide with a bright centre; one corrupt file."""
     _png(root / "cats" / "a.png", np.full((12, 12), 255))
     _png(root / "cats" / "b.png", np.full((30, 30), 255))
-    _png(root / "cats" / "sub" / "c.png", np.full((16, 16), 250))     # nested folders count for the class
+    _png(root / "cats" / "sub" / "c.png", np.full((16, 16), 250))  # nested folders count for the class
     for i in range(3):
         _png(root / "dogs" / f"d{i}.png", np.full((9, 9), 10 * i))
     wide = np.zeros((20, 40))
-    wide[:, 10:30] = 255                                               # the centre square survives the crop
+    wide[:, 10:30] = 255  # the centre square survives the crop
     _png(root / "dogs" / "wide.png", wide)
     (root / "dogs" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     (root / "dogs" / "notes.txt").write_text("ignored: not an image")
@@ -88,13 +90,13 @@ def test_folder_with_classes_mixed_sizes_and_a_corrupt_file(tmp_path):
     with pytest.warns(UnreadableImagesWarning, match=r"skipped 1 unreadable .*broken\.png"):
         x, y, names = load_images(str(tmp_path), "train", size=8)
     hx, hy, _ = load_images(str(tmp_path), "heldout", size=8)
-    assert names == ["cats", "dogs"] and x.shape[1:] == (1, 8, 8)        # gray files stay one channel
+    assert names == ["cats", "dogs"] and x.shape[1:] == (1, 8, 8)  # gray files stay one channel
     assert len(x) + len(hx) == 7 and sorted(torch.cat([y, hy]).tolist()) == [0, 0, 0, 1, 1, 1, 1]
     everything = torch.cat([x, hx])
     labels = torch.cat([y, hy])
-    assert (everything[labels == 0] > 0.97).all()                     # white squares, resized, still white
+    assert (everything[labels == 0] > 0.97).all()  # white squares, resized, still white
     wide = everything[(labels == 1) & (everything.mean((1, 2, 3)) > 0.9)]
-    assert len(wide) == 1                                              # center crop kept the bright middle
+    assert len(wide) == 1  # center crop kept the bright middle
 
 
 def test_folder_without_classes_and_rgb(tmp_path):
@@ -131,6 +133,7 @@ def test_folder_change_is_seen(tmp_path):
 
 # ---- U-Net ------------------------------------------------------------------------------------
 
+
 def test_unet_shapes_params_and_sizes():
     net = UNet(1, num_classes=10, size=8)
     assert 100_000 <= num_params(net) <= 450_000
@@ -147,14 +150,14 @@ def test_patches_fold_pixels_into_channels_and_back():
     assert net.inp.in_channels == 4 and net.out[-1].out_channels == 4 and net.factor == 4
     x = torch.randn(2, 1, 28, 28)
     assert net(x, torch.rand(2)).shape == x.shape
-    torch.nn.init.normal_(net.out[-1].weight)                          # the output conv starts at zero
+    torch.nn.init.normal_(net.out[-1].weight)  # the output conv starts at zero
     x = torch.zeros(1, 1, 28, 28, requires_grad=True)
     net(x, torch.rand(1))[0, 0, 27, 27].backward()
-    assert x.grad[0, 0, 26:, 26:].abs().min() > 0                      # its own 2x2 patch reaches it
+    assert x.grad[0, 0, 26:, 26:].abs().min() > 0  # its own 2x2 patch reaches it
     cfg = unnoise.TrainConfig(data="mnist", size=28)
     assert (cfg.patch, unnoise.TrainConfig(data="mnist").patch, unnoise.TrainConfig(data="digits").patch) == (2, 1, 1)
     old = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "patch"}
-    assert unnoise.TrainConfig.from_dict(old).patch == 1                 # a run saved before patches existed
+    assert unnoise.TrainConfig.from_dict(old).patch == 1  # a run saved before patches existed
     with pytest.raises(UnnoiseError, match=r"--size 26 .* multiple of 4 \(try 24 or 28\)"):
         unnoise.TrainConfig(data="mnist", size=26)
     with pytest.raises(UnnoiseError, match="--patch belong to diffusion, flow and edm"):
@@ -177,7 +180,7 @@ def test_unet_learns_to_use_class_and_time():
     torch.manual_seed(0)
     net = UNet(1, width=16, num_classes=2)
     pattern = torch.zeros(2, 1, 8, 8)
-    pattern[0, :, :4], pattern[1, :, 4:] = 1.0, 1.0                     # top half vs bottom half
+    pattern[0, :, :4], pattern[1, :, 4:] = 1.0, 1.0  # top half vs bottom half
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     for _ in range(150):
         y, t = torch.randint(0, 2, (32,)), torch.rand(32)

@@ -48,7 +48,7 @@ def test_edm_loss_is_the_weighted_denoising_error():
     x0 = torch.randn(64, 2, generator=torch.Generator().manual_seed(1))
     net = Recorder()
     loss = edm_loss(net, path, x0, None, torch.Generator().manual_seed(2))
-    g = torch.Generator().manual_seed(2)                      # replay the same draws
+    g = torch.Generator().manual_seed(2)  # replay the same draws
     sigma = (-1.2 + 1.2 * torch.randn(64, generator=g, dtype=torch.float64)).exp()
     noise = torch.randn(64, 2, generator=g)
     x = x0 + sigma[:, None].float() * noise
@@ -69,7 +69,7 @@ def test_min_snr_gamma_weights(prediction, power):
     w = min_snr_weight(path, prediction, t, 5.0)
     expected = {"eps": snr.clamp(max=5) / snr, "v": snr.clamp(max=5) / (snr + 1), "x0": snr.clamp(max=5)}[prediction]
     torch.testing.assert_close(w, expected)
-    assert w[0] < 1e-2 if prediction != "x0" else w[0] == 5    # SNR(0) is about 1e4: clipped to gamma
+    assert w[0] < 1e-2 if prediction != "x0" else w[0] == 5  # SNR(0) is about 1e4: clipped to gamma
 
 
 def test_min_snr_gamma_changes_the_loss_by_its_weights():
@@ -78,7 +78,7 @@ def test_min_snr_gamma_changes_the_loss_by_its_weights():
     net = Recorder()
     plain = denoising_loss(net, path, "eps", x0, None, torch.Generator().manual_seed(4))
     weighted = denoising_loss(net, path, "eps", x0, None, torch.Generator().manual_seed(4), min_snr_gamma=5.0)
-    assert weighted.item() < plain.item()                       # eps weights min(SNR, 5) / SNR are <= 1
+    assert weighted.item() < plain.item()  # eps weights min(SNR, 5) / SNR are <= 1
     with pytest.raises(UnnoiseError, match="eps, x0 or v"):
         TrainConfig(family="flow", min_snr_gamma=5.0)
     with pytest.raises(UnnoiseError, match="positive"):

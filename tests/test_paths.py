@@ -31,6 +31,7 @@ def test_cosine_schedule_follows_alpha_bar_until_the_cap():
 
     def f(u):
         return math.cos((u + 0.008) / 1.008 * math.pi / 2) ** 2
+
     ab = np.array([f((i + 1) / 1000) / f(0) for i in range(1000)])
     # Identical until beta is capped at 0.999 in the last steps.
     np.testing.assert_allclose(path.alphas_cumprod.numpy()[:990], ab[:990], rtol=1e-4)
@@ -43,7 +44,7 @@ def test_discrete_paths_are_variance_preserving_and_monotone(schedule):
     t = torch.arange(-1, 1000, dtype=torch.float64)
     a, s = path.alpha(t), path.sigma(t)
     np.testing.assert_allclose((a**2 + s**2).numpy(), 1.0, atol=1e-12)
-    assert a[0] == 1 and s[0] == 0            # t = -1 is clean data
+    assert a[0] == 1 and s[0] == 0  # t = -1 is clean data
     assert torch.all(torch.diff(path.log_snr(t[1:])) < 0)
 
 
@@ -80,9 +81,14 @@ def test_derivatives_match_finite_differences(schedule):
     np.testing.assert_allclose(ds.numpy(), ((path.sigma(t + h) - path.sigma(t - h)) / (2 * h)).numpy(), rtol=1e-6)
 
 
-@pytest.mark.parametrize("schedule,predictions", [
-    ("linear", ["eps", "x0", "v"]), ("vp-cosine", ["eps", "x0", "v", "velocity"]),
-    ("rectified", ["eps", "x0", "v", "velocity"])])
+@pytest.mark.parametrize(
+    "schedule,predictions",
+    [
+        ("linear", ["eps", "x0", "v"]),
+        ("vp-cosine", ["eps", "x0", "v", "velocity"]),
+        ("rectified", ["eps", "x0", "v", "velocity"]),
+    ],
+)
 def test_every_prediction_converts_back_to_x0_and_eps(schedule, predictions):
     path = make_path(schedule)
     g = torch.Generator().manual_seed(0)
@@ -138,6 +144,7 @@ def test_edm_path_is_variance_exploding_with_log_normal_training_sigmas():
 def test_logit_normal_times_have_the_closed_form_quantiles():
     """SD3's density: t = sigmoid(n) t_max with n ~ N(0, 1), so P(t <= sigmoid(z) t_max) = Phi(z)."""
     from unnoise.paths import sample_times
+
     path = make_path("vp-cosine")
     t = sample_times(path, "logit-normal", 200_000, torch.Generator().manual_seed(0))
     assert t.min() > 0 and t.max() < path.t_max
@@ -149,7 +156,9 @@ def test_logit_normal_times_have_the_closed_form_quantiles():
 
 def test_the_time_density_defaults_to_logit_normal_for_images_only():
     import dataclasses
+
     import unnoise
+
     assert unnoise.TrainConfig(data="digits").time_density == "logit-normal"
     assert unnoise.TrainConfig(data="digits", family="flow").time_density == "logit-normal"
     assert unnoise.TrainConfig(data="moons").time_density == "uniform"
@@ -157,7 +166,7 @@ def test_the_time_density_defaults_to_logit_normal_for_images_only():
     assert unnoise.TrainConfig(data="digits", family="edm").time_density == "uniform"
     assert unnoise.TrainConfig(data="digits", family="ar").time_density is None
     old = {k: v for k, v in dataclasses.asdict(unnoise.TrainConfig(data="digits")).items() if k != "time_density"}
-    assert unnoise.TrainConfig.from_dict(old).time_density == "uniform"        # a run saved before the option
+    assert unnoise.TrainConfig.from_dict(old).time_density == "uniform"  # a run saved before the option
     with pytest.raises(UnnoiseError, match="needs a continuous-time path"):
         unnoise.TrainConfig(data="digits", schedule="linear", time_density="logit-normal")
     with pytest.raises(UnnoiseError, match="choose one of uniform, logit-normal"):
@@ -170,6 +179,7 @@ def test_training_draws_its_times_from_the_configured_density():
     """continuous.draw follows cfg.time_density: P(t < 0.2 t_max) = Phi(logit 0.2) = 0.083 against 0.2 for uniform."""
     import unnoise
     from unnoise.families import continuous
+
     rows = {"x0": torch.zeros(20_000, 1, 8, 8)}
     for density, share in (("logit-normal", 0.0829), ("uniform", 0.2)):
         cfg = unnoise.TrainConfig(data="digits", time_density=density)

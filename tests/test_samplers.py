@@ -6,9 +6,23 @@ import torch
 
 from unnoise.errors import UnnoiseError
 from unnoise.paths import make_path
-from unnoise.samplers import (SAMPLERS, PerSampleNoise, check_options, default_spacing, nfe_of, posterior, sample_ddim,
-                              sample_ddpm, sample_dopri5, sample_euler, sample_euler_ancestral, sample_euler_maruyama,
-                              sample_heun, steps_for, timesteps)
+from unnoise.samplers import (
+    SAMPLERS,
+    PerSampleNoise,
+    check_options,
+    default_spacing,
+    nfe_of,
+    posterior,
+    sample_ddim,
+    sample_ddpm,
+    sample_dopri5,
+    sample_euler,
+    sample_euler_ancestral,
+    sample_euler_maruyama,
+    sample_heun,
+    steps_for,
+    timesteps,
+)
 
 from .gaussian import MU, STD, exact_model
 
@@ -27,7 +41,7 @@ def test_ddim_eta_one_matches_the_ddpm_step_in_mean_and_variance(schedule):
     grid = torch.stack([t, s])
     x0, _ = model(x, t)
     mean, var = posterior(path, x, x0, t, s)
-    for z, expected in ((0.0, mean), (1.0, mean + var.sqrt())):   # z = 0 gives the mean, z = 1 the mean + std
+    for z, expected in ((0.0, mean), (1.0, mean + var.sqrt())):  # z = 0 gives the mean, z = 1 the mean + std
         ddim = sample_ddim(model, x, grid, path, constant_noise(z), eta=1.0)
         ddpm = sample_ddpm(model, x, grid, path, constant_noise(z))
         np.testing.assert_allclose(ddim.numpy(), expected.numpy(), atol=1e-10)
@@ -40,21 +54,31 @@ def test_posterior_matches_ddpm_paper_coefficients():
     t, s = torch.tensor(500.0), torch.tensor(499.0)
     x, x0 = torch.ones(1, 1, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.float64)
     mean, var = posterior(path, x, x0, t, s)
-    coef_xt = (1 - betas[500]).sqrt() * (1 - ab[499]) / (1 - ab[500])             # Ho et al. eq. 7
+    coef_xt = (1 - betas[500]).sqrt() * (1 - ab[499]) / (1 - ab[500])  # Ho et al. eq. 7
     assert mean.item() == pytest.approx(coef_xt.item(), rel=1e-6)
     assert var.item() == pytest.approx(((1 - ab[499]) / (1 - ab[500]) * betas[500]).item(), rel=1e-5)
 
 
-@pytest.mark.parametrize("sampler,schedule,steps", [
-    ("ddpm", "linear", 1000), ("ddim", "linear", 100), ("ddim", "cosine", 100),
-    ("ddim", "vp-cosine", 200), ("ddim", "rectified", 200)])
+@pytest.mark.parametrize(
+    "sampler,schedule,steps",
+    [
+        ("ddpm", "linear", 1000),
+        ("ddim", "linear", 100),
+        ("ddim", "cosine", 100),
+        ("ddim", "vp-cosine", 200),
+        ("ddim", "rectified", 200),
+    ],
+)
 def test_exact_denoiser_lands_on_the_gaussian(sampler, schedule, steps):
     path = make_path(schedule)
     n = 4000
     noise = PerSampleNoise.for_range(1, 0, n)
     x = noise.initial((2,), dtype=torch.float64)
-    if path.alpha(path.t_max) > 0:   # start from the true marginal where the path does not reach pure noise
-        x = path.alpha(path.t_max) * MU + (path.alpha(path.t_max) ** 2 * STD**2 + path.sigma(path.t_max) ** 2).sqrt() * x
+    if path.alpha(path.t_max) > 0:  # start from the true marginal where the path does not reach pure noise
+        x = (
+            path.alpha(path.t_max) * MU
+            + (path.alpha(path.t_max) ** 2 * STD**2 + path.sigma(path.t_max) ** 2).sqrt() * x
+        )
     fn = sample_ddpm if sampler == "ddpm" else sample_ddim
     out = fn(exact_model(path), x, timesteps(path, steps), path, noise)
     np.testing.assert_allclose(out.mean(0).numpy(), MU.numpy(), atol=0.06)
@@ -69,6 +93,7 @@ def test_probability_flow_ddim_transports_noise_exactly_for_gaussian_data():
     def error(steps):
         out = sample_ddim(exact_model(path), z, timesteps(path, steps), path, None)
         return (out - (MU + STD * z)).abs().max().item()
+
     coarse, fine = error(250), error(500)
     assert fine < 2e-2
     assert coarse / fine == pytest.approx(2.0, rel=0.05)
@@ -100,6 +125,7 @@ def test_per_sample_noise_does_not_depend_on_the_batch():
 
 # Every sampler, closed forms: the Gaussian's exact denoiser, EDM's Algorithm 2, NFE accounting, bad input.
 
+
 def marginal_start(path, n, seed=1):
     """n draws of x at t_max from the Gaussian data's true marginal (pure noise where alpha(t_max) = 0)."""
     noise = PerSampleNoise.for_range(seed, 0, n)
@@ -108,16 +134,31 @@ def marginal_start(path, n, seed=1):
     return a * MU + (a**2 * STD**2 + s**2).sqrt() * z, noise
 
 
-@pytest.mark.parametrize("sampler,schedule,spacing,nfe", [
-    ("euler", "linear", "trailing", 100), ("euler_ancestral", "linear", "trailing", 200),
-    ("heun", "linear", "karras", 59), ("midpoint", "vp-cosine", "trailing", 59), ("rk4", "rectified", "trailing", 41),
-    ("dpmpp_2m", "cosine", "trailing", 30), ("dpmpp_2m_sde", "scaled_linear", "karras", 100),
-    ("euler_maruyama", "linear", "trailing", 250), ("heun", "edm", "karras", 39), ("dpmpp_2m", "edm", "exponential", 40),
-    ("euler", "rectified", "karras", 100), ("ddpm", "rectified", "trailing", 200),
-    ("dpmpp_2m", "rectified", "trailing", 30), ("dpmpp_2m_sde", "rectified", "karras", 100),
-    ("unipc", "linear", "karras", 20), ("unipc", "rectified", "trailing", 20),
-    ("dpmpp_3m", "cosine", "trailing", 30), ("dpmpp_3m", "rectified", "trailing", 30),
-    ("dpmpp_3m_sde", "scaled_linear", "karras", 100), ("dpmpp_3m_sde", "rectified", "karras", 100)])
+@pytest.mark.parametrize(
+    "sampler,schedule,spacing,nfe",
+    [
+        ("euler", "linear", "trailing", 100),
+        ("euler_ancestral", "linear", "trailing", 200),
+        ("heun", "linear", "karras", 59),
+        ("midpoint", "vp-cosine", "trailing", 59),
+        ("rk4", "rectified", "trailing", 41),
+        ("dpmpp_2m", "cosine", "trailing", 30),
+        ("dpmpp_2m_sde", "scaled_linear", "karras", 100),
+        ("euler_maruyama", "linear", "trailing", 250),
+        ("heun", "edm", "karras", 39),
+        ("dpmpp_2m", "edm", "exponential", 40),
+        ("euler", "rectified", "karras", 100),
+        ("ddpm", "rectified", "trailing", 200),
+        ("dpmpp_2m", "rectified", "trailing", 30),
+        ("dpmpp_2m_sde", "rectified", "karras", 100),
+        ("unipc", "linear", "karras", 20),
+        ("unipc", "rectified", "trailing", 20),
+        ("dpmpp_3m", "cosine", "trailing", 30),
+        ("dpmpp_3m", "rectified", "trailing", 30),
+        ("dpmpp_3m_sde", "scaled_linear", "karras", 100),
+        ("dpmpp_3m_sde", "rectified", "karras", 100),
+    ],
+)
 def test_every_sampler_lands_on_the_gaussian(sampler, schedule, spacing, nfe):
     path = make_path(schedule)
     x, noise = marginal_start(path, 4000)
@@ -143,7 +184,7 @@ def test_heun_and_rk4_default_to_karras_on_diffusion_paths(sampler, rtol, off):
         out = SAMPLERS[sampler](exact_model(path), x, timesteps(path, steps_for(sampler, nfe), spacing), path, noise)
         spread[spacing] = out.std(0) / STD
     np.testing.assert_allclose(spread["karras"].numpy(), 1.0, rtol=rtol)
-    assert (spread["trailing"] - 1).abs().max() > off                  # the trailing grid is far off
+    assert (spread["trailing"] - 1).abs().max() > off  # the trailing grid is far off
 
 
 def gaussian_flow_map(path, x, t, s):
@@ -162,7 +203,7 @@ def test_dopri5_transports_noise_onto_the_gaussian_exactly(schedule):
     the discrete path, 0.002 or less elsewhere), so the expected output is the exact map then that step."""
     path = make_path(schedule)
     z = torch.randn(200, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    x = z * path.sigma(path.t_max)                  # any start: the map is exact for every point
+    x = z * path.sigma(path.t_max)  # any start: the map is exact for every point
     out = sample_dopri5(exact_model(path), x, timesteps(path, 1), path, None, rtol=1e-8, atol=1e-8)
     t_min = torch.tensor(float(path.t_min), dtype=torch.float64)
     at_t_min = gaussian_flow_map(path, x, path.t_max, t_min)
@@ -177,12 +218,13 @@ def test_ode_solvers_converge_at_their_order_on_the_rectified_path(sampler, orde
     """Error of x at t = 0.05 against the exact flow: halving the step divides it by at least about 2^order."""
     path = make_path("rectified")
     z = torch.randn(50, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    exact = MU * 0.95 + (0.95**2 * STD**2 + 0.05**2).sqrt() * z       # x_t of the flow from z, at t = 0.05
+    exact = MU * 0.95 + (0.95**2 * STD**2 + 0.05**2).sqrt() * z  # x_t of the flow from z, at t = 0.05
 
     def error(steps):
         ts = torch.linspace(1, 0.05, steps + 1, dtype=torch.float64)
         return (SAMPLERS[sampler](exact_model(path), z, ts, path, None) - exact).abs().max().item()
-    assert error(8) / error(16) > 0.8 * 2**order        # Euler's ratio is 1.9: it cannot pass as 2nd order
+
+    assert error(8) / error(16) > 0.8 * 2**order  # Euler's ratio is 1.9: it cannot pass as 2nd order
 
 
 def test_euler_on_the_rectified_path_is_x_plus_dt_velocity():
@@ -203,10 +245,17 @@ def test_euler_is_ddim_and_euler_ancestral_is_ddim_with_eta_one():
     def fresh():
         it = iter(draws)
         return lambda like: next(it)
-    np.testing.assert_allclose(sample_euler(exact_model(path), x, ts, path, None).numpy(),
-                               sample_ddim(exact_model(path), x, ts, path, None).numpy(), atol=1e-10)
-    np.testing.assert_allclose(sample_euler_ancestral(exact_model(path), x, ts, path, fresh()).numpy(),
-                               sample_ddim(exact_model(path), x, ts, path, fresh(), eta=1.0).numpy(), atol=1e-10)
+
+    np.testing.assert_allclose(
+        sample_euler(exact_model(path), x, ts, path, None).numpy(),
+        sample_ddim(exact_model(path), x, ts, path, None).numpy(),
+        atol=1e-10,
+    )
+    np.testing.assert_allclose(
+        sample_euler_ancestral(exact_model(path), x, ts, path, fresh()).numpy(),
+        sample_ddim(exact_model(path), x, ts, path, fresh(), eta=1.0).numpy(),
+        atol=1e-10,
+    )
 
 
 def edm_algorithm_2(denoise, latents, sigmas, S_churn, S_min, S_max, S_noise, randn_like):
@@ -238,7 +287,7 @@ def test_heun_with_churn_is_edm_algorithm_2():
     it2 = iter(draws)
     ref = edm_algorithm_2(lambda x, t: model(x, t)[0], x, ts, 40.0, 0.05, 50.0, 1.003, lambda like: next(it2))
     np.testing.assert_allclose(ours.numpy(), ref.numpy(), atol=1e-10)
-    assert not torch.allclose(ours, sample_heun(model, x, ts, path, None))          # churn did something
+    assert not torch.allclose(ours, sample_heun(model, x, ts, path, None))  # churn did something
 
 
 def test_karras_and_exponential_grids_follow_their_formulas():
@@ -254,15 +303,28 @@ def test_karras_and_exponential_grids_follow_their_formulas():
     ratios = linear.sigma(grid[:-1]) / linear.alpha(grid[:-1])
     top, bottom = (linear.sigma(torch.tensor(t)) / linear.alpha(torch.tensor(t)) for t in (999.0, 0.0))
     ramp = torch.linspace(0, 1, 6, dtype=torch.float64)
-    np.testing.assert_allclose(ratios.numpy(), ((top ** (1 / 7) + ramp * (bottom ** (1 / 7) - top ** (1 / 7))) ** 7).numpy(),
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        ratios.numpy(), ((top ** (1 / 7) + ramp * (bottom ** (1 / 7) - top ** (1 / 7))) ** 7).numpy(), rtol=1e-9
+    )
     assert grid[-1] == -1
     assert timesteps(make_path("rectified"), 4, "exponential")[0] == 1.0
 
 
-@pytest.mark.parametrize("sampler,nfe,steps,counted", [
-    ("ddim", 7, 7, 7), ("heun", 3, 2, 3), ("heun", 10, 5, 9), ("heun", 11, 6, 11), ("midpoint", 5, 3, 5),
-    ("rk4", 5, 2, 5), ("rk4", 12, 3, 9), ("dpmpp_2m", 4, 4, 4), ("unipc", 5, 5, 5), ("euler_maruyama", 6, 6, 6)])
+@pytest.mark.parametrize(
+    "sampler,nfe,steps,counted",
+    [
+        ("ddim", 7, 7, 7),
+        ("heun", 3, 2, 3),
+        ("heun", 10, 5, 9),
+        ("heun", 11, 6, 11),
+        ("midpoint", 5, 3, 5),
+        ("rk4", 5, 2, 5),
+        ("rk4", 12, 3, 9),
+        ("dpmpp_2m", 4, 4, 4),
+        ("unipc", 5, 5, 5),
+        ("euler_maruyama", 6, 6, 6),
+    ],
+)
 def test_nfe_counts_network_evaluations(sampler, nfe, steps, counted):
     path = make_path("linear")
     calls = []
@@ -271,6 +333,7 @@ def test_nfe_counts_network_evaluations(sampler, nfe, steps, counted):
     def counting(x, t):
         calls.append(t)
         return model(x, t)
+
     x, noise = marginal_start(path, 4)
     assert steps_for(sampler, nfe) == steps
     SAMPLERS[sampler](counting, x, timesteps(path, steps, "karras"), path, noise)
@@ -285,8 +348,10 @@ def test_dopri5_counts_its_own_evaluations():
     assert seen == list(range(len(seen))) and len(seen) > 6
 
 
-@pytest.mark.parametrize("sampler,nfe,message", [("heun", 1, "at least 3"), ("heun", 2, "at least 3"),
-                                                 ("rk4", 4, "at least 5"), ("midpoint", 2, "at least 3")])
+@pytest.mark.parametrize(
+    "sampler,nfe,message",
+    [("heun", 1, "at least 3"), ("heun", 2, "at least 3"), ("rk4", 4, "at least 5"), ("midpoint", 2, "at least 3")],
+)
 def test_too_small_an_nfe_is_refused(sampler, nfe, message):
     with pytest.raises(UnnoiseError, match=message):
         steps_for(sampler, nfe)
@@ -302,7 +367,15 @@ def test_unknown_names_and_options_are_refused_naming_the_valid_ones():
     check_options("heun", {"s_churn": 1.0})
     for sampler in ("ddim", "euler_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde"):
         with pytest.raises(UnnoiseError, match=r"\[0, 1\]"):
-            SAMPLERS[sampler](exact_model(make_path("linear")), torch.zeros(1, 2), timesteps(make_path("linear"), 2),
-                              make_path("linear"), None, eta=-0.1)
+            SAMPLERS[sampler](
+                exact_model(make_path("linear")),
+                torch.zeros(1, 2),
+                timesteps(make_path("linear"), 2),
+                make_path("linear"),
+                None,
+                eta=-0.1,
+            )
     with pytest.raises(UnnoiseError, match="alpha = 0"):
-        sample_euler_maruyama(None, torch.zeros(1, 2), timesteps(make_path("rectified"), 2), make_path("rectified"), None)
+        sample_euler_maruyama(
+            None, torch.zeros(1, 2), timesteps(make_path("rectified"), 2), make_path("rectified"), None
+        )

@@ -27,10 +27,14 @@ def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
     torch.set_num_threads(2)
     unnoise.train(unnoise.TrainConfig(data="moons", steps=30, width=32, depth=1), tmp / "moons", progress=False)
-    unnoise.train(unnoise.TrainConfig(data="digits", conditional=True, steps=5, width=8), tmp / "digits",
-                  progress=False)
-    unnoise.train(unnoise.TrainConfig(data="digits", family="ar", conditional=True, steps=5, width=16, depth=1,
-                                      heads=2), tmp / "ar", progress=False)
+    unnoise.train(
+        unnoise.TrainConfig(data="digits", conditional=True, steps=5, width=8), tmp / "digits", progress=False
+    )
+    unnoise.train(
+        unnoise.TrainConfig(data="digits", family="ar", conditional=True, steps=5, width=16, depth=1, heads=2),
+        tmp / "ar",
+        progress=False,
+    )
     return {name: unnoise.Run.load(tmp / name) for name in ("moons", "digits", "ar")}
 
 
@@ -63,7 +67,7 @@ def test_page_and_run_listing(client):
     assert (moons["kind"], moons["family"], moons["conditional"], moons["shape"]) == ("points", "diffusion", False, [2])
     assert moons["inputs"]["n"]["max"] == 2000 and "label" not in moons["inputs"]
     assert "ddim" in moons["inputs"]["sampler"]["choices"] and "dopri5" not in moons["inputs"]["sampler"]["choices"]
-    assert moons["inputs"]["nfe"] == {"min": 1, "max": 200, "default": 20}             # what a request without nfe gets
+    assert moons["inputs"]["nfe"] == {"min": 1, "max": 200, "default": 20}  # what a request without nfe gets
     assert (digits["inputs"]["sampler"]["default"], digits["inputs"]["nfe"]["default"]) == ("dpmpp_2m_sde", 30)
     assert (digits["kind"], digits["num_classes"], digits["inputs"]["n"]["max"]) == ("images", 10, 64)
     assert digits["inputs"]["label"]["max"] == 9 and digits["step"] == 5
@@ -79,7 +83,7 @@ def test_points_are_reproducible_and_sample_i_does_not_depend_on_n(client):
     assert np.array_equal(decode(ok(client, n=8, **body)["x"]), x)
     assert not np.allclose(decode(ok(client, n=8, **{**body, "seed": 4})["x"]), x, atol=1e-2)
     prefix = decode(ok(client, n=3, **body)["x"])
-    span = x.max() - x.min()                    # 16-bit encoding over each answer's own range
+    span = x.max() - x.min()  # 16-bit encoding over each answer's own range
     assert np.allclose(prefix, x[:3], atol=2 * span / 65535)
 
 
@@ -94,12 +98,12 @@ def test_ddim_frames_end_at_the_samples(client, run, n, shape):
     out = ok(client, run=run, n=n, sampler="ddim", nfe=7, frames=True)
     frames, x = out["frames"], decode(out["x"])
     xt, x0 = decode(frames["xt"]), decode(frames["x0"])
-    assert xt.shape == (8, n, *shape) and x0.shape == (7, n, *shape) and len(frames["t"]) == 7   # x_T first
+    assert xt.shape == (8, n, *shape) and x0.shape == (7, n, *shape) and len(frames["t"]) == 7  # x_T first
     assert frames["t"] == sorted(frames["t"], reverse=True)
     tolerance = 2 * (xt.max() - xt.min()) / 65535 + 2 * (x.max() - x.min()) / 65535 if run == "moons" else 1 / 255
     assert np.allclose(xt[-1], x, atol=tolerance)
     start = client.post("/api/sample", json={"run": run, "n": n, "sampler": "ddim", "nfe": 1, "frames": True}).json()
-    assert np.allclose(decode(start["frames"]["xt"])[0], xt[0], atol=tolerance)      # the same x_T, whatever the nfe
+    assert np.allclose(decode(start["frames"]["xt"])[0], xt[0], atol=tolerance)  # the same x_T, whatever the nfe
 
 
 def test_each_class_in_turn_is_conditional_at_w_1(client):
@@ -158,21 +162,24 @@ def test_bad_requests_get_a_one_line_json_error(client, body, status, words):
 
 
 def test_frames_are_bounded_in_values(client, monkeypatch):
-    monkeypatch.setattr(server, "MAX_FRAME_VALUES", 1000)            # 8-bit 32x32 RGB: 64 samples x 50 NFE is 9.8M
+    monkeypatch.setattr(server, "MAX_FRAME_VALUES", 1000)  # 8-bit 32x32 RGB: 64 samples x 50 NFE is 9.8M
     r = post(client, run="moons", n=20, frames=True, nfe=50)
     one_line_error(r, 422, ["n: with frames at nfe 50 at most 10 samples (1000 values in all)"])
     assert post(client, run="moons", n=10, frames=True, nfe=50).status_code == 200
-    r = post(client, run="moons", n=25, frames=True)                  # the default, dpmpp_2m at 20 NFE
+    r = post(client, run="moons", n=25, frames=True)  # the default, dpmpp_2m at 20 NFE
     assert r.status_code == 200 and r.json()["nfe"] == 20
 
 
-@pytest.mark.parametrize("content,status,words", [
-    (b'{"run": "moons", ', 400, ["malformed JSON"]),
-    (b'{"run": "moons", "guidance": NaN}', 422, ["guidance:"]),
-    (b"[1, 2]", 422, ["body: send one JSON object"]),
-    (b"", 422, ["body: send one JSON object"]),
-    (b'{"run": "moons", "pad": "' + b"x" * 100_000 + b'"}', 413, ["over 16384 bytes"]),
-])
+@pytest.mark.parametrize(
+    "content,status,words",
+    [
+        (b'{"run": "moons", ', 400, ["malformed JSON"]),
+        (b'{"run": "moons", "guidance": NaN}', 422, ["guidance:"]),
+        (b"[1, 2]", 422, ["body: send one JSON object"]),
+        (b"", 422, ["body: send one JSON object"]),
+        (b'{"run": "moons", "pad": "' + b"x" * 100_000 + b'"}', 413, ["over 16384 bytes"]),
+    ],
+)
 def test_malformed_and_oversized_bodies(client, content, status, words):
     r = client.post("/api/sample", content=content, headers={"content-type": "application/json"})
     one_line_error(r, status, words)
@@ -206,6 +213,7 @@ def test_a_full_queue_turns_requests_away(runs, monkeypatch):
         started.set()
         release.wait(10)
         return real(run, req)
+
     monkeypatch.setattr(server, "sample", slow)
     with TestClient(create(runs, queue=1)) as c, ThreadPoolExecutor(1) as pool:
         first = pool.submit(post, c, run="moons", n=4, nfe=2)
@@ -215,7 +223,7 @@ def test_a_full_queue_turns_requests_away(runs, monkeypatch):
         assert r.headers["retry-after"]
         release.set()
         assert first.result(10).status_code == 200
-        assert post(c, run="moons", n=4, nfe=2).status_code == 200      # the slot is free again
+        assert post(c, run="moons", n=4, nfe=2).status_code == 200  # the slot is free again
 
 
 def rss_mb():
@@ -249,7 +257,7 @@ def test_two_hundred_concurrent_requests_on_loopback(runs):
         while not uv.started and time.monotonic() < deadline:
             time.sleep(0.05)
         assert uv.started
-        fetch(url + "/api/sample", {"run": "moons", "n": 16, "nfe": 5})          # warm-up
+        fetch(url + "/api/sample", {"run": "moons", "n": 16, "nfe": 5})  # warm-up
         before = rss_mb()
         bodies = [{"run": "moons", "n": 16, "nfe": 5, "seed": i} for i in range(200)]
         with ThreadPoolExecutor(200) as pool:
@@ -282,6 +290,7 @@ def test_serve_prints_its_url_and_warns_off_loopback(runs, monkeypatch, capsys):
     class Fake:
         def run(self, sockets):
             started.append(sockets[0].getsockname())
+
     monkeypatch.setattr(server, "make_server", lambda app, queue: Fake())
     server.serve(runs, PAGE, "127.0.0.1", 0)
     out, err = capsys.readouterr()

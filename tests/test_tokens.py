@@ -9,17 +9,18 @@ import torch
 
 import unnoise
 from unnoise.cli import main
-from unnoise.families import autoregressive, tokens as token_sampling
+from unnoise.families import autoregressive
+from unnoise.families import tokens as token_sampling
 from unnoise.nets.transformer import Transformer, level_mask
 from unnoise.tokenizers.multiscale import MultiScaleVQ, reconstruction_report
 
-VAR_LEVELS = torch.cat([torch.full((p * p,), k) for k, p in enumerate((1, 2, 3))])     # L = 14
+VAR_LEVELS = torch.cat([torch.full((p * p,), k) for k, p in enumerate((1, 2, 3))])  # L = 14
 
 
 def tiny(levels, in_features=None, classes=3):
     torch.manual_seed(0)
     net = Transformer(7, levels, width=16, depth=2, heads=2, num_classes=classes, in_features=in_features).eval()
-    for p in net.parameters():                       # adaLN-Zero starts blocks as identity: make them do something
+    for p in net.parameters():  # adaLN-Zero starts blocks as identity: make them do something
         p.data.add_(0.1 * torch.randn_like(p))
     return net
 
@@ -45,7 +46,7 @@ def test_no_position_sees_its_future(kind):
     net = tiny(levels, None if kind == "raster" else 5)
     x, y = inputs_for(net), torch.tensor([0, 1, 2, 3])
     base = net(x, y)
-    for cut in range(1, net.length - net.first):     # inputs index cut feeds position cut + first
+    for cut in range(1, net.length - net.first):  # inputs index cut feeds position cut + first
         changed = x.clone()
         changed[:, cut:] = (changed[:, cut:] + 1) % 7 if kind == "raster" else changed[:, cut:] + 1.0
         out = net(changed, y)
@@ -60,7 +61,7 @@ def test_tokens_inside_one_var_scale_see_each_other():
     net = tiny(VAR_LEVELS, 5)
     x, y = inputs_for(net), torch.tensor([0, 1, 2, 3])
     changed = x.clone()
-    changed[:, 4 - net.first] += 1.0                 # position 4, the last of scale 1 (2x2: positions 1..4)
+    changed[:, 4 - net.first] += 1.0  # position 4, the last of scale 1 (2x2: positions 1..4)
     out, base = net(changed, y), net(x, y)
     assert not torch.allclose(out[:, 1], base[:, 1])
     assert torch.equal(out[:, 0], base[:, 0])
@@ -73,12 +74,12 @@ def test_kv_cached_steps_equal_the_full_forward_pass(kind):
     net = tiny(levels, None if kind == "raster" else 5)
     x = inputs_for(net, 3)
     x = torch.cat([x, x])
-    y = torch.cat([torch.tensor([0, 1, 2]), net.null(3)])                       # cond half, null half
+    y = torch.cat([torch.tensor([0, 1, 2]), net.null(3)])  # cond half, null half
     full = net(x, y)
     cache, pos, stepped = net.new_cache(), 0, []
     lengths = torch.bincount(levels).tolist()
     for k, length in enumerate(lengths):
-        chunk = None if k == 0 else x[:, pos - net.first: pos - net.first + length]
+        chunk = None if k == 0 else x[:, pos - net.first : pos - net.first + length]
         stepped.append(net.step(chunk, y, cache, pos))
         pos += length
     assert torch.allclose(torch.cat(stepped, dim=1), full, atol=1e-5)
@@ -88,11 +89,10 @@ def test_filters_keep_the_likeliest_tokens():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     assert torch.isinf(token_sampling.filter_logits(logits, top_k=2)[0, 2:]).all()
     kept = ~torch.isinf(token_sampling.filter_logits(logits, top_p=0.8)[0])
-    assert kept.tolist() == [True, True, False, False]                       # 0.5 + 0.3 reaches 0.8
+    assert kept.tolist() == [True, True, False, False]  # 0.5 + 0.3 reaches 0.8
     kept = ~torch.isinf(token_sampling.filter_logits(logits, top_p=0.81)[0])
     assert kept.tolist() == [True, True, True, False]
-    assert torch.allclose(token_sampling.filter_logits(logits, 2.0).softmax(-1),
-                          (logits / 2).softmax(-1))
+    assert torch.allclose(token_sampling.filter_logits(logits, 2.0).softmax(-1), (logits / 2).softmax(-1))
 
 
 def test_inverse_cdf_draws_follow_the_probabilities():
@@ -116,6 +116,7 @@ def test_bits_of_a_known_discrete_distribution_match_its_entropy():
     def draw_images(n):
         first = (torch.rand(n, generator=gen) < 0.3).long() * 3
         return torch.stack([first, first, torch.ones_like(first), torch.ones_like(first)], dim=1)
+
     for _ in range(300):
         loss = autoregressive.loss(net, cfg, {"tokens": draw_images(256)}, None, gen)
         opt.zero_grad()
@@ -126,7 +127,7 @@ def test_bits_of_a_known_discrete_distribution_match_its_entropy():
     per_image, per_level = token_sampling.nll_bits(run, held, held[:, :-1])
     entropy = -(0.3 * math.log2(0.3) + 0.7 * math.log2(0.7))
     assert abs(float(per_image.mean()) - entropy) < 0.03
-    assert float(per_level[0]) == pytest.approx(entropy, abs=0.03)             # all the uncertainty is in pixel 0
+    assert float(per_level[0]) == pytest.approx(entropy, abs=0.03)  # all the uncertainty is in pixel 0
     assert float(per_level[1:].sum()) < 0.02
 
 
@@ -142,8 +143,8 @@ def test_quantizer_round_trip_is_exact():
     rebuilt = sum(tok.embed_scale(idx, k) for k, idx in enumerate(indices))
     assert torch.allclose(rebuilt, f_hat, atol=1e-6)
     first_two = tok.embed_scale(indices[0], 0) + tok.embed_scale(indices[1], 1)
-    inputs = tok.teacher_inputs(ids)                                           # (5, L - 1, C)
-    assert torch.allclose(inputs[:, 4:20], tok.next_input(first_two, 1), atol=1e-6)   # scale 3 (4x4) after 1 + 4
+    inputs = tok.teacher_inputs(ids)  # (5, L - 1, C)
+    assert torch.allclose(inputs[:, 4:20], tok.next_input(first_two, 1), atol=1e-6)  # scale 3 (4x4) after 1 + 4
     assert torch.allclose(tok.decode(ids), tok.decoder(f_hat), atol=1e-5)
 
 
@@ -152,10 +153,14 @@ def token_runs(tmp_path_factory):
     """A multi-scale tokenizer, a VAR on it and a pixel AR, trained briefly on digits."""
     root = tmp_path_factory.mktemp("tokens")
     common = dict(data="digits", conditional=True, width=32, depth=2, heads=2, batch_size=64)
-    tok = unnoise.train(unnoise.TrainConfig(data="digits", family="vq", steps=300, width=16, codebook=32,
-                                            batch_size=64), root / "tok", progress=False)
-    var = unnoise.train(unnoise.TrainConfig(family="var", tokens=str(root / "tok"), steps=150, **common),
-                        root / "var", progress=False)
+    tok = unnoise.train(
+        unnoise.TrainConfig(data="digits", family="vq", steps=300, width=16, codebook=32, batch_size=64),
+        root / "tok",
+        progress=False,
+    )
+    var = unnoise.train(
+        unnoise.TrainConfig(family="var", tokens=str(root / "tok"), steps=150, **common), root / "var", progress=False
+    )
     ar = unnoise.train(unnoise.TrainConfig(family="ar", steps=150, **common), root / "ar", progress=False)
     return {"root": root, "tok": tok, "var": var, "ar": ar}
 
@@ -169,7 +174,7 @@ def test_multiscale_tokenizer_improves_with_every_prefix_and_uses_its_codes(toke
     assert rmse[-1] < 0.5 * rmse[0]
     config = json.loads((token_runs["root"] / "tok" / "config.json").read_text())
     used = config["codes"]["codes_used_per_scale"]
-    assert len(used) == 6 and min(used) >= 2, used                         # k-means init and restarts: no collapse
+    assert len(used) == 6 and min(used) >= 2, used  # k-means init and restarts: no collapse
     assert used[-1] >= 16
 
 
@@ -189,12 +194,12 @@ def test_guidance_one_is_the_conditional_model_and_zero_the_unconditional(token_
     run.net.step = (lambda step: lambda *a: logits.append(step(*a)) or logits[-1])(run.net.step)
     try:
         cond = run.sample(4, seed=1, label=2)
-        assert logits and all(l.shape[0] == 4 for l in logits)       # no null-class half is run at w = 1
+        assert logits and all(out.shape[0] == 4 for out in logits)  # no null-class half is run at w = 1
         assert torch.equal(run.sample(4, seed=1, label=2, guidance=1.0), cond)
         logits.clear()
         run.sample(4, seed=1, label=2, guidance=1.5)
-        assert all(l.shape[0] == 8 for l in logits)                    # w != 1: the null half rides along
-        assert torch.equal(run.sample(4, seed=1, label=2, guidance=0.0), run.sample(4, seed=1))   # null class
+        assert all(out.shape[0] == 8 for out in logits)  # w != 1: the null half rides along
+        assert torch.equal(run.sample(4, seed=1, label=2, guidance=0.0), run.sample(4, seed=1))  # null class
     finally:
         del run.net.step
 
@@ -203,7 +208,7 @@ def test_pixel_ar_bits_are_exact_and_below_uniform(token_runs):
     run = token_runs["ar"]
     bits = run.family.bits(run, run.dataset.x)
     assert bits["bpd"] == pytest.approx(bits["bits_per_image"] / 64)
-    assert bits["bpd"] < math.log2(17) - 0.5            # learnt something beyond the uniform 4.09 bits
+    assert bits["bpd"] < math.log2(17) - 0.5  # learnt something beyond the uniform 4.09 bits
 
 
 def test_samples_follow_what_the_model_learnt(token_runs, capsys, classifier_cache):
@@ -215,11 +220,12 @@ def test_samples_follow_what_the_model_learnt(token_runs, capsys, classifier_cac
     real = token_runs["ar"].dataset.x
     samples = token_runs["ar"].sample(300, seed=0, label="each")
     assert abs(float((samples == 0).float().mean()) - float((real == 0).float().mean())) < 0.1
-    assert torch.equal(samples, (samples * 16).round() / 16)              # on the 17-level grid
+    assert torch.equal(samples, (samples * 16).round() / 16)  # on the 17-level grid
 
 
 def test_a_prior_refuses_a_tokenizer_it_was_not_trained_on(token_runs, tmp_path):
     import shutil
+
     folder = tmp_path / "var"
     shutil.copytree(token_runs["root"] / "var", folder)
     weights = folder / "tokenizer" / "model.safetensors"
@@ -230,14 +236,17 @@ def test_a_prior_refuses_a_tokenizer_it_was_not_trained_on(token_runs, tmp_path)
         unnoise.Run.load(folder)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--data", "digits", "--family", "vq", "--scales", "1,3,2,8"], "rise strictly"),
-    (["train", "--data", "digits", "--family", "vq", "--scales", "1,2,4"], "end at the latent side 8"),
-    (["train", "--data", "digits", "--family", "vq", "--scales", "1,x"], "whole numbers"),
-    (["train", "--data", "moons", "--family", "var"], "models images"),
-    (["train", "--data", "digits", "--family", "ar", "--schedule", "cosine"], "belong to diffusion"),
-    (["train", "--data", "digits", "--family", "ar", "--levels", "300"], "2..256"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--data", "digits", "--family", "vq", "--scales", "1,3,2,8"], "rise strictly"),
+        (["train", "--data", "digits", "--family", "vq", "--scales", "1,2,4"], "end at the latent side 8"),
+        (["train", "--data", "digits", "--family", "vq", "--scales", "1,x"], "whole numbers"),
+        (["train", "--data", "moons", "--family", "var"], "models images"),
+        (["train", "--data", "digits", "--family", "ar", "--schedule", "cosine"], "belong to diffusion"),
+        (["train", "--data", "digits", "--family", "ar", "--levels", "300"], "2..256"),
+    ],
+)
 def test_bad_training_input(argv, message, tmp_path, capsys):
     assert main(argv + ["--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
@@ -247,40 +256,48 @@ def test_bad_training_input(argv, message, tmp_path, capsys):
 
 def test_tokens_must_name_a_fitting_tokenizer(token_runs, tmp_path, capsys):
     root = token_runs["root"]
-    cases = [(["--family", "var", "--tokens", str(root / "ar")], "not a tokenizer"),
-             (["--family", "var", "--tokens", str(tmp_path)], "no config.json"),
-             (["--family", "ar", "--tokens", str(root / "tok")], "single-scale"),
-             (["--family", "var", "--tokens", str(root / "tok"), "--size", "16"], "at 8x8")]
+    cases = [
+        (["--family", "var", "--tokens", str(root / "ar")], "not a tokenizer"),
+        (["--family", "var", "--tokens", str(tmp_path)], "no config.json"),
+        (["--family", "ar", "--tokens", str(root / "tok")], "single-scale"),
+        (["--family", "var", "--tokens", str(root / "tok"), "--size", "16"], "at 8x8"),
+    ]
     for extra, message in cases:
         assert main(["train", "--data", "digits", *extra, "--out", str(tmp_path / "x")]) == 2
         assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("family, extra, message", [
-    ("var", ["--top-k", "33"], "1..32"),
-    ("ar", ["--top-k", "0"], "1..17"),
-    ("ar", ["--top-p", "0"], "(0, 1]"),
-    ("ar", ["--top-p", "1.5"], "(0, 1]"),
-    ("var", ["--temperature", "0"], "> 0"),
-    ("var", ["--temperature", "-1"], "> 0"),
-    ("ar", ["--sampler", "dpmpp_2m"], "belongs to diffusion"),
-    ("var", ["--eta", "0.5"], "belongs to diffusion"),
-    ("ar", ["--nfe", "10"], "belongs to diffusion"),
-])
+@pytest.mark.parametrize(
+    "family, extra, message",
+    [
+        ("var", ["--top-k", "33"], "1..32"),
+        ("ar", ["--top-k", "0"], "1..17"),
+        ("ar", ["--top-p", "0"], "(0, 1]"),
+        ("ar", ["--top-p", "1.5"], "(0, 1]"),
+        ("var", ["--temperature", "0"], "> 0"),
+        ("var", ["--temperature", "-1"], "> 0"),
+        ("ar", ["--sampler", "dpmpp_2m"], "belongs to diffusion"),
+        ("var", ["--eta", "0.5"], "belongs to diffusion"),
+        ("ar", ["--nfe", "10"], "belongs to diffusion"),
+    ],
+)
 def test_bad_sampling_input(token_runs, family, extra, message, tmp_path, capsys):
-    assert main(["sample", str(token_runs["root"] / family), "--n", "4", *extra,
-                 "--out", str(tmp_path / "s.npy")]) == 2
+    assert main(["sample", str(token_runs["root"] / family), "--n", "4", *extra, "--out", str(tmp_path / "s.npy")]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
 
 
 def test_token_options_on_a_diffusion_run_and_guidance_on_an_unconditional_run(token_runs, tmp_path, capsys):
-    flow = unnoise.train(unnoise.TrainConfig(data="digits", family="flow", steps=2, width=8), tmp_path / "flow",
-                         progress=False)
+    flow = unnoise.train(
+        unnoise.TrainConfig(data="digits", family="flow", steps=2, width=8), tmp_path / "flow", progress=False
+    )
     assert main(["sample", str(flow.folder), "--n", "4", "--top-k", "5", "--out", str(tmp_path / "s.npy")]) == 2
     assert "for token runs" in capsys.readouterr().err
-    ar = unnoise.train(unnoise.TrainConfig(data="digits", family="ar", steps=2, width=16, depth=1, heads=2),
-                       tmp_path / "ar", progress=False)
+    ar = unnoise.train(
+        unnoise.TrainConfig(data="digits", family="ar", steps=2, width=16, depth=1, heads=2),
+        tmp_path / "ar",
+        progress=False,
+    )
     assert main(["sample", str(ar.folder), "--n", "4", "--guidance", "2", "--out", str(tmp_path / "s.npy")]) == 2
     assert "not a conditional model" in capsys.readouterr().err
 
@@ -301,6 +318,7 @@ def test_a_resumed_token_run_equals_an_uninterrupted_one(family, tmp_path, monke
     def save_then_die(folder, *args):
         real_save(folder, *args)
         raise KeyboardInterrupt
+
     monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         unnoise.train(cfg, tmp_path / "b", progress=False)

@@ -44,7 +44,8 @@ def test_resume_after_a_kill_gives_the_uninterrupted_result(tmp_path, monkeypatc
 
     def save_then_die(folder, *args):
         real_save(folder, *args)
-        raise KeyboardInterrupt                      # killed right after the step-20 checkpoint
+        raise KeyboardInterrupt  # killed right after the step-20 checkpoint
+
     monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         unnoise.train(cfg, tmp_path / "killed", progress=False)
@@ -72,6 +73,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
         calls.append(1)
         value = real_loss(*args, **kwargs)
         return value * float("nan") if len(calls) > 25 else value
+
     monkeypatch.setattr(continuous, "training_loss", loss_that_diverges)
     with pytest.raises(UnnoiseError, match=r"step 25.*checkpoint \(step 20\) is kept"):
         unnoise.train(unnoise.TrainConfig(steps=40, checkpoint_every=10, **SMALL), tmp_path / "nan", progress=False)
@@ -81,6 +83,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
 
 def test_broken_checkpoints_give_one_line_errors(tmp_path, trained):
     import shutil
+
     folder = tmp_path / "broken"
     shutil.copytree(trained.folder, folder)
     weights = (folder / "model.safetensors").read_bytes()
@@ -103,21 +106,22 @@ def test_broken_checkpoints_give_one_line_errors(tmp_path, trained):
 
 def test_a_time_budget_stops_the_run_and_decays_over_the_clock(tmp_path, monkeypatch):
     from types import SimpleNamespace
+
     cfg = unnoise.TrainConfig(steps=10**9, warmup=2, **SMALL)
     assert train_module.learning_rate(cfg, 5, progress=0.5) == pytest.approx(cfg.lr / 2)
     assert train_module.learning_rate(cfg, 5, progress=1.0) == 0.0
-    slow = unnoise.TrainConfig(steps=10**9, warmup=200, **SMALL)      # a slow machine: few steps in the budget
-    assert train_module.learning_rate(slow, 9, progress=0.05) == pytest.approx(slow.lr / 2)   # the clock leads
+    slow = unnoise.TrainConfig(steps=10**9, warmup=200, **SMALL)  # a slow machine: few steps in the budget
+    assert train_module.learning_rate(slow, 9, progress=0.05) == pytest.approx(slow.lr / 2)  # the clock leads
     assert train_module.learning_rate(slow, 99, progress=0.01) == pytest.approx(slow.lr / 2)  # the steps lead
-    assert train_module.learning_rate(slow, 20, progress=0.5) == pytest.approx(slow.lr / 2)   # warm, on the cosine
-    assert train_module.learning_rate(slow, 99) == pytest.approx(slow.lr / 2)                 # untimed: steps only
-    ticks = iter(range(10**6))                       # a fake clock: every reading is one second later
+    assert train_module.learning_rate(slow, 20, progress=0.5) == pytest.approx(slow.lr / 2)  # warm, on the cosine
+    assert train_module.learning_rate(slow, 99) == pytest.approx(slow.lr / 2)  # untimed: steps only
+    ticks = iter(range(10**6))  # a fake clock: every reading is one second later
     monkeypatch.setattr(train_module, "time", SimpleNamespace(perf_counter=lambda: float(next(ticks))))
     rates = []
     monkeypatch.setattr(train_module, "learning_rate", lambda c, s, p=None: rates.append(p) or 1e-3)
     run = unnoise.train(cfg, tmp_path / "timed", progress=False, seconds=20)
-    assert run.step == 10 and run.cfg.steps == 10     # two readings per step: 20 s hold 10 steps
-    assert rates == [pytest.approx((1 + 2 * k) / 20) for k in range(10)]   # the clock read before each step
+    assert run.step == 10 and run.cfg.steps == 10  # two readings per step: 20 s hold 10 steps
+    assert rates == [pytest.approx((1 + 2 * k) / 20) for k in range(10)]  # the clock read before each step
     assert unnoise.train(None, tmp_path / "timed", resume=True, steps=12, progress=False).step == 12
     with pytest.raises(UnnoiseError, match="fresh run"):
         unnoise.train(None, tmp_path / "timed", resume=True, progress=False, seconds=5)
@@ -127,12 +131,17 @@ def test_bf16_autocast_keeps_fp32_weights_and_tracks_the_fp32_losses(tmp_path):
     losses = {}
     for precision in ("fp32", "bf16"):
         losses[precision] = []
-        run = unnoise.train(unnoise.TrainConfig(steps=30, **SMALL), tmp_path / precision, progress=False,
-                            precision=precision, callback=lambda s, loss, n, e: losses[precision].append(loss))
+        run = unnoise.train(
+            unnoise.TrainConfig(steps=30, **SMALL),
+            tmp_path / precision,
+            progress=False,
+            precision=precision,
+            callback=lambda s, loss, n, e: losses[precision].append(loss),  # noqa: B023 (called before the loop moves on)
+        )
         assert {p.dtype for p in run.net.parameters()} == {torch.float32}
     fp32, bf16 = torch.tensor(losses["fp32"]), torch.tensor(losses["bf16"])
-    assert not torch.equal(fp32, bf16)                                   # the autocast took effect
-    assert ((bf16 - fp32).abs() / fp32).max() < 0.01                    # and stayed on the fp32 trajectory
+    assert not torch.equal(fp32, bf16)  # the autocast took effect
+    assert ((bf16 - fp32).abs() / fp32).max() < 0.01  # and stayed on the fp32 trajectory
     with pytest.raises(UnnoiseError, match="unknown precision 'fp16'; choose one of fp32, tf32, bf16"):
         unnoise.train(unnoise.TrainConfig(steps=2, **SMALL), tmp_path / "fp16", progress=False, precision="fp16")
 
@@ -140,13 +149,16 @@ def test_bf16_autocast_keeps_fp32_weights_and_tracks_the_fp32_losses(tmp_path):
 def test_sigterm_writes_a_checkpoint_and_resume_is_bit_identical(tmp_path):
     import os
     import signal
+
     from unnoise.safety import Stopped
+
     cfg = unnoise.TrainConfig(steps=30, checkpoint_every=1000, **SMALL)
     straight = unnoise.train(cfg, tmp_path / "straight", progress=False)
 
     def terminate(step, *_):
         if step == 7:
-            os.kill(os.getpid(), signal.SIGTERM)       # as `kill PID` or a cluster's preemption would
+            os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` or a cluster's preemption would
+
     with pytest.raises(Stopped, match="stopped by SIGTERM after step 8.*--resume") as stop:
         unnoise.train(cfg, tmp_path / "stopped", progress=False, callback=terminate)
     assert stop.value.code == 143 and Run.load(tmp_path / "stopped").step == 8
@@ -154,52 +166,68 @@ def test_sigterm_writes_a_checkpoint_and_resume_is_bit_identical(tmp_path):
     resumed = unnoise.train(None, tmp_path / "stopped", resume=True, progress=False)
     for a, b in zip(straight.net.state_dict().values(), resumed.net.state_dict().values()):
         assert torch.equal(a, b)
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL                  # handlers restored
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers restored
 
 
 def test_a_second_trainer_is_refused_and_a_stale_lock_is_taken_over(tmp_path):
     import os
     import socket
     import subprocess
+
     folder = tmp_path / "locked"
     folder.mkdir()
-    (folder / ".lock").write_text(f"{os.getppid()} {socket.gethostname()}\n")      # a live process holds it
+    (folder / ".lock").write_text(f"{os.getppid()} {socket.gethostname()}\n")  # a live process holds it
     with pytest.raises(UnnoiseError, match=rf"is being trained by process {os.getppid()}.*delete .*\.lock"):
         unnoise.train(unnoise.TrainConfig(steps=3, **SMALL), folder, progress=False)
     gone = subprocess.Popen(["true"])
     gone.wait()
-    (folder / ".lock").write_text(f"{gone.pid} {socket.gethostname()}\n")        # its process has exited
+    (folder / ".lock").write_text(f"{gone.pid} {socket.gethostname()}\n")  # its process has exited
     assert unnoise.train(unnoise.TrainConfig(steps=3, **SMALL), folder, progress=False).step == 3
     assert not (folder / ".lock").exists()
 
 
 def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
     import errno
+
     checkpoint = importlib.import_module("unnoise.checkpoint")
     real, calls = checkpoint.save_file, []
 
     def fills_up(tensors, path, metadata=None):
         calls.append(path)
-        if len(calls) == 4:                            # the second checkpoint's model file
+        if len(calls) == 4:  # the second checkpoint's model file
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(tensors, path, metadata=metadata)
+
     monkeypatch.setattr(checkpoint, "save_file", fills_up)
-    with pytest.raises(UnnoiseError, match=r"could not write the checkpoint of step 20.*No space left on device.*"
-                                           r"previous checkpoint \(step 10\) is intact"):
+    with pytest.raises(
+        UnnoiseError,
+        match=r"could not write the checkpoint of step 20.*No space left on device.*"
+        r"previous checkpoint \(step 10\) is intact",
+    ):
         unnoise.train(unnoise.TrainConfig(steps=30, checkpoint_every=10, **SMALL), tmp_path / "full", progress=False)
     assert Run.load(tmp_path / "full").step == 10
-    assert sorted(p.name for p in (tmp_path / "full").iterdir()) == ["config.json", "model.safetensors", "state.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "full").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "state.safetensors",
+    ]
     monkeypatch.setattr(checkpoint, "save_file", real)
     assert unnoise.train(None, tmp_path / "full", resume=True, progress=False).step == 30
 
 
-@pytest.mark.parametrize("field,value,words", [("width", 10**9, "width = 1000000000 is beyond"),
-                                                ("lr", float("nan"), "lr must be a finite number"),
-                                                ("depth", "3; rm -rf", "depth must be a positive integer"),
-                                                ("conditional", "yes", "conditional must be true or false"),
-                                                ("data", ["moons"], "data must be a short text")])
+@pytest.mark.parametrize(
+    "field,value,words",
+    [
+        ("width", 10**9, "width = 1000000000 is beyond"),
+        ("lr", float("nan"), "lr must be a finite number"),
+        ("depth", "3; rm -rf", "depth must be a positive integer"),
+        ("conditional", "yes", "conditional must be true or false"),
+        ("data", ["moons"], "data must be a short text"),
+    ],
+)
 def test_a_strangers_config_is_checked_before_anything_is_built(tmp_path, trained, field, value, words):
     import shutil
+
     folder = tmp_path / "stranger"
     shutil.copytree(trained.folder, folder)
     config = json.loads((folder / "config.json").read_text())
@@ -217,6 +245,7 @@ class Evil:
 
     def __reduce__(self):
         import os
+
         return (os.system, (f"touch {self.mark}",))
 
 
@@ -224,7 +253,9 @@ def corrupt(path, how, mark):
     """Break one file of a run folder in one of the ways a download or a disk can."""
     import pickle
     import struct
+
     from safetensors.torch import load_file, save_file
+
     data = path.read_bytes() if path.exists() else b""
     if how == "missing":
         path.unlink()
@@ -246,10 +277,12 @@ def corrupt(path, how, mark):
 
 
 @pytest.mark.parametrize("name", ["model.safetensors", "state.safetensors"])
-@pytest.mark.parametrize("how", ["missing", "empty", "truncated", "garbage", "pickle", "huge header",
-                                 "wrong dtype", "wrong shape"])
+@pytest.mark.parametrize(
+    "how", ["missing", "empty", "truncated", "garbage", "pickle", "huge header", "wrong dtype", "wrong shape"]
+)
 def test_every_broken_tensor_file_is_refused_by_name(tmp_path, trained, name, how):
     import shutil
+
     folder = tmp_path / "run"
     shutil.copytree(trained.folder, folder)
     mark = tmp_path / "code-ran"
@@ -262,13 +295,22 @@ def test_every_broken_tensor_file_is_refused_by_name(tmp_path, trained, name, ho
     assert "\n" not in str(err.value) and not mark.exists()
 
 
-@pytest.mark.parametrize("how,words", [("missing", "is missing"), ("empty", "not valid JSON"),
-                                       ("garbage", "not valid JSON"), ("pickle", "not valid JSON"),
-                                       ("huge", "is not read"), ("list", "not an unnoise run's config"),
-                                       ("newer", "written by a newer unnoise (format version 2)"),
-                                       ("older", "format version 0, which this unnoise does not read")])
+@pytest.mark.parametrize(
+    "how,words",
+    [
+        ("missing", "is missing"),
+        ("empty", "not valid JSON"),
+        ("garbage", "not valid JSON"),
+        ("pickle", "not valid JSON"),
+        ("huge", "is not read"),
+        ("list", "not an unnoise run's config"),
+        ("newer", "written by a newer unnoise (format version 2)"),
+        ("older", "format version 0, which this unnoise does not read"),
+    ],
+)
 def test_every_broken_config_is_refused_by_name(tmp_path, trained, capsys, how, words):
     import shutil
+
     folder = tmp_path / "run"
     shutil.copytree(trained.folder, folder)
     path, config = folder / "config.json", json.loads((trained.folder / "config.json").read_text())
@@ -282,6 +324,7 @@ def test_every_broken_config_is_refused_by_name(tmp_path, trained, capsys, how, 
     else:
         path.write_text(json.dumps({**config, "version": 2 if how == "newer" else 0}))
     from unnoise.cli import main
+
     for argv in (["evaluate", str(folder), "--n", "10"], ["train", "--out", str(folder), "--resume"]):
         assert main(argv) == 2
         err = capsys.readouterr().err

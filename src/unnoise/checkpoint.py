@@ -28,7 +28,7 @@ def atomic_write(path, write):
     os.umask(umask)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes 0600; give the usual file mode
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -63,6 +63,7 @@ def json_writer(obj):
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=2)
             f.write("\n")
+
     return write
 
 
@@ -79,13 +80,15 @@ def save_tensors(path, tensors, metadata=None):
     atomic_write(path, tensor_writer(tensors, metadata))
 
 
-MAX_JSON = 1 << 20        # a config.json is a few kB; a bigger one is not read into memory
+MAX_JSON = 1 << 20  # a config.json is a few kB; a bigger one is not read into memory
 
 
 def load_json(path):
     try:
         if os.path.getsize(path) > MAX_JSON:
-            raise UnnoiseError(f"{path} is {os.path.getsize(path):,} bytes; a run's JSON is a few kB, so it is not read")
+            raise UnnoiseError(
+                f"{path} is {os.path.getsize(path):,} bytes; a run's JSON is a few kB, so it is not read"
+            )
         with open(path) as f:
             return json.load(f)
     except FileNotFoundError:
@@ -101,6 +104,7 @@ def load_tensors(path, with_metadata=False):
         if not with_metadata:
             return tensors
         from safetensors import safe_open
+
         with safe_open(path, "pt") as f:
             return tensors, f.metadata() or {}
     except FileNotFoundError:
@@ -109,14 +113,24 @@ def load_tensors(path, with_metadata=False):
         raise UnnoiseError(f"{path} is truncated or corrupted ({str(err).splitlines()[0]})") from None
 
 
-DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-          "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
-          "BOOL": torch.bool}
+DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
 
 
 def header(path):
     """{name: (shape, dtype)} from a safetensors header alone, before a byte of tensor data is read."""
     from safetensors import safe_open
+
     try:
         with safe_open(path, "pt") as f:
             return {k: (tuple(f.get_slice(k).get_shape()), DTYPES.get(f.get_slice(k).get_dtype())) for k in f.keys()}
@@ -134,8 +148,10 @@ def check_header(path, expected, what="the model in config.json"):
         raise UnnoiseError(f"{path} does not fit {what} (missing {missing[:2]}, unexpected {unknown[:2]})")
     for name, (shape, dtype) in found.items():
         if shape != tuple(expected[name].shape) or dtype != expected[name].dtype:
-            raise UnnoiseError(f"{path} does not fit {what}: {name} is {dtype} {shape}, expected "
-                               f"{expected[name].dtype} {tuple(expected[name].shape)}")
+            raise UnnoiseError(
+                f"{path} does not fit {what}: {name} is {dtype} {shape}, expected "
+                f"{expected[name].dtype} {tuple(expected[name].shape)}"
+            )
 
 
 def load_weights(module, path):

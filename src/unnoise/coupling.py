@@ -23,7 +23,7 @@ def cost(x0, eps):
 def ot_permutation(x0, eps):
     """Exact OT with uniform weights (POT's network simplex): perm such that eps[perm] pairs with x0 row for row."""
     plan = ot.emd(ot.unif(len(x0)), ot.unif(len(eps)), cost(x0, eps).numpy(), numItermax=10_000_000)
-    return torch.from_numpy(np.argmax(plan, axis=1))                     # (B,) a permutation
+    return torch.from_numpy(np.argmax(plan, axis=1))  # (B,) a permutation
 
 
 def sinkhorn_pairing(x0, eps, generator, reg=0.03):
@@ -35,8 +35,8 @@ def sinkhorn_pairing(x0, eps, generator, reg=0.03):
     """
     c = cost(x0, eps)
     plan = ot.sinkhorn(ot.unif(len(x0)), ot.unif(len(eps)), (c / c.mean()).numpy(), reg, numItermax=2000)
-    rows = torch.from_numpy(plan).clamp(min=0) + 1e-300                   # (B, B)
-    return torch.multinomial(rows, 1, generator=generator).squeeze(1)     # (B,) with repeats allowed
+    rows = torch.from_numpy(plan).clamp(min=0) + 1e-300  # (B, B)
+    return torch.multinomial(rows, 1, generator=generator).squeeze(1)  # (B,) with repeats allowed
 
 
 def couple(kind, x0, eps, generator):

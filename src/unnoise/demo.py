@@ -50,9 +50,10 @@ def figures(run, folder, real, frames, ts, metrics):
     dataset, path = run.dataset, run.path
     levels = torch.linspace(0, path.t_max, 7).round() if path.discrete else torch.linspace(0, path.t_max, 7)
     train_x = data.load(run.cfg.data, "train", N).x
-    figures2d.save(figures2d.forward_strip(dataset.normalize(train_x), path, levels, dataset.denormalize),
-                   folder / "forward.png")
-    sigmas = torch.stack([path.sigma(t) for t in ts])                        # noise level before each step
+    figures2d.save(
+        figures2d.forward_strip(dataset.normalize(train_x), path, levels, dataset.denormalize), folder / "forward.png"
+    )
+    sigmas = torch.stack([path.sigma(t) for t in ts])  # noise level before each step
     pick = [int((sigmas - level).abs().argmin()) for level in (1.0, 0.9, 0.75, 0.5, 0.3, 0.15, 0.05, 0.0)]
     lim = figures2d.limits(frames[0])
     titles = [f"step {i}/{len(frames) - 1}, sigma={float(sigmas[i]):.2f}" for i in range(len(frames))]
@@ -60,27 +61,44 @@ def figures(run, folder, real, frames, ts, metrics):
     figures2d.gif(frames, titles, lim, folder / "reverse.gif")
     field_ts = [path.t_max * f for f in (0.6, 0.3, 0.1, 0.02)]
     field_ts = [round(t) for t in field_ts] if path.discrete else field_ts
-    figures2d.save(figures2d.field(run.model(), path, field_ts, real, dataset.normalize, dataset.denormalize),
-                   folder / "field.png")
-    title = (f"DDIM, {NFE} NFE, n={metrics['n']}:  W2 {metrics['w2']:.3f} (floor {metrics['w2_floor']:.3f}), "
-             f"MMD {metrics['mmd']:.3f} (floor {metrics['mmd_floor']:.3f})")
+    figures2d.save(
+        figures2d.field(run.model(), path, field_ts, real, dataset.normalize, dataset.denormalize), folder / "field.png"
+    )
+    title = (
+        f"DDIM, {NFE} NFE, n={metrics['n']}:  W2 {metrics['w2']:.3f} (floor {metrics['w2_floor']:.3f}), "
+        f"MMD {metrics['mmd']:.3f} (floor {metrics['mmd_floor']:.3f})"
+    )
     figures2d.save(figures2d.scatter(frames[-1], real=real, title=title), folder / "samples.png")
 
 
 def write_page(folder, metrics, extra=()):
     sections = [
-        ("forward.png", "Forward process: the data is mixed with more and more Gaussian noise until nothing of it is left."),
-        ("reverse.png", "Reverse process: the model starts from pure noise and removes a little of it at each step until the moons appear."),
+        (
+            "forward.png",
+            "Forward process: the data is mixed with more and more Gaussian noise until nothing of it is left.",
+        ),
+        (
+            "reverse.png",
+            "Reverse process: the model starts from pure noise and removes a little of it at each step until the moons appear.",
+        ),
         ("reverse.gif", "The same reverse process as an animation, one frame per network evaluation."),
-        ("field.png", "The learned field: at each grid point, an arrow to where the model thinks the clean data is; "
-                      "at high noise every arrow points to the data's centre, at low noise onto the nearest moon."),
-        ("samples.png", "Final samples (red) over held-out real data (grey); the title gives each metric beside its "
-                        "floor, the value two independent real draws of the same size score."),
+        (
+            "field.png",
+            "The learned field: at each grid point, an arrow to where the model thinks the clean data is; "
+            "at high noise every arrow points to the data's centre, at low noise onto the nearest moon.",
+        ),
+        (
+            "samples.png",
+            "Final samples (red) over held-out real data (grey); the title gives each metric beside its "
+            "floor, the value two independent real draws of the same size score.",
+        ),
     ] + list(extra)
     body = "\n".join(f"<h2>{name}</h2><p>{html.escape(text)}</p><img src='{name}'>" for name, text in sections)
-    summary = html.escape(f"W2 {metrics['w2']:.4f} against a real-vs-real floor of {metrics['w2_floor']:.4f} "
-                          f"(ratio {metrics['w2_ratio']:.2f}), n={metrics['n']}, {metrics['nfe']} network evaluations "
-                          f"per sample, trained {metrics['train_seconds']:.0f} s.")
+    summary = html.escape(
+        f"W2 {metrics['w2']:.4f} against a real-vs-real floor of {metrics['w2_floor']:.4f} "
+        f"(ratio {metrics['w2_ratio']:.2f}), n={metrics['n']}, {metrics['nfe']} network evaluations "
+        f"per sample, trained {metrics['train_seconds']:.0f} s."
+    )
     atomic_write(folder / "index.html", lambda tmp: Path(tmp).write_text(PAGE.format(summary=summary, sections=body)))
 
 
@@ -101,12 +119,17 @@ def demo(out="demo", family="diffusion", data_name="moons"):
     save_json(folder / "metrics.json", metrics)
     figures(run, folder, real, frames, ts, metrics)
     extra = []
-    if run.cfg.family == "flow":   # the flow pictures (viz/flow.py)
+    if run.cfg.family == "flow":  # the flow pictures (viz/flow.py)
         from .viz.flow import CAPTIONS, write_all
+
         extra = [(name, CAPTIONS[name]) for name in write_all([run], folder)]
     write_page(folder, metrics, extra)
-    print(f"W2 {metrics['w2']:.4f} (floor {metrics['w2_floor']:.4f}, ratio {metrics['w2_ratio']:.2f}), n={N}, NFE {NFE}")
-    print(f"demo written to {folder}/: index.html, forward.png, reverse.png, reverse.gif, field.png, samples.png, metrics.json")
+    print(
+        f"W2 {metrics['w2']:.4f} (floor {metrics['w2_floor']:.4f}, ratio {metrics['w2_ratio']:.2f}), n={N}, NFE {NFE}"
+    )
+    print(
+        f"demo written to {folder}/: index.html, forward.png, reverse.png, reverse.gif, field.png, samples.png, metrics.json"
+    )
 
 
 IMAGE_PAGE = """<!doctype html><meta charset="utf-8"><title>unnoise demo: {name}</title>
@@ -121,6 +144,7 @@ def image_demo(out, family, name, n=360, nfe=20):
     """Train (or reuse) a class-conditional U-Net on an image set; write its figures and metrics."""
     from .metrics.images import format_report, report
     from .viz.images import CAPTIONS, figure_sampler, write_all
+
     folder = Path(out)
     start = time.perf_counter()
     run = train_or_reuse(folder / "run", TrainConfig(data=name, family=family, conditional=True))
@@ -133,10 +157,12 @@ def image_demo(out, family, name, n=360, nfe=20):
     save_json(folder / "metrics.json", metrics)
     names = write_all(run, folder, nfe)
     body = "\n".join(f"<h2>{f}</h2><p>{html.escape(CAPTIONS[f])}</p><img src='{f}'>" for f in names)
-    summary = html.escape(f"Classifier-feature FID {metrics['fid']:.3f} against a held-out floor of "
-                          f"{metrics['fid_floor']:.3f}; class accuracy {metrics['class_accuracy']:.3f}; "
-                          f"memorization ratio {metrics['memorization_ratio']:.2f} (>= 0.9: no copying); "
-                          f"n={metrics['n']}, {nfe} network evaluations per image, trained {train_seconds:.0f} s.")
+    summary = html.escape(
+        f"Classifier-feature FID {metrics['fid']:.3f} against a held-out floor of "
+        f"{metrics['fid_floor']:.3f}; class accuracy {metrics['class_accuracy']:.3f}; "
+        f"memorization ratio {metrics['memorization_ratio']:.2f} (>= 0.9: no copying); "
+        f"n={metrics['n']}, {nfe} network evaluations per image, trained {train_seconds:.0f} s."
+    )
     page = IMAGE_PAGE.format(name=name, family=family, summary=summary, sections=body)
     atomic_write(folder / "index.html", lambda tmp: Path(tmp).write_text(page))
     print(format_report(metrics))

@@ -16,7 +16,7 @@ import torch.distributed as tdist
 
 from .errors import UnnoiseError
 
-TIMEOUT = 300          # seconds any collective waits for the other processes (--dist-timeout)
+TIMEOUT = 300  # seconds any collective waits for the other processes (--dist-timeout)
 ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -50,17 +50,23 @@ def read_env():
     env = os.environ
     missing = [name for name in ENV if name not in env]
     if missing:
-        raise UnnoiseError(f"torchrun variables are incomplete: {', '.join(missing)} missing (set all of "
-                           f"{', '.join(ENV)}, or launch with torchrun --nproc-per-node N -m unnoise ...)")
+        raise UnnoiseError(
+            f"torchrun variables are incomplete: {', '.join(missing)} missing (set all of "
+            f"{', '.join(ENV)}, or launch with torchrun --nproc-per-node N -m unnoise ...)"
+        )
     try:
         r, w, local = (int(env[name]) for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
         port = int(env["MASTER_PORT"])
     except ValueError:
-        raise UnnoiseError("torchrun variables RANK, WORLD_SIZE, LOCAL_RANK and MASTER_PORT must be whole numbers, got "
-                           + ", ".join(f"{n}={env[n]!r}" for n in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT"))) from None
+        raise UnnoiseError(
+            "torchrun variables RANK, WORLD_SIZE, LOCAL_RANK and MASTER_PORT must be whole numbers, got "
+            + ", ".join(f"{n}={env[n]!r}" for n in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT"))
+        ) from None
     if not (w >= 1 and 0 <= r < w and 0 <= local <= r and 0 <= port < 65536):
-        raise UnnoiseError(f"torchrun variables are inconsistent: RANK={r}, WORLD_SIZE={w}, LOCAL_RANK={local}, "
-                           f"MASTER_PORT={port} (need 0 <= LOCAL_RANK <= RANK < WORLD_SIZE and a port below 65536)")
+        raise UnnoiseError(
+            f"torchrun variables are inconsistent: RANK={r}, WORLD_SIZE={w}, LOCAL_RANK={local}, "
+            f"MASTER_PORT={port} (need 0 <= LOCAL_RANK <= RANK < WORLD_SIZE and a port below 65536)"
+        )
     return r, w, local
 
 
@@ -71,12 +77,16 @@ def pick_device(name="auto", local_rank=0):
     if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise UnnoiseError("--device cuda: no CUDA device is visible to this PyTorch build "
-                           f"(torch {torch.__version__}); use --device cpu or auto")
+        raise UnnoiseError(
+            "--device cuda: no CUDA device is visible to this PyTorch build "
+            f"(torch {torch.__version__}); use --device cpu or auto"
+        )
     count = torch.cuda.device_count()
     if local_rank >= count:
-        raise UnnoiseError(f"process with LOCAL_RANK {local_rank} has no GPU of its own: this machine shows {count}; "
-                           f"start at most {count} processes per node")
+        raise UnnoiseError(
+            f"process with LOCAL_RANK {local_rank} has no GPU of its own: this machine shows {count}; "
+            f"start at most {count} processes per node"
+        )
     return torch.device("cuda", local_rank)
 
 
@@ -86,11 +96,13 @@ def check_precision(precision, device):
     if precision not in PRECISIONS:
         raise UnnoiseError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if precision == "tf32" and device.type != "cuda":
-        raise UnnoiseError("--precision tf32 is a mode of CUDA GPUs (compute capability 8 or more); "
-                           "on the CPU use fp32 or bf16")
+        raise UnnoiseError(
+            "--precision tf32 is a mode of CUDA GPUs (compute capability 8 or more); on the CPU use fp32 or bf16"
+        )
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise UnnoiseError(f"--precision bf16: {torch.cuda.get_device_name(device)} cannot compute bfloat16; "
-                           "use --precision fp32")
+        raise UnnoiseError(
+            f"--precision bf16: {torch.cuda.get_device_name(device)} cannot compute bfloat16; use --precision fp32"
+        )
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
     return precision
@@ -104,9 +116,10 @@ def init(device_name="auto", timeout=TIMEOUT):
         torch.cuda.set_device(device)
     if w > 1 and not tdist.is_initialized():
         options = {"device_id": device} if device.type == "cuda" else {}
-        tdist.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                                 timeout=datetime.timedelta(seconds=timeout), **options)
-        barrier()                 # every process has joined before anyone can fail on its own
+        tdist.init_process_group(
+            "nccl" if device.type == "cuda" else "gloo", timeout=datetime.timedelta(seconds=timeout), **options
+        )
+        barrier()  # every process has joined before anyone can fail on its own
     return device
 
 
@@ -129,9 +142,11 @@ def is_lost(err):
 def lost_message(err):
     """One line naming this process, for a collective that failed."""
     first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-    first = first.split("] ", 1)[-1]                       # drop gloo's [file:line] prefix
-    return (f"rank {rank()} of {world()}: lost contact with the other processes ({first[:160]}); another "
-            "process failed or stalled longer than --dist-timeout")
+    first = first.split("] ", 1)[-1]  # drop gloo's [file:line] prefix
+    return (
+        f"rank {rank()} of {world()}: lost contact with the other processes ({first[:160]}); another "
+        "process failed or stalled longer than --dist-timeout"
+    )
 
 
 @contextmanager
@@ -187,7 +202,7 @@ def gather_rows(part, n):
         return part
     sizes = [block(n, r)[1] - block(n, r)[0] for r in range(world())]
     padded = torch.zeros((max(sizes),) + tuple(part.shape[1:]), dtype=part.dtype)
-    padded[:len(part)] = part
+    padded[: len(part)] = part
     padded = _wire(padded)
     pieces = [torch.empty_like(padded) for _ in sizes]
     with lost_contact():
@@ -201,5 +216,5 @@ def sample(run, n, progress=False, **options):
     if not active():
         return run.sample(n, progress=progress, **options)
     lo, hi = block(n)
-    part = run.sample(max(1, hi - lo), first=lo, progress=progress and is_main(), **options)[:hi - lo]
-    return gather_rows(part, n)                # an empty block still samples one row: every process checks
+    part = run.sample(max(1, hi - lo), first=lo, progress=progress and is_main(), **options)[: hi - lo]
+    return gather_rows(part, n)  # an empty block still samples one row: every process checks

@@ -9,9 +9,11 @@ class Elsewhere(str):
     """A data path named by a loaded run's config.json, outside its folder: never followed (data.confined)."""
 
     def refuse(self):
-        raise UnnoiseError(f"this run was trained on {str(self)!r}, a path outside its run folder, and unnoise follows "
-                           f"no path a run folder names; give it yourself: evaluate, sample and likelihood take "
-                           f"--data {str(self)}, train --resume takes it too")
+        raise UnnoiseError(
+            f"this run was trained on {str(self)!r}, a path outside its run folder, and unnoise follows "
+            f"no path a run folder names; give it yourself: evaluate, sample and likelihood take "
+            f"--data {str(self)}, train --resume takes it too"
+        )
 
 
 def refuse_elsewhere(name):
@@ -38,7 +40,7 @@ def positive_int(name, value):
     return number
 
 
-LIMITS = {"n": 10**7, "nfe": 10**5, "probes": 1000, "batch-size": 10**6}   # beyond any real request: refused, not tried
+LIMITS = {"n": 10**7, "nfe": 10**5, "probes": 1000, "batch-size": 10**6}  # beyond any real request: refused, not tried
 
 
 def bounded(name, value):

@@ -21,15 +21,27 @@ def diffusers_config(run):
     """The scheduler_config.json of a diffusion run on one of diffusers' beta schedules."""
     cfg = run.cfg
     if cfg.family != "diffusion" or cfg.schedule not in BETA_SCHEDULES:
-        raise UnnoiseError(f"{run.folder} is a {cfg.family} run on the {cfg.schedule} schedule; the diffusers export "
-                           f"covers diffusion runs on {', '.join(BETA_SCHEDULES)} (diffusers' beta schedules; "
-                           f"train with --schedule linear or cosine to export)")
+        raise UnnoiseError(
+            f"{run.folder} is a {cfg.family} run on the {cfg.schedule} schedule; the diffusers export "
+            f"covers diffusion runs on {', '.join(BETA_SCHEDULES)} (diffusers' beta schedules; "
+            f"train with --schedule linear or cosine to export)"
+        )
     path = run.path
-    return {"_class_name": "DDIMScheduler", "_diffusers_version": "0.42.1",
-            "num_train_timesteps": path.T, "beta_start": path.beta_start, "beta_end": path.beta_end,
-            "beta_schedule": BETA_SCHEDULES[cfg.schedule], "prediction_type": PREDICTION_TYPES[cfg.prediction],
-            "clip_sample": run.images, "clip_sample_range": 1.0, "set_alpha_to_one": True, "steps_offset": 0,
-            "timestep_spacing": "trailing", "thresholding": False}
+    return {
+        "_class_name": "DDIMScheduler",
+        "_diffusers_version": "0.42.1",
+        "num_train_timesteps": path.T,
+        "beta_start": path.beta_start,
+        "beta_end": path.beta_end,
+        "beta_schedule": BETA_SCHEDULES[cfg.schedule],
+        "prediction_type": PREDICTION_TYPES[cfg.prediction],
+        "clip_sample": run.images,
+        "clip_sample_range": 1.0,
+        "set_alpha_to_one": True,
+        "steps_offset": 0,
+        "timestep_spacing": "trailing",
+        "thresholding": False,
+    }
 
 
 def export(run, out, fmt="diffusers"):
@@ -49,5 +61,6 @@ def add_parser(sub):
 
 def cmd_export(args):
     from .run import Run
+
     target = export(Run.load(args.run), args.out, args.format)
     print(f"wrote {target}: load it with diffusers.DDIMScheduler.from_pretrained({str(Path(args.out))!r})")

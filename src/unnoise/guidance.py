@@ -18,8 +18,7 @@ import torch
 
 from .errors import UnnoiseError
 
-
-EACH = "each"   # label meaning every class in turn: sample i gets class i mod classes
+EACH = "each"  # label meaning every class in turn: sample i gets class i mod classes
 
 
 def check(run, label, w, guide=None):
@@ -29,8 +28,9 @@ def check(run, label, w, guide=None):
     if guide is not None:
         check_guide(run, guide, label)
     if not run.cfg.conditional and (label is not None or (w != 1 and guide is None)):
-        raise UnnoiseError(f"{run.folder} is not a conditional model; --class and --guidance need one "
-                           "trained with --conditional")
+        raise UnnoiseError(
+            f"{run.folder} is not a conditional model; --class and --guidance need one trained with --conditional"
+        )
     if label == EACH:
         return
     if label is not None and not (isinstance(label, int) and 0 <= label < run.num_classes):
@@ -40,18 +40,26 @@ def check(run, label, w, guide=None):
 def check_guide(run, guide, label):
     """Raise unless guide can autoguide run: a run of the same kind on the same Gaussian path, data shape and units."""
     if run.cfg.discrete or guide.cfg.discrete:
-        raise UnnoiseError("--autoguide is for diffusion, flow and edm runs; ar and var runs guide with --guidance only")
+        raise UnnoiseError(
+            "--autoguide is for diffusion, flow and edm runs; ar and var runs guide with --guidance only"
+        )
     ours = (run.cfg.schedule, run.cfg.sigma_data, run.cfg.source, run.shape)
     theirs = (guide.cfg.schedule, guide.cfg.sigma_data, guide.cfg.source, guide.shape)
     if ours != theirs:
-        raise UnnoiseError(f"--autoguide {guide.folder} cannot guide {run.folder}: it must share the run's path and "
-                           f"data (schedule, sigma-data, source, shape {ours}), but has {theirs}")
+        raise UnnoiseError(
+            f"--autoguide {guide.folder} cannot guide {run.folder}: it must share the run's path and "
+            f"data (schedule, sigma-data, source, shape {ours}), but has {theirs}"
+        )
     if not run.images and not all(torch.allclose(getattr(run, k), getattr(guide, k)) for k in ("shift", "scale")):
-        raise UnnoiseError(f"--autoguide {guide.folder} was trained on other points than {run.folder} "
-                           "(their units differ): guide a run with a weaker run of the same data")
+        raise UnnoiseError(
+            f"--autoguide {guide.folder} was trained on other points than {run.folder} "
+            "(their units differ): guide a run with a weaker run of the same data"
+        )
     if label is not None and not (guide.cfg.conditional and guide.num_classes == run.num_classes):
-        raise UnnoiseError(f"--autoguide {guide.folder} must be conditional on the run's {run.num_classes} classes "
-                           "to guide a --class draw")
+        raise UnnoiseError(
+            f"--autoguide {guide.folder} must be conditional on the run's {run.num_classes} classes "
+            "to guide a --class draw"
+        )
 
 
 def labels(run, label, start, stop):
@@ -63,10 +71,12 @@ def labels(run, label, start, stop):
 
 def guided(cond, uncond, w):
     """The denoiser (x, t) -> (x0, eps) of eq. above, from the conditional and unconditional ones."""
+
     def denoise(x, t):
         x0_c, eps_c = cond(x, t)
         x0_u, eps_u = uncond(x, t)
         return x0_u + w * (x0_c - x0_u), eps_u + w * (eps_c - eps_u)
+
     return denoise
 
 

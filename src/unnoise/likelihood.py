@@ -25,8 +25,8 @@ from .errors import bounded, choose
 from .ode import velocity_field
 
 DIVERGENCES = ("auto", "exact", "hutchinson")
-EXACT_UP_TO = 16   # auto: the exact divergence up to this many dimensions (one backward pass each), Hutchinson above
-T_MIN = 1e-5   # start just off the data end, where x0-from-eps conversions divide by sigma = 0 (Song et al. 2021)
+EXACT_UP_TO = 16  # auto: the exact divergence up to this many dimensions (one backward pass each), Hutchinson above
+T_MIN = 1e-5  # start just off the data end, where x0-from-eps conversions divide by sigma = 0 (Song et al. 2021)
 
 
 def exact_divergence(v, x):
@@ -67,7 +67,7 @@ def log_likelihood(velocity, x, path, probes=None, prior=None, rtol=1e-6, atol=1
     def dynamics(t, state):
         with torch.enable_grad():
             z = state[0].detach().requires_grad_(True)
-            v = velocity(z, t)                                                        # (B, D)
+            v = velocity(z, t)  # (B, D)
             div = exact_divergence(v, z) if probes is None else hutchinson_divergence(v, z, probes)
         return v.detach(), div.detach()
 
@@ -89,31 +89,37 @@ def nll(run, n=1000, divergence="auto", probes=1, seed=0, batch_size=500, rtol=1
     """
     choose("divergence", divergence, DIVERGENCES)
     n, probes, batch_size = (bounded(k, v) for k, v in (("n", n), ("probes", probes), ("batch-size", batch_size)))
-    velocity = velocity_field(run)   # a conditional run is measured through its unconditional ('no class') branch
+    velocity = velocity_field(run)  # a conditional run is measured through its unconditional ('no class') branch
     dataset = data.load(run.cfg.data, "heldout", n, size=run.cfg.size, channels=run.cfg.channels)
     x = dataset.x.double()
     if levels is not None:
         u = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64) - 0.5
         x = (x * (levels - 1)).round() / (levels - 1) + u / (levels - 1)
-    shift, scale = (dataset.shift, dataset.scale) if run.images else (run.shift, run.scale)   # the run's own units
-    x = ((x - shift.double()) / scale.double()).flatten(1)                                # (n, D) model units
+    shift, scale = (dataset.shift, dataset.scale) if run.images else (run.shift, run.scale)  # the run's own units
+    x = ((x - shift.double()) / scale.double()).flatten(1)  # (n, D) model units
     if divergence == "auto":
         divergence = "exact" if x.shape[1] <= EXACT_UP_TO else "hutchinson"
     generator = torch.Generator().manual_seed(seed)
     start, logp = time.perf_counter(), []
-    prior = None if run.source.gaussian else run.source.log_prob        # the source's density at t_max
+    prior = None if run.source.gaussian else run.source.log_prob  # the source's density at t_max
     for chunk in x.split(batch_size):
         z = probes_for(chunk, probes, generator) if divergence == "hutchinson" else None
         logp.append(log_likelihood(velocity, chunk, run.path, z, prior=prior, rtol=rtol, atol=atol))
-    logp_model = torch.cat(logp)                                                         # (n,)
+    logp_model = torch.cat(logp)  # (n,)
     # data = scale * model + shift in each of the D coordinates (images: one scale for every pixel, so D log scale)
     log_det = float(torch.log(scale.double()).expand(x.shape[1]).sum())
-    result = summary(-logp_model + log_det, x.shape[1], log_det, divergence,
-                     probes if divergence == "hutchinson" else 0, time.perf_counter() - start)
+    result = summary(
+        -logp_model + log_det,
+        x.shape[1],
+        log_det,
+        divergence,
+        probes if divergence == "hutchinson" else 0,
+        time.perf_counter() - start,
+    )
     if levels is not None:
         result["bpd"] += math.log2(levels - 1)
         result["space"] = f"{levels}-level pixels, dequantized bound"
-    elif run.images:   # the images' convention: pixels on [0, 256), not [0, 1] (no dequantization)
+    elif run.images:  # the images' convention: pixels on [0, 256), not [0, 1] (no dequantization)
         result["bpd"] += 8.0
         result["space"] = "8-bit pixels"
     return result
@@ -124,6 +130,15 @@ def summary(nll_data, d, log_det, divergence, probes, seconds):
     n = nll_data.shape[0]
     mean = float(nll_data.mean())
     stderr = float(nll_data.std() / math.sqrt(n)) if n > 1 else None
-    return {"nll_nats": mean, "stderr_nats": stderr, "bpd": mean / (d * math.log(2)), "n": n,
-            "nll_nats_model_units": mean - log_det, "space": "data", "dim": d,
-            "divergence": divergence, "probes": probes, "seconds": seconds}
+    return {
+        "nll_nats": mean,
+        "stderr_nats": stderr,
+        "bpd": mean / (d * math.log(2)),
+        "n": n,
+        "nll_nats_model_units": mean - log_det,
+        "space": "data",
+        "dim": d,
+        "divergence": divergence,
+        "probes": probes,
+        "seconds": seconds,
+    }

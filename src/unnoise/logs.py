@@ -16,11 +16,11 @@ from pathlib import Path
 
 from .errors import UnnoiseError, positive_int
 
-EVERY = 10            # steps between training scalars
-POINTS = 500          # samples per evaluation of a point run
-IMAGES = 100          # samples per evaluation of an image run
-NFE = 20              # network evaluations per sample at each evaluation (continuous families)
-SUBFOLDER = "logs"    # `--log tensorboard` writes here, inside the run folder
+EVERY = 10  # steps between training scalars
+POINTS = 500  # samples per evaluation of a point run
+IMAGES = 100  # samples per evaluation of an image run
+NFE = 20  # network evaluations per sample at each evaluation (continuous families)
+SUBFOLDER = "logs"  # `--log tensorboard` writes here, inside the run folder
 
 
 def writer_class():
@@ -28,8 +28,9 @@ def writer_class():
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        raise UnnoiseError("--log needs the tensorboard package: pip install 'unnoise[tensorboard]' "
-                           "(or pip install tensorboard)") from None
+        raise UnnoiseError(
+            "--log needs the tensorboard package: pip install 'unnoise[tensorboard]' (or pip install tensorboard)"
+        ) from None
     return SummaryWriter
 
 
@@ -50,7 +51,7 @@ class TensorBoard:
             raise UnnoiseError(f"--log {log}: cannot write event files in {folder} ({err.strerror or err})") from None
         self.run_folder, self.eval_every = Path(run_folder), eval_every and positive_int("eval-every", eval_every)
         self.clock, self.last_step, self.floor, self.evaluated = time.perf_counter(), None, None, None
-        self.data_name = data_name              # where the run's rows are read (its own copy of a point file)
+        self.data_name = data_name  # where the run's rows are read (its own copy of a point file)
 
     def step(self, step, loss, lr, grad_norm, ema, cfg, num_classes):
         """Log the scalars every EVERY steps and evaluate every eval_every steps."""
@@ -68,7 +69,8 @@ class TensorBoard:
     def evaluate(self, step, ema, cfg, num_classes):
         """Sample the EMA model and log its main metric beside the floor, with a picture."""
         from .run import Run
-        net = ema if next(ema.parameters()).device.type == "cpu" else copy.deepcopy(ema).cpu()   # samplers: CPU
+
+        net = ema if next(ema.parameters()).device.type == "cpu" else copy.deepcopy(ema).cpu()  # samplers: CPU
         cfg = dataclasses.replace(cfg, data=self.data_name) if self.data_name else cfg
         run = Run(self.run_folder, cfg, net, step, num_classes)
         options = {} if cfg.discrete else {"nfe": NFE}
@@ -82,9 +84,10 @@ class TensorBoard:
         from . import data
         from .metrics.points import w2, w2_floor
         from .viz.figures2d import pairs
+
         held = data.load(run.cfg.data, "heldout", POINTS).x
         if self.floor is None:
-            self.floor = w2_floor(run.cfg.data, held)                  # the mean of 4 fresh real draws
+            self.floor = w2_floor(run.cfg.data, held)  # the mean of 4 fresh real draws
         x = run.sample(POINTS, **options)
         score = w2(x, held)
         self.writer.add_scalar("eval/w2", score, step)
@@ -95,8 +98,9 @@ class TensorBoard:
     def evaluate_images(self, step, run, options):
         from . import guidance
         from .metrics.images import report
+
         label = guidance.EACH if run.cfg.conditional else None
-        x = run.sample(IMAGES, label=label, **options)                            # (n, C, H, W) in [0, 1]
+        x = run.sample(IMAGES, label=label, **options)  # (n, C, H, W) in [0, 1]
         labels = guidance.labels(run, label, 0, IMAGES) if label is not None else None
         result = report(x, labels, run.cfg.data, run.cfg.size, run.cfg.channels, verbose=False)
         self.writer.add_scalar("eval/fid", result["fid"], step)
@@ -105,7 +109,7 @@ class TensorBoard:
         if result.get("class_accuracy") is not None:
             self.writer.add_scalar("eval/accuracy", result["class_accuracy"], step)
         side = int(len(x) ** 0.5)
-        grid = x[:side * side].reshape(side, side, *x.shape[1:]).permute(2, 0, 3, 1, 4)      # (C, rows, H, cols, W)
+        grid = x[: side * side].reshape(side, side, *x.shape[1:]).permute(2, 0, 3, 1, 4)  # (C, rows, H, cols, W)
         self.writer.add_image("eval/samples", grid.reshape(x.shape[1], side * x.shape[2], side * x.shape[3]), step)
 
     def finish(self, step, ema, cfg, num_classes):
@@ -119,7 +123,9 @@ def open_log(log, run_folder, eval_every=None, data_name=None):
     """A TensorBoard logger, or None without --log; --eval-every without --log is refused."""
     if log is None:
         if eval_every is not None:
-            raise UnnoiseError("--eval-every K evaluates into the TensorBoard log; give --log tensorboard (or --log DIR)")
+            raise UnnoiseError(
+                "--eval-every K evaluates into the TensorBoard log; give --log tensorboard (or --log DIR)"
+            )
         return None
     if not isinstance(log, str) or not log.strip():
         raise UnnoiseError("--log takes 'tensorboard' (event files in RUN/logs) or a folder")

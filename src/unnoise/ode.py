@@ -14,18 +14,21 @@ from .errors import UnnoiseError
 def velocity_field(run, y=None):
     """(x, t) -> dx/dt in model units, differentiable in x (no torch.no_grad), float64 out."""
     if run.path.discrete:
-        raise UnnoiseError(f"{run.folder} uses the discrete {run.path.name!r} schedule; the probability-flow ODE "
-                           "needs a continuous-time model (flow, or diffusion on vp-cosine)")
+        raise UnnoiseError(
+            f"{run.folder} uses the discrete {run.path.name!r} schedule; the probability-flow ODE "
+            "needs a continuous-time model (flow, or diffusion on vp-cosine)"
+        )
     path, prediction = run.path, run.cfg.prediction
 
     def velocity(x, t):
         t = torch.as_tensor(t, dtype=torch.float64).reshape(())
         t_batch = t.expand(x.shape[0])
-        inp = path.net_input(x, t_batch) if hasattr(path, "net_input") else x       # EDM's c_in, where a path has one
-        inp = inp.float().reshape((x.shape[0],) + run.shape)                       # images: the net sees (B, C, H, W)
-        out = run.net(inp, path.net_time(t_batch), y).double().reshape(x.shape)   # (B, D)
+        inp = path.net_input(x, t_batch) if hasattr(path, "net_input") else x  # EDM's c_in, where a path has one
+        inp = inp.float().reshape((x.shape[0],) + run.shape)  # images: the net sees (B, C, H, W)
+        out = run.net(inp, path.net_time(t_batch), y).double().reshape(x.shape)  # (B, D)
         x0, eps = path.to_x0_eps(prediction, out, x.double(), t)
         return path.velocity(x0, eps, t)
+
     return velocity
 
 

@@ -30,8 +30,8 @@ class GaussianPath:
     """Base class: subclasses define alpha(t), sigma(t) and, where it exists, their derivative."""
 
     name = "path"
-    t_end = 0.0   # clean data
-    t_max = 1.0   # noisiest time a sampler starts from
+    t_end = 0.0  # clean data
+    t_max = 1.0  # noisiest time a sampler starts from
     t_min = 1e-3  # least noisy time a Karras or exponential grid reaches before clean data
     discrete = False
     frame = "ve"  # how ODE samplers see the path (see samplers.frame): "ve" (k-diffusion, EDM) or "flow"
@@ -137,8 +137,10 @@ def _betas(schedule, T, beta_start, beta_end):
     if schedule == "scaled_linear":
         return torch.linspace(beta_start**0.5, beta_end**0.5, T, dtype=torch.float32) ** 2
     if schedule == "cosine":  # squaredcos_cap_v2, Nichol & Dhariwal 2021 eq. 17
+
         def alpha_bar(u):
             return math.cos((u + 0.008) / 1.008 * math.pi / 2) ** 2
+
         betas = [min(1 - alpha_bar((i + 1) / T) / alpha_bar(i / T), 0.999) for i in range(T)]
         return torch.tensor(betas, dtype=torch.float32)
     if schedule == "sigmoid":  # GeoDiff
@@ -161,21 +163,21 @@ class DiscretePath(GaussianPath):
         self.name, self.T = schedule, T
         self.beta_start, self.beta_end = beta_start, beta_end
         self.betas = _betas(schedule, T, beta_start, beta_end)
-        self.alphas_cumprod = torch.cumprod(1.0 - self.betas, dim=0)                  # (T,)
+        self.alphas_cumprod = torch.cumprod(1.0 - self.betas, dim=0)  # (T,)
         ab = self.alphas_cumprod.double()
-        self.log_ve = 0.5 * torch.log((1 - ab) / ab)                                  # log(sigma / alpha)
-        self._alpha_bar_table = torch.cat([torch.ones(1, dtype=torch.float64), ab])   # t = -1, 0, ..., T - 1
+        self.log_ve = 0.5 * torch.log((1 - ab) / ab)  # log(sigma / alpha)
+        self._alpha_bar_table = torch.cat([torch.ones(1, dtype=torch.float64), ab])  # t = -1, 0, ..., T - 1
         self.t_max = float(T - 1)
 
     def alpha_bar(self, t):
         t = torch.as_tensor(t, dtype=torch.float64)
-        if t.dim() == 0 and float(t).is_integer() and -1 <= float(t) < self.T:   # a sampler's grid point: look it up
+        if t.dim() == 0 and float(t).is_integer() and -1 <= float(t) < self.T:  # a sampler's grid point: look it up
             return self._alpha_bar_table[int(t) + 1]
         k = t.clamp(0, self.T - 1)
         lo = k.floor().long().clamp(max=self.T - 2)
         w = k - lo
         log_ve = (1 - w) * self.log_ve[lo] + w * self.log_ve[lo + 1]
-        ab = torch.sigmoid(-2 * log_ve)                                 # 1 / (1 + ve^2)
+        ab = torch.sigmoid(-2 * log_ve)  # 1 / (1 + ve^2)
         exact = self.alphas_cumprod.double()[k.round().long()]
         ab = torch.where(k == k.round(), exact, ab)
         return torch.where(t < 0, torch.ones_like(ab), ab)
@@ -241,7 +243,7 @@ class RectifiedPath(GaussianPath):
         return -torch.ones_like(t), torch.ones_like(t)
 
     def t_from_sigma_ratio(self, ve):
-        return 1 / (1 + 1 / torch.as_tensor(ve, dtype=torch.float64))      # ve = inf gives t = 1
+        return 1 / (1 + 1 / torch.as_tensor(ve, dtype=torch.float64))  # ve = inf gives t = 1
 
 
 class EDMPath(GaussianPath):
@@ -285,7 +287,7 @@ class EDMPath(GaussianPath):
 
 
 TIME_DENSITIES = ("uniform", "logit-normal")
-CONTINUOUS_SCHEDULES = ("vp-cosine", "rectified")       # the paths a time density other than uniform applies to
+CONTINUOUS_SCHEDULES = ("vp-cosine", "rectified")  # the paths a time density other than uniform applies to
 
 
 def sample_times(path, density, n, generator):

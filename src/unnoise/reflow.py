@@ -10,10 +10,10 @@ from pathlib import Path
 
 import torch
 
+from . import source as sources
 from .checkpoint import load_tensors, save_tensors
 from .errors import UnnoiseError, positive_int
 from .ode import solve, velocity_field
-from . import source as sources
 from .run import Run
 
 PAIRS = "pairs.safetensors"
@@ -23,10 +23,10 @@ def generate_pairs(run, n, seed=0, batch_size=5000, rtol=1e-5, atol=1e-5):
     """(x0, eps, y) in model units: n noise draws and where run's ODE (dopri5) takes them, (n, D) each."""
     generator = torch.Generator().manual_seed(seed)
     if run.source.gaussian:
-        eps = torch.randn((n,) + run.shape, generator=generator)                   # (n, D)
+        eps = torch.randn((n,) + run.shape, generator=generator)  # (n, D)
     else:
-        eps = run.source.draw(n, generator)                                         # source points, model units
-    y = torch.arange(n) % run.num_classes                                           # every class in turn
+        eps = run.source.draw(n, generator)  # source points, model units
+    y = torch.arange(n) % run.num_classes  # every class in turn
     x0 = []
     for start in range(0, n, batch_size):
         stop = min(n, start + batch_size)
@@ -52,7 +52,7 @@ def write_pairs(source, folder, pairs=20000, seed=0):
         raise UnnoiseError(f"{folder} already holds a run; choose another --out (or resume it with train --resume)")
     x0, eps, y = generate_pairs(run, positive_int("pairs", pairs), seed)
     save_tensors(folder / PAIRS, {"x0": x0, "eps": eps, "y": y})
-    if not run.source.gaussian:                     # the source run's pool, so the new run reads no source path
+    if not run.source.gaussian:  # the source run's pool, so the new run reads no source path
         save_tensors(folder / sources.FILE, {"points": sources.pool(run.folder, run.shape[0]).contiguous()})
     return run
 
@@ -60,7 +60,9 @@ def write_pairs(source, folder, pairs=20000, seed=0):
 def reflow(source, out, pairs=20000, steps=None, lr=None, seed=0, progress=True):
     """Reflow the flow run `source` into the new run folder `out`, starting from its weights; returns the new Run."""
     from .train import train
+
     run = write_pairs(source, out, pairs, seed)
-    cfg = dataclasses.replace(run.cfg, data=run.trained_on, coupling="reflow", seed=seed, steps=steps or run.cfg.steps,
-                              lr=lr or run.cfg.lr)
+    cfg = dataclasses.replace(
+        run.cfg, data=run.trained_on, coupling="reflow", seed=seed, steps=steps or run.cfg.steps, lr=lr or run.cfg.lr
+    )
     return train(cfg, out, progress=progress, init=run.net.state_dict(), data_path=run.cfg.data)

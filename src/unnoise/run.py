@@ -6,10 +6,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import data, families, guidance as cfg_guidance, samplers, source as sources
-from .data import images
+from . import data, families, samplers
+from . import guidance as cfg_guidance
+from . import source as sources
 from .checkpoint import load_json, load_weights
 from .config import TrainConfig
+from .data import images
 from .errors import UnnoiseError, bounded, positive_int
 from .paths import make_path
 
@@ -19,34 +21,42 @@ def build_net(cfg, num_classes, folder=None):
     return families.of(cfg).build(cfg, num_classes, folder)
 
 
-FORMAT, VERSION = "unnoise-run", 1      # config.json's "format" and "version": bump VERSION when the layout changes
+FORMAT, VERSION = "unnoise-run", 1  # config.json's "format" and "version": bump VERSION when the layout changes
 
 
 def check_format(config, path):
     """Refuse a config.json that is not an unnoise run's, or whose format version this unnoise does not read."""
     if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise UnnoiseError(f"{path} is not an unnoise run's config (no \"format\": \"{FORMAT}\")")
+        raise UnnoiseError(f'{path} is not an unnoise run\'s config (no "format": "{FORMAT}")')
     version = config.get("version")
     if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
-        raise UnnoiseError(f"{path} was written by a newer unnoise (format version {version}); this one reads "
-                           f"version {VERSION}: upgrade unnoise to load it")
+        raise UnnoiseError(
+            f"{path} was written by a newer unnoise (format version {version}); this one reads "
+            f"version {VERSION}: upgrade unnoise to load it"
+        )
     if version != VERSION:
-        raise UnnoiseError(f"{path} has format version {version!r}, which this unnoise does not read (it reads "
-                           f"version {VERSION})")
+        raise UnnoiseError(
+            f"{path} has format version {version!r}, which this unnoise does not read (it reads version {VERSION})"
+        )
 
 
 def run_config(cfg, dataset, step, net=None, seconds=None, timed=False):
     """What config.json holds (with a tokenizer's code use per scale, the training seconds so far, and
     whether they were a --seconds budget)."""
-    config = {"format": FORMAT, "version": VERSION, "step": step, "train": cfg.to_dict(),
-              "num_classes": dataset.num_classes}
+    config = {
+        "format": FORMAT,
+        "version": VERSION,
+        "step": step,
+        "train": cfg.to_dict(),
+        "num_classes": dataset.num_classes,
+    }
     if seconds is not None:
         config["train_seconds"] = round(float(seconds), 1)
     if timed:
         config["timed"] = True
     if hasattr(net, "summary"):
         config["codes"] = net.summary()
-    if dataset.kind == "points":          # the map into model units, so sampling never needs the data
+    if dataset.kind == "points":  # the map into model units, so sampling never needs the data
         config["units"] = {k: getattr(dataset, k).tolist() for k in UNITS}
     return config
 
@@ -78,9 +88,9 @@ class Run:
         self.path = None if cfg.discrete else make_path(cfg.schedule, sigma_data=cfg.sigma_data)
         self.images = cfg.size is not None
         self.shape = (cfg.channels, cfg.size, cfg.size) if self.images else (cfg.dim or 2,)
-        if self.images:      # fixed units, so sampling needs no image folder: [0, 1] <-> [-1, 1]
+        if self.images:  # fixed units, so sampling needs no image folder: [0, 1] <-> [-1, 1]
             self.low, self.high = torch.tensor(-1.0), torch.tensor(1.0)
-        else:                # points: the units config.json keeps (a run saved before them: its data's)
+        else:  # points: the units config.json keeps (a run saved before them: its data's)
             units = units or {k: getattr(self.dataset, k) for k in UNITS}
             self.shift, self.scale, self.low, self.high = (units[k] for k in UNITS)
 
@@ -108,12 +118,14 @@ class Run:
             step, num_classes = int(config["step"]), int(config["num_classes"])
         except (KeyError, TypeError, ValueError) as err:
             raise UnnoiseError(f"{folder / 'config.json'} is not an unnoise run config ({err})") from None
-        if cfg.tokens is not None:                      # ar over tokens, var: a prior pinned to its tokenizer
+        if cfg.tokens is not None:  # ar over tokens, var: a prior pinned to its tokenizer
             families.tokenizer.check_hash(cfg, folder)
         trained_on = cfg.data
         if data_path is not None and data.is_images(data_path) != (cfg.size is not None):
-            raise UnnoiseError(f"--data {data_path} is {'images' if cfg.size is None else 'not images'}, but {folder} "
-                               f"models {'images' if cfg.size is not None else 'points'}")
+            raise UnnoiseError(
+                f"--data {data_path} is {'images' if cfg.size is None else 'not images'}, but {folder} "
+                f"models {'images' if cfg.size is not None else 'points'}"
+            )
         cfg.data = data.confined(cfg.data, folder) if data_path is None else data_path
         units = None if cfg.size is not None else read_units(config, cfg.dim or 2, folder / "config.json")
         net = build_net(cfg, num_classes, folder)
@@ -121,8 +133,9 @@ class Run:
         run = cls(folder, cfg, net, step, num_classes, units)
         run.trained_on = trained_on
         if data_path is not None and cfg.size is None and run.dataset.x.shape[1] != run.shape[0]:
-            raise UnnoiseError(f"--data {data_path} has {run.dataset.x.shape[1]} numbers per point, but {folder} "
-                               f"models {run.shape[0]}")
+            raise UnnoiseError(
+                f"--data {data_path} has {run.dataset.x.shape[1]} numbers per point, but {folder} models {run.shape[0]}"
+            )
         return run
 
     @property
@@ -161,9 +174,24 @@ class Run:
         std = float((path.alpha(path.t_max) ** 2 + path.sigma(path.t_max) ** 2).sqrt())
         return noise.initial(self.shape) * std
 
-    def sample(self, n=2000, sampler=None, nfe=None, seed=0, eta=None, spacing=None,
-               batch_size=1000, callback=None, progress=False, clip=True, label=None, guidance=1.0, first=0,
-               guide=None, **options):
+    def sample(
+        self,
+        n=2000,
+        sampler=None,
+        nfe=None,
+        seed=0,
+        eta=None,
+        spacing=None,
+        batch_size=1000,
+        callback=None,
+        progress=False,
+        clip=True,
+        label=None,
+        guidance=1.0,
+        first=0,
+        guide=None,
+        **options,
+    ):
         """n samples in data units, (n, D) points or (n, C, H, W) images in [0, 1]; sample i depends only
         on (seed, i), not on the batch size.
 
@@ -184,20 +212,38 @@ class Run:
         if self.cfg.discrete:
             if guide is not None:
                 cfg_guidance.check_guide(self, guide, label)
-            return self.family.sample(self, n, seed, label=label, guidance=guidance, batch_size=batch_size,
-                                      callback=callback, progress=progress, sampler=sampler, nfe=nfe, eta=eta,
-                                      spacing=spacing, first=first, **options)
+            return self.family.sample(
+                self,
+                n,
+                seed,
+                label=label,
+                guidance=guidance,
+                batch_size=batch_size,
+                callback=callback,
+                progress=progress,
+                sampler=sampler,
+                nfe=nfe,
+                eta=eta,
+                spacing=spacing,
+                first=first,
+                **options,
+            )
         sampler = sampler or self.default_sampler
         nfe = default_nfe(sampler) if nfe is None else nfe
-        if self.cfg.source != sources.GAUSSIAN and (sampler in sources.STOCHASTIC or options.get("s_churn")
-                                                    or (eta or 0) > 0):
-            raise UnnoiseError(f"{self.folder} starts from the source {self.cfg.source}, not Gaussian noise: sample it "
-                               "with a deterministic sampler (euler, heun, midpoint, rk4, ddim with eta 0, dpmpp_2m, "
-                               "dpmpp_3m, unipc, dopri5), without churn")
+        if self.cfg.source != sources.GAUSSIAN and (
+            sampler in sources.STOCHASTIC or options.get("s_churn") or (eta or 0) > 0
+        ):
+            raise UnnoiseError(
+                f"{self.folder} starts from the source {self.cfg.source}, not Gaussian noise: sample it "
+                "with a deterministic sampler (euler, heun, midpoint, rk4, ddim with eta 0, dpmpp_2m, "
+                "dpmpp_3m, unipc, dopri5), without churn"
+            )
         for name in options:
             if name in families.tokens.OPTIONS and options[name] not in (None, False):
-                raise UnnoiseError(f"--{name.replace('_', '-')} is for token runs (ar, var); a {self.cfg.family} run "
-                                   f"samples with --sampler, --nfe, --eta, --spacing, --guidance")
+                raise UnnoiseError(
+                    f"--{name.replace('_', '-')} is for token runs (ar, var); a {self.cfg.family} run "
+                    f"samples with --sampler, --nfe, --eta, --spacing, --guidance"
+                )
         options = {k: v for k, v in options.items() if k not in families.tokens.OPTIONS}
         cfg_guidance.check(self, label, guidance, guide)
         n, nfe, batch_size = (positive_int(k, v) for k, v in (("n", n), ("nfe", nfe), ("batch-size", batch_size)))
@@ -213,6 +259,7 @@ class Run:
             bar.update()
             if callback:
                 callback(*args)
+
         out = []
         for start in starts:
             noise = samplers.PerSampleNoise.for_range(seed, start, min(end, start + batch_size))
@@ -233,6 +280,7 @@ def denoiser(net, path, prediction, y=None, low=None, high=None):
     """(x, t) -> (x0, eps), the denoiser every sampler calls, for a net that predicts `prediction` on path.
 
     low, high (tensors): clamp the x0 estimate to them and recompute eps from it (Run.model's clip)."""
+
     def denoise(x, t):
         t_batch = torch.full((x.shape[0],), float(t), dtype=torch.float64)
         with torch.no_grad():
@@ -242,4 +290,5 @@ def denoiser(net, path, prediction, y=None, low=None, high=None):
             x0 = torch.maximum(torch.minimum(x0, high), low)
             eps = (x - path.alpha(t).to(x.dtype) * x0) / path.sigma(t).to(x.dtype)
         return x0, eps
+
     return denoise

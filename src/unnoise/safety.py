@@ -44,7 +44,7 @@ class RunLock:
             pid, host = self.path.read_text().split()
             return int(pid), host
         except (OSError, ValueError):
-            return None, None                       # unreadable or half-written: treat as stale
+            return None, None  # unreadable or half-written: treat as stale
 
     def acquire(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,10 +54,12 @@ class RunLock:
             except FileExistsError:
                 pid, host = self.owner()
                 if pid is not None and (host != socket.gethostname() or alive(pid)):
-                    raise UnnoiseError(f"{self.path.parent} is being trained by process {pid} on {host}; wait for it "
-                                       f"to finish, or train into another --out (if that process is gone, delete "
-                                       f"{self.path})") from None
-                self.path.unlink(missing_ok=True)   # stale: its process is gone
+                    raise UnnoiseError(
+                        f"{self.path.parent} is being trained by process {pid} on {host}; wait for it "
+                        f"to finish, or train into another --out (if that process is gone, delete "
+                        f"{self.path})"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
                 continue
             with os.fdopen(fd, "w") as f:
                 f.write(f"{os.getpid()} {socket.gethostname()}\n")
@@ -86,7 +88,7 @@ class StopSignals:
         self.caught = signum
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():     # signals reach the main thread only
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
             self.saved = {s: signal.signal(s, self.handle) for s in self.CODES}
         return self
 
@@ -98,8 +100,11 @@ class StopSignals:
     def stopped(self, step, folder):
         """The exception to raise once the checkpoint of `step` is written."""
         name = signal.Signals(self.caught).name if self.caught else "another process"
-        return Stopped(f"stopped by {name} after step {step}: the checkpoint is written in {folder}; continue with "
-                       f"unnoise train --out {folder} --resume", self.CODES.get(self.caught, 143))
+        return Stopped(
+            f"stopped by {name} after step {step}: the checkpoint is written in {folder}; continue with "
+            f"unnoise train --out {folder} --resume",
+            self.CODES.get(self.caught, 143),
+        )
 
 
 @contextmanager

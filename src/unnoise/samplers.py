@@ -33,7 +33,7 @@ def posterior(path, x, x0, t, s):
     """Mean and variance of q(x_s | x_t, x0) for s < t on any Gaussian path (DDPM eq. 7, generalised)."""
     a_t, s_t, a_s, s_s = path.alpha(t), path.sigma(t), path.alpha(s), path.sigma(s)
     a_ts = a_t / a_s
-    var_ts = s_t**2 - a_ts**2 * s_s**2                      # noise added going from s to t
+    var_ts = s_t**2 - a_ts**2 * s_s**2  # noise added going from s to t
     mean = (a_ts * s_s**2 / s_t**2) * x + (a_s * var_ts / s_t**2) * x0
     return mean, var_ts * s_s**2 / s_t**2
 
@@ -87,7 +87,7 @@ def churn(path, x, t, noise, gamma, s_tmin, s_tmax, s_noise):
     if gamma <= 0 or not (s_tmin <= level <= s_tmax) or not torch.isfinite(level):
         return x, t
     t_hat = path.t_from_sigma_ratio(level * (1 + gamma))
-    a = path.alpha(t_hat) / path.alpha(t)                    # forward kernel q(x_t_hat | x_t)
+    a = path.alpha(t_hat) / path.alpha(t)  # forward kernel q(x_t_hat | x_t)
     std = (path.sigma(t_hat) ** 2 - a**2 * path.sigma(t) ** 2).clamp(min=0).sqrt()
     return _f(a, x) * x + _f(std * s_noise, x) * noise(x), t_hat
 
@@ -105,7 +105,7 @@ def rk_step(model, path, x, t, s, tableau, evals, callback):
     """One explicit Runge-Kutta step from t to s on dy/dtau, y = x / c (schedules.frame); returns (x, evals)."""
     nodes, coeffs, weights = tableau
     (c_t, tau_t), (c_s, tau_s) = frame(path, t), frame(path, s)
-    h, y, slopes = tau_s - tau_t, x / _f(c_t, x), []                            # y: (B, ...)
+    h, y, slopes = tau_s - tau_t, x / _f(c_t, x), []  # y: (B, ...)
     x_k, t_k = x, t
     for k in range(len(nodes)):
         x0, eps = model(x_k, t_k)
@@ -173,7 +173,7 @@ def dpmpp_step(x, x0, x0_prev, a_s, s_s, s_t, h, h_prev, eta=0.0, noise=None):
     x_s = (s_s / s_t) e^(-eta h) x + a_s (1 - e^(-(1 + eta) h)) D (+ s_s sqrt(1 - e^(-2 eta h)) z), with the
     midpoint D = x0 + (h / 2 h_prev)(x0 - x0_prev), or D = x0 (first order) without x0_prev.
     """
-    if s_s == 0:                                       # h = inf: lands on alpha_s x0
+    if s_s == 0:  # h = inf: lands on alpha_s x0
         return a_s * x0
     d = x0 if x0_prev is None else x0 + (h / h_prev / 2) * (x0 - x0_prev)
     x_next = s_s / s_t * (math.exp(-eta * h) if eta > 0 else 1.0) * x + a_s * -math.expm1(-(1 + eta) * h) * d
@@ -219,20 +219,21 @@ def sample_dpmpp_3m_sde(model, x, ts, path, noise, callback=None, eta=1.0):
     """
     check_eta(eta)
     alphas, sigmas, lam = grid_coefficients(path, ts)
-    x0s, hs = [], []                                   # the last two x0 estimates and lambda steps, newest last
+    x0s, hs = [], []  # the last two x0 estimates and lambda steps, newest last
     for i in range(len(ts) - 1):
         x0, _ = model(x, ts[i])
         a_s, s_s, h = alphas[i + 1], sigmas[i + 1], lam[i + 1] - lam[i]
         if len(x0s) < 2 or s_s == 0:
             x = dpmpp_step(x, x0, x0s[-1] if x0s else None, a_s, s_s, sigmas[i], h, hs[-1] if hs else None, eta, noise)
-        else:                                          # the first-order step (with its noise), then the corrections
+        else:  # the first-order step (with its noise), then the corrections
             he = (1 + eta) * h
             r0, r1 = hs[-1] / h, hs[-2] / h
             d0, d1 = (x0 - x0s[-1]) / r0, (x0s[-1] - x0s[-2]) / r1
             phi2 = 1 + math.expm1(-he) / he
             phi3 = phi2 / he - 0.5
-            x = dpmpp_step(x, x0, None, a_s, s_s, sigmas[i], h, None, eta, noise) \
-                + a_s * (phi2 * (d0 + r0 * (d0 - d1) / (r0 + r1)) - phi3 * (d0 - d1) / (r0 + r1))
+            x = dpmpp_step(x, x0, None, a_s, s_s, sigmas[i], h, None, eta, noise) + a_s * (
+                phi2 * (d0 + r0 * (d0 - d1) / (r0 + r1)) - phi3 * (d0 - d1) / (r0 + r1)
+            )
         x0s, hs = (x0s + [x0])[-2:], (hs + [h])[-2:]
         if callback:
             callback(i, ts[i], x, x0)
@@ -261,10 +262,10 @@ def sample_unipc(model, x, ts, path, noise, callback=None):
     extra evaluation); the first step and the last, into clean data, are first order (diffusers' default).
     """
     alphas, sigmas, lam = grid_coefficients(path, ts)
-    x0s, x_last = [], None                             # the last two x0 estimates; x before the last step
+    x0s, x_last = [], None  # the last two x0 estimates; x before the last step
     for i in range(len(ts) - 1):
         x0, _ = model(x, ts[i])
-        if i > 0:                                      # UniC: redo the step into x_i with x0_{i-1} and x0_i
+        if i > 0:  # UniC: redo the step into x_i with x0_{i-1} and x0_i
             h = lam[i] - lam[i - 1]
             corr = 0.5 * (x0 - x0s[-1])
             if i > 1:
@@ -287,8 +288,10 @@ def sample_euler_maruyama(model, x, ts, path, noise, callback=None):
     y += 2 (s_next - s) eps + sqrt(2 s (s - s_next)) z; the last step, into clean data, is the denoised x0.
     """
     if path.alpha(ts[0]) == 0:
-        raise UnnoiseError(f"euler_maruyama cannot start where alpha = 0 ({path.name} path, t = {float(ts[0]):g}): "
-                           "its reverse SDE is singular there; use ddpm, euler_ancestral or dpmpp_2m_sde")
+        raise UnnoiseError(
+            f"euler_maruyama cannot start where alpha = 0 ({path.name} path, t = {float(ts[0]):g}): "
+            "its reverse SDE is singular there; use ddpm, euler_ancestral or dpmpp_2m_sde"
+        )
     for i in range(len(ts) - 1):
         t, s = ts[i], ts[i + 1]
         x0, eps = model(x, t)
@@ -310,11 +313,12 @@ def sample_dopri5(model, x, ts, path, noise=None, callback=None, rtol=1e-5, atol
     into clean data; rtol / atol set the cost, not the grid (only ts[0] and ts[-1] are used).
     """
     from torchdiffeq import odeint
+
     evals = []
     t_last = torch.tensor(max(float(path.t_min), float(ts[-1])), dtype=torch.float64)
     (c0, tau0), (c1, tau1) = frame(path, ts[0]), frame(path, t_last)
 
-    def field(u, y):                                                   # dy/du at u = log tau
+    def field(u, y):  # dy/du at u = log tau
         tau = u.double().exp()
         t = t_at(path, tau)
         x_t = y * _f(frame(path, t)[0], y)
@@ -323,6 +327,7 @@ def sample_dopri5(model, x, ts, path, noise=None, callback=None, rtol=1e-5, atol
             callback(len(evals), t, x_t, x0)
         evals.append(t)
         return _f(tau, y) * slope(path, x0, eps)
+
     grid = torch.stack([tau0, tau1]).log().to(x.dtype)
     y = odeint(field, x / _f(c0, x), grid, rtol=rtol, atol=atol, method="dopri5")[-1]
     x = y * _f(c1, y)
@@ -332,20 +337,29 @@ def sample_dopri5(model, x, ts, path, noise=None, callback=None, rtol=1e-5, atol
 
 
 SAMPLERS = {
-    "ddpm": sample_ddpm, "ddim": sample_ddim, "euler": sample_euler, "euler_ancestral": sample_euler_ancestral,
-    "heun": sample_heun, "midpoint": sample_midpoint, "rk4": sample_rk4, "dpmpp_2m": sample_dpmpp_2m,
-    "dpmpp_2m_sde": sample_dpmpp_2m_sde, "dpmpp_3m": sample_dpmpp_3m, "dpmpp_3m_sde": sample_dpmpp_3m_sde,
-    "unipc": sample_unipc, "euler_maruyama": sample_euler_maruyama,
+    "ddpm": sample_ddpm,
+    "ddim": sample_ddim,
+    "euler": sample_euler,
+    "euler_ancestral": sample_euler_ancestral,
+    "heun": sample_heun,
+    "midpoint": sample_midpoint,
+    "rk4": sample_rk4,
+    "dpmpp_2m": sample_dpmpp_2m,
+    "dpmpp_2m_sde": sample_dpmpp_2m_sde,
+    "dpmpp_3m": sample_dpmpp_3m,
+    "dpmpp_3m_sde": sample_dpmpp_3m_sde,
+    "unipc": sample_unipc,
+    "euler_maruyama": sample_euler_maruyama,
     "dopri5": sample_dopri5,
 }
-STAGES = {"heun": 2, "midpoint": 2, "rk4": 4}      # network evaluations per step, but 1 for the last step
+STAGES = {"heun": 2, "midpoint": 2, "rk4": 4}  # network evaluations per step, but 1 for the last step
 
 
 def steps_for(sampler, nfe):
     """Steps a sampler takes for a budget of nfe network evaluations; k-stage solvers cost k (steps - 1) + 1."""
     choose("sampler", sampler, tuple(SAMPLERS))
     if sampler == "dopri5":
-        return 1                                   # adaptive: its tolerance, not nfe, sets the cost
+        return 1  # adaptive: its tolerance, not nfe, sets the cost
     k = STAGES.get(sampler, 1)
     if k > 1 and nfe < k + 1:
         raise UnnoiseError(f"{sampler} needs an nfe of at least {k + 1} ({k} per step, 1 for the last step), got {nfe}")
@@ -360,7 +374,7 @@ def nfe_of(sampler, steps):
 def options_of(sampler):
     """The keyword options a sampler accepts (eta, s_churn, ...), with their defaults."""
     params = inspect.signature(SAMPLERS[choose("sampler", sampler, tuple(SAMPLERS))]).parameters
-    return {name: p.default for name, p in list(params.items())[6:]}       # after (model, x, ts, path, noise, callback)
+    return {name: p.default for name, p in list(params.items())[6:]}  # after (model, x, ts, path, noise, callback)
 
 
 def check_options(sampler, options):
@@ -395,8 +409,9 @@ class PerSampleNoise:
         shape = tuple(like.shape[1:])
         if self.block is None or self.used == self.block.shape[1] or self.block.shape[2:] != shape:
             draws = max(1, self.block_numel // max(1, like[0].numel()))
-            self.block = torch.stack([torch.randn((draws,) + shape, generator=g, dtype=torch.float64)
-                                      for g in self.generators])                  # (B, draws, ...)
+            self.block = torch.stack(
+                [torch.randn((draws,) + shape, generator=g, dtype=torch.float64) for g in self.generators]
+            )  # (B, draws, ...)
             self.used = 0
         self.used += 1
         return self.block[:, self.used - 1].to(like)

@@ -91,7 +91,7 @@ def discrete_spacing(T, steps, spacing):
     if steps > T:
         raise UnnoiseError(f"{steps} steps is more than the path's {T} training timesteps")
     if spacing == "trailing":
-        return (T - torch.arange(steps, dtype=torch.float64) * (T / steps)).round() - 1   # not arange(T, 0, -T/steps):
+        return (T - torch.arange(steps, dtype=torch.float64) * (T / steps)).round() - 1  # not arange(T, 0, -T/steps):
         # its float step can yield one value too many (233 of 1000 gave 234, ending -1, -1)
     if spacing == "leading":
         return (torch.arange(steps, dtype=torch.float64) * (T // steps)).flip(0)

@@ -27,9 +27,9 @@ from .errors import UnnoiseError
 GAUSSIAN = "gaussian"
 FILE = "source.safetensors"
 POOL = 20000
-POOL_SEED = 3          # a draw of a named set that no split (train 0, heldout 1, fresh 2) uses
+POOL_SEED = 3  # a draw of a named set that no split (train 0, heldout 1, fresh 2) uses
 STOCHASTIC = ("ddpm", "euler_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde", "euler_maruyama")
-DEFAULT_SAMPLER = "euler"   # flow matching's own sampler; deterministic, as a non-Gaussian source needs
+DEFAULT_SAMPLER = "euler"  # flow matching's own sampler; deterministic, as a non-Gaussian source needs
 
 
 def names():
@@ -41,11 +41,15 @@ def check(cfg):
     if cfg.source == GAUSSIAN:
         return
     if cfg.source not in toy2d.NAMES and not points_file.is_file(cfg.source):
-        raise UnnoiseError(f"unknown source {cfg.source!r}; choose one of {', '.join(names())}, or a point file "
-                           "(.npy, .csv, .txt) of the data's dimension")
+        raise UnnoiseError(
+            f"unknown source {cfg.source!r}; choose one of {', '.join(names())}, or a point file "
+            "(.npy, .csv, .txt) of the data's dimension"
+        )
     if cfg.family != "flow" or cfg.schedule != "rectified":
-        raise UnnoiseError(f"--source {cfg.source} needs --family flow on the rectified path (a diffusion path "
-                           f"ends in Gaussian noise); got {cfg.family} on {cfg.schedule}")
+        raise UnnoiseError(
+            f"--source {cfg.source} needs --family flow on the rectified path (a diffusion path "
+            f"ends in Gaussian noise); got {cfg.family} on {cfg.schedule}"
+        )
     if cfg.size is not None:
         raise UnnoiseError("--source is for point data; image flows start from N(0, I)")
 
@@ -64,8 +68,10 @@ def write(cfg, folder):
         return
     points = draw_pool(cfg.source)
     if points.shape[1] != (cfg.dim or 2):
-        raise UnnoiseError(f"the source {cfg.source} has {points.shape[1]} numbers per point but {cfg.data} has "
-                           f"{cfg.dim or 2}; give a source of the data's dimension")
+        raise UnnoiseError(
+            f"the source {cfg.source} has {points.shape[1]} numbers per point but {cfg.data} has "
+            f"{cfg.dim or 2}; give a source of the data's dimension"
+        )
     if dist.is_main():
         save_tensors(Path(folder) / FILE, {"points": points.contiguous()})
 
@@ -85,7 +91,9 @@ def pool(folder, dim):
         raise UnnoiseError(f"{folder} is a run with a non-Gaussian source but its {FILE} is missing")
     points = _read(str(path), path.stat().st_mtime_ns)
     if points.shape[1] != dim or len(points) == 0:
-        raise UnnoiseError(f"{path} holds points of shape {tuple(points.shape)}; the run's data has {dim} numbers per point")
+        raise UnnoiseError(
+            f"{path} holds points of shape {tuple(points.shape)}; the run's data has {dim} numbers per point"
+        )
     return points
 
 
@@ -95,7 +103,7 @@ class Source:
 
     def __init__(self, name, points=None, shift=None, scale=None):
         self.name, self.shift, self.scale = name, shift, scale
-        self.points = None if points is None else (points - shift) / scale          # (M, D) model units
+        self.points = None if points is None else (points - shift) / scale  # (M, D) model units
 
     @property
     def gaussian(self):
@@ -114,22 +122,23 @@ class Source:
         """log density at model-unit points z (B, D), float64. Known for 8gaussians (a mixture of 8 isotropic
         Gaussians, std 0.1, on the circle of radius 2) only."""
         if self.name != "8gaussians":
-            raise UnnoiseError(f"the likelihood needs the source's density, known for gaussian and 8gaussians, "
-                               f"not {self.name}")
+            raise UnnoiseError(
+                f"the likelihood needs the source's density, known for gaussian and 8gaussians, not {self.name}"
+            )
         angle = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
-        centers = 2.0 * torch.stack([angle.cos(), angle.sin()], 1)                     # (8, 2) data units
+        centers = 2.0 * torch.stack([angle.cos(), angle.sin()], 1)  # (8, 2) data units
         return mixture_log_prob(z, centers, toy2d.NOISE["8gaussians"], self.shift, self.scale)
 
 
 def mixture_log_prob(z, centers, std, shift, scale):
     """log (1/K) sum_k N(x; c_k, std^2 I) at x = z * scale + shift, plus log |det| of that map: a model-unit density."""
-    x = z.double() * scale.double() + shift.double()                                   # (B, D) data units
-    sq = (x[:, None, :] - centers[None]).square().sum(-1)                             # (B, K)
+    x = z.double() * scale.double() + shift.double()  # (B, D) data units
+    sq = (x[:, None, :] - centers[None]).square().sum(-1)  # (B, K)
     log_n = -0.5 * sq / std**2 - 0.5 * x.shape[1] * math.log(2 * math.pi * std**2)
     return torch.logsumexp(log_n, 1) - math.log(len(centers)) + torch.log(scale.double()).sum()
 
 
-TRAINING = {}    # (source, data) -> the Source of the run training now (continuous.prepare sets it)
+TRAINING = {}  # (source, data) -> the Source of the run training now (continuous.prepare sets it)
 
 
 def start_training(cfg, dataset, folder):
@@ -138,7 +147,7 @@ def start_training(cfg, dataset, folder):
     write(cfg, folder)
     if cfg.source == GAUSSIAN:
         return Source(GAUSSIAN)
-    dist.barrier()                                     # rank 0 has written the pool before anyone reads it
+    dist.barrier()  # rank 0 has written the pool before anyone reads it
     TRAINING[(cfg.source, cfg.data)] = Source(cfg.source, pool(folder, cfg.dim or 2), dataset.shift, dataset.scale)
     return TRAINING[(cfg.source, cfg.data)]
 

@@ -10,18 +10,25 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import data, dist, logs
-from .checkpoint import (atomic_group, check_header, json_writer, load_json, load_tensors, load_weights,
-                         optimizer_tensors, restore_optimizer, tensor_writer)
+from . import data, dist, families, logs
+from .checkpoint import (
+    atomic_group,
+    check_header,
+    json_writer,
+    load_json,
+    load_tensors,
+    load_weights,
+    optimizer_tensors,
+    restore_optimizer,
+    tensor_writer,
+)
 from .config import TrainConfig
-from . import families
 from .errors import UnnoiseError, positive_int
 from .run import Run, check_format, run_config
 from .safety import StopSignals, hold_lock
 
-
-UNCAPPED = 10**9     # the step cap of a run trained for a time budget with no step count of its own
-WARMUP_SHARE = 0.1   # a timed run's warm-up ends after cfg.warmup steps or this share of its budget, if sooner
+UNCAPPED = 10**9  # the step cap of a run trained for a time budget with no step count of its own
+WARMUP_SHARE = 0.1  # a timed run's warm-up ends after cfg.warmup steps or this share of its budget, if sooner
 
 
 def learning_rate(cfg, step, progress=None):
@@ -67,14 +74,23 @@ def save_checkpoint(folder, cfg, dataset, step, net, ema, optimizer, generator, 
     tensors.update({f"net.{k}": v for k, v in net.state_dict().items()})
     tensors["rng"] = generator.get_state()
     try:
-        atomic_group([(folder / "state.safetensors", tensor_writer(tensors, {"step": str(step), "param_groups": groups})),
-                      (folder / "model.safetensors", tensor_writer(ema.state_dict())),
-                      (folder / "config.json", json_writer(run_config(cfg, dataset, step, ema, seconds, timed)))])
+        atomic_group(
+            [
+                (folder / "state.safetensors", tensor_writer(tensors, {"step": str(step), "param_groups": groups})),
+                (folder / "model.safetensors", tensor_writer(ema.state_dict())),
+                (folder / "config.json", json_writer(run_config(cfg, dataset, step, ema, seconds, timed))),
+            ]
+        )
     except OSError as err:
         before = load_json(folder / "config.json")["step"] if (folder / "config.json").exists() else None
-        kept = f"the previous checkpoint (step {before}) is intact" if before is not None else "no earlier checkpoint exists"
-        raise UnnoiseError(f"could not write the checkpoint of step {step} in {folder} ({err.strerror or err}); "
-                           f"{kept}") from None
+        kept = (
+            f"the previous checkpoint (step {before}) is intact"
+            if before is not None
+            else "no earlier checkpoint exists"
+        )
+        raise UnnoiseError(
+            f"could not write the checkpoint of step {step} in {folder} ({err.strerror or err}); {kept}"
+        ) from None
 
 
 def expected_state(net, generator):
@@ -116,8 +132,9 @@ def resolve_config(cfg, folder, resume, steps, data_path=None):
         if steps is not None:
             cfg.steps = steps
         if data_path is not None and data_path != cfg.data:
-            raise UnnoiseError(f"{folder} was trained on {cfg.data!r}; --resume continues on the same data, "
-                               f"not {data_path!r}")
+            raise UnnoiseError(
+                f"{folder} was trained on {cfg.data!r}; --resume continues on the same data, not {data_path!r}"
+            )
         return cfg
     if exists:
         raise UnnoiseError(f"{folder} already holds a run; pass --resume to continue it, or choose another --out")
@@ -128,14 +145,16 @@ def layout(batch_size, accumulate, processes):
     """Rows per micro-batch when the global batch is split over processes x accumulate micro-batches."""
     accumulate = positive_int("accumulate", accumulate)
     if batch_size % (processes * accumulate):
-        raise UnnoiseError(f"the global batch {batch_size} does not divide by {processes} processes x {accumulate} "
-                           f"micro-batches; choose a --batch-size that is a multiple of {processes * accumulate}")
+        raise UnnoiseError(
+            f"the global batch {batch_size} does not divide by {processes} processes x {accumulate} "
+            f"micro-batches; choose a --batch-size that is a multiple of {processes * accumulate}"
+        )
     return batch_size // (processes * accumulate)
 
 
 def draw_batch(family, cfg, rows_all, y_all, num_classes, generator):
     """The global batch from the one generator: row indices, label dropout, then the family's draws (t, noise)."""
-    idx = torch.randint(0, len(y_all), (cfg.batch_size,), generator=generator)          # (B,)
+    idx = torch.randint(0, len(y_all), (cfg.batch_size,), generator=generator)  # (B,)
     y = None
     if cfg.conditional:
         drop = torch.rand(cfg.batch_size, generator=generator) < cfg.label_dropout
@@ -147,17 +166,34 @@ def draw_batch(family, cfg, rows_all, y_all, num_classes, generator):
 def micro_batches(rows, y, lo, size, count, device, channels_last=False):
     """count micro-batches of `size` rows from row lo of the global batch, on the device (images in NHWC order
     with channels_last)."""
+
     def place(r):
         r = r.to(device)
         return r.contiguous(memory_format=torch.channels_last) if channels_last and r.dim() == 4 else r
+
     for k in range(count):
         a, b = lo + k * size, lo + (k + 1) * size
         yield {name: place(r[a:b]) for name, r in rows.items()}, None if y is None else y[a:b].to(device)
 
 
-def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=None, accumulate=1,
-          device="cpu", precision="fp32", callback=None, channels_last=False, compile=False, data_path=None,
-          log=None, eval_every=None):
+def train(
+    cfg,
+    out,
+    resume=False,
+    steps=None,
+    progress=True,
+    init=None,
+    seconds=None,
+    accumulate=1,
+    device="cpu",
+    precision="fp32",
+    callback=None,
+    channels_last=False,
+    compile=False,
+    data_path=None,
+    log=None,
+    eval_every=None,
+):
     """Train cfg into the run folder `out` (continuing it when resume) and return the Run.
 
     init: a state dict to start net and EMA from (reflow starts from the trained flow).
@@ -175,8 +211,10 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
     """
     folder = Path(out)
     if seconds is not None and (resume or not seconds > 0):
-        raise UnnoiseError("a time budget needs a positive number of seconds and a fresh run (not --resume), "
-                           f"got {seconds}" + (" with --resume" if resume else ""))
+        raise UnnoiseError(
+            "a time budget needs a positive number of seconds and a fresh run (not --resume), "
+            f"got {seconds}" + (" with --resume" if resume else "")
+        )
     device = device if isinstance(device, torch.device) else dist.pick_device(device)
     dist.check_precision(precision, device)
     cfg = resolve_config(cfg, folder, resume, steps, data_path)
@@ -187,16 +225,17 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
     if cfg.size is not None:
         cfg.channels = dataset.x.shape[1]
     elif not cfg.discrete:
-        cfg.dim = dataset.x.shape[1]                     # 2 for the built-in sets, D for a point file
+        cfg.dim = dataset.x.shape[1]  # 2 for the built-in sets, D for a point file
     if dist.is_main():
-        data.keep_copy(rows_from, folder)                # so the run never needs a path outside its folder
+        data.keep_copy(rows_from, folder)  # so the run never needs a path outside its folder
     if cfg.conditional and dataset.num_classes < 2:
-        raise UnnoiseError(f"{cfg.data} has no classes (put images in one subfolder per class); "
-                           "train it without --conditional")
+        raise UnnoiseError(
+            f"{cfg.data} has no classes (put images in one subfolder per class); train it without --conditional"
+        )
     family = families.of(cfg)
     shards = 1 if families.whole_batch(family) else dist.world()
     size = layout(cfg.batch_size, accumulate, shards)
-    rows_all, y_all = family.prepare(cfg, dataset, folder, progress)       # {name: (N, ...)}, (N,)
+    rows_all, y_all = family.prepare(cfg, dataset, folder, progress)  # {name: (N, ...)}, (N,)
     torch.manual_seed(cfg.seed)
     net = family.build(cfg, dataset.num_classes, folder).to(device)
     if init is not None:
@@ -210,6 +249,7 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
     ddp = None
     if shards > 1:
         from torch.nn.parallel import DistributedDataParallel
+
         ddp = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     model = net if ddp is None else ddp
     if compile:
@@ -225,16 +265,31 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
 
     def save(done, timed_steps):
         if dist.is_main():
-            save_checkpoint(folder, dataclasses.replace(cfg, steps=done) if timed_steps else cfg, dataset, done,
-                            net, ema, optimizer, generator, clock(), timed)
-        dist.barrier()                              # no process reads on before rank 0 has written
+            save_checkpoint(
+                folder,
+                dataclasses.replace(cfg, steps=done) if timed_steps else cfg,
+                dataset,
+                done,
+                net,
+                ema,
+                optimizer,
+                generator,
+                clock(),
+                timed,
+            )
+        dist.barrier()  # no process reads on before rank 0 has written
+
     with StopSignals() as signals, hold_lock(folder):
         logger = logs.open_log(log, folder, eval_every, rows_from) if dist.is_main() else None
-        bar = tqdm(total=seconds if timed else cfg.steps, initial=0 if timed else step, desc="training",
-                   disable=not (progress and dist.is_main()),
-                   bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if timed else None)
-        for step in range(step, cfg.steps):
-            spent = dist.from_main((time.perf_counter() - start) / seconds) if timed else None   # rank 0's clock
+        bar = tqdm(
+            total=seconds if timed else cfg.steps,
+            initial=0 if timed else step,
+            desc="training",
+            disable=not (progress and dist.is_main()),
+            bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if timed else None,
+        )
+        for step in range(done, cfg.steps):
+            spent = dist.from_main((time.perf_counter() - start) / seconds) if timed else None  # rank 0's clock
             if timed and spent >= 1 and done > 0:
                 break
             rows, y = draw_batch(family, cfg, rows_all, y_all, dataset.num_classes, generator)
@@ -244,17 +299,22 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
             local = 0.0
             for k, (part, part_y) in enumerate(micro_batches(rows, y, lo, size, accumulate, device, channels_last)):
                 syncing = ddp is None or k == accumulate - 1
-                with (contextlib.nullcontext() if syncing else ddp.no_sync()):
+                with contextlib.nullcontext() if syncing else ddp.no_sync():
                     with torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16"):
                         loss = family.loss(model, cfg, part, part_y, generator) / accumulate
                     loss.backward()
                 local += float(loss.detach())
-            loss, stops = dist.total([local, signals.caught is not None])   # shared: the mean loss, any signal
+            loss, stops = dist.total([local, signals.caught is not None])  # shared: the mean loss, any signal
             loss /= dist.world()
             if not math.isfinite(loss):
-                kept = f"the last good checkpoint (step {last_saved}) is kept" if last_saved is not None else "no checkpoint had been written"
-                raise UnnoiseError(f"training stopped: the loss became {loss} at step {step} "
-                                   f"(try a smaller --lr); {kept} in {folder}")
+                kept = (
+                    f"the last good checkpoint (step {last_saved}) is kept"
+                    if last_saved is not None
+                    else "no checkpoint had been written"
+                )
+                raise UnnoiseError(
+                    f"training stopped: the loss became {loss} at step {step} (try a smaller --lr); {kept} in {folder}"
+                )
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip, foreach=True)
             optimizer.step()
             update_ema(pairs, min(cfg.ema, (1 + step) / (10 + step)))
@@ -269,11 +329,11 @@ def train(cfg, out, resume=False, steps=None, progress=True, init=None, seconds=
             if done % cfg.checkpoint_every == 0 or done == cfg.steps or stops:
                 save(done, timed)
                 last_saved = done
-            if stops:                                   # SIGINT or SIGTERM on any process: all stop here, saved
+            if stops:  # SIGINT or SIGTERM on any process: all stop here, saved
                 bar.close()
                 raise signals.stopped(done, folder)
         bar.close()
-        if last_saved != done:                          # a time budget ran out between checkpoints
+        if last_saved != done:  # a time budget ran out between checkpoints
             save(done, True)
         if logger:
             logger.finish(done, ema, cfg, dataset.num_classes)

@@ -17,7 +17,7 @@ from ..errors import UnnoiseError
 from . import audio, decision, efficiency, generalise, geometry, projection, same_idea, spectral
 
 CLAIMS = {m.NAME: m for m in (decision, geometry, projection, same_idea, spectral, generalise, efficiency, audio)}
-PLANNED = {}                       # claims of the issue not built yet, and what they will measure: none today
+PLANNED = {}  # claims of the issue not built yet, and what they will measure: none today
 BUDGETS = {"quick": {"points-flow": 10, "images-diffusion": 40}, "full": {"points-flow": 60, "images-diffusion": 180}}
 
 
@@ -36,13 +36,16 @@ def choose_claims(only):
 def runs_for(chosen, out, given, quick):
     """{role: Run} that the chosen claims need: from --runs, else trained (or reused) under OUT/runs."""
     from ..web import explain
+
     need = {role for claim in chosen for role in claim.ROLES}
     runs = explain.assign(given) if given else {}
     budget = BUDGETS["quick" if quick else "full"]
     for role in sorted(need - set(runs)):
         if given:
-            raise UnnoiseError(f"claims {', '.join(c.NAME for c in chosen if role in c.ROLES)} need a {role} run; "
-                               "add one to --runs, or leave --runs out to train it")
+            raise UnnoiseError(
+                f"claims {', '.join(c.NAME for c in chosen if role in c.ROLES)} need a {role} run; "
+                "add one to --runs, or leave --runs out to train it"
+            )
         runs[role] = explain.train_role(role, budget[role], Path(out) / "runs" / role, runs)
     return runs
 
@@ -50,6 +53,7 @@ def runs_for(chosen, out, given, quick):
 def claims(out="claims", only=None, quick=False, runs=None):
     """Run the chosen claims; write claims.json, claims.md and one figure per claim into out. Returns the rows."""
     from ..viz import figures2d
+
     out = Path(out)
     chosen = choose_claims(only)
     trained = runs_for(chosen, out, runs, quick)
@@ -58,28 +62,46 @@ def claims(out="claims", only=None, quick=False, runs=None):
         start = time.perf_counter()
         try:
             extra = {"folder": out / "runs" / claim.NAME} if getattr(claim, "TRAINS", False) else {}
-            numbers = claim.measure(trained, quick, **extra)     # a claim that TRAINS its own runs keeps them there
-        except UnnoiseError as err:                # a missing input: say so in its row, keep the other claims
-            rows.append({"claim": claim.TITLE, "experiment": "", "ours": "", "reference": "", "figure": None,
-                         "verdict": f"Not measured: {err}", "name": claim.NAME})
+            numbers = claim.measure(trained, quick, **extra)  # a claim that TRAINS its own runs keeps them there
+        except UnnoiseError as err:  # a missing input: say so in its row, keep the other claims
+            rows.append(
+                {
+                    "claim": claim.TITLE,
+                    "experiment": "",
+                    "ours": "",
+                    "reference": "",
+                    "figure": None,
+                    "verdict": f"Not measured: {err}",
+                    "name": claim.NAME,
+                }
+            )
             continue
         numbers["seconds"] = round(time.perf_counter() - start, 1)
         figures2d.save(claim.figure(numbers, out), out / f"{claim.NAME}.png")
         results[claim.NAME] = numbers
         rows.append({**claim.row(numbers), "name": claim.NAME, "figure": f"{claim.NAME}.png"})
-    save_json(out / "claims.json", {"quick": quick, "runs": {r: str(run.folder) for r, run in trained.items()},
-                                    "rows": rows, "results": results})
+    save_json(
+        out / "claims.json",
+        {"quick": quick, "runs": {r: str(run.folder) for r, run in trained.items()}, "rows": rows, "results": results},
+    )
     atomic_write(out / "claims.md", lambda tmp: Path(tmp).write_text(markdown(rows, quick)))
     return rows
 
 
 def markdown(rows, quick):
     """claims.md: one table, the figures below it."""
-    lines = ["# The claims, measured" + (" (quick)" if quick else ""), "",
-             "| claim | experiment | ours | reference | verdict |", "|---|---|---|---|---|"]
+    lines = [
+        "# The claims, measured" + (" (quick)" if quick else ""),
+        "",
+        "| claim | experiment | ours | reference | verdict |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append("| " + " | ".join(str(r[k]).replace("|", "/") for k in
-                                      ("claim", "experiment", "ours", "reference", "verdict")) + " |")
+        lines.append(
+            "| "
+            + " | ".join(str(r[k]).replace("|", "/") for k in ("claim", "experiment", "ours", "reference", "verdict"))
+            + " |"
+        )
     lines += ["", *[f"![{r['name']}]({r['figure']})" for r in rows if r["figure"]], ""]
     if PLANNED:
         lines += ["Not built yet: " + "; ".join(f"{k} ({v})" for k, v in PLANNED.items()), ""]
@@ -89,10 +111,15 @@ def markdown(rows, quick):
 def add_parser(sub):
     p = sub.add_parser("claims", help="run the discussion's claims as experiments: claims.md, claims.json, figures")
     p.add_argument("--only", nargs="+", metavar="NAME", help=f"run only these claims: {', '.join(CLAIMS)}")
-    p.add_argument("--quick", action="store_true", help="small runs and samples (about 7 minutes in all on 2 cores, "
-                   "generalises 2.1 of them, audio 1.9; the full set takes about 24)")
-    p.add_argument("--runs", nargs="+", metavar="RUN", help="use these runs (2D flow, image diffusion) instead of "
-                   "training them")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small runs and samples (about 7 minutes in all on 2 cores, "
+        "generalises 2.1 of them, audio 1.9; the full set takes about 24)",
+    )
+    p.add_argument(
+        "--runs", nargs="+", metavar="RUN", help="use these runs (2D flow, image diffusion) instead of training them"
+    )
     p.add_argument("--out", default="claims", help="output folder (default claims/)")
 
 

@@ -21,8 +21,10 @@ TITLE = "The sculpture is already in the marble (when is the image decided?)"
 ROLES = ("images-diffusion",)
 # DDIM trajectories, their steps, clones per state, states measured, DDPM steps of a continuation below t,
 # held-out digits regenerated
-SETTINGS = {"quick": dict(n=40, steps=20, clones=3, points=6, below=30, held=50),
-            "full": dict(n=100, steps=50, clones=4, points=10, below=60, held=150)}
+SETTINGS = {
+    "quick": dict(n=40, steps=20, clones=3, points=6, below=30, held=50),
+    "full": dict(n=100, steps=50, clones=4, points=10, below=60, held=150),
+}
 
 
 def model_units(x):
@@ -31,7 +33,9 @@ def model_units(x):
 
 def top_eigenvalue(run):
     """Lambda: the largest eigenvalue of the training images' covariance, in model units."""
-    x = model_units(data.load(run.cfg.data, "train", size=run.cfg.size, channels=run.cfg.channels).x.flatten(1).double())
+    x = model_units(
+        data.load(run.cfg.data, "train", size=run.cfg.size, channels=run.cfg.channels).x.flatten(1).double()
+    )
     return float(torch.linalg.eigvalsh(torch.cov(x.T))[-1])
 
 
@@ -51,8 +55,7 @@ def trajectories(run, n, steps, seed=0):
     ts = timesteps(run.path, steps, default_spacing(run.path))
     noise = PerSampleNoise.for_range(seed, 0, n)
     xs, x0s = [run.initial(noise)], []
-    sample_ddim(run.model(), xs[0], ts, run.path, noise,
-                callback=lambda i, t, x, x0: (xs.append(x), x0s.append(x0)))
+    sample_ddim(run.model(), xs[0], ts, run.path, noise, callback=lambda i, t, x, x0: (xs.append(x), x0s.append(x0)))
     return torch.stack(xs[:-1]), torch.stack(x0s), ts[:-1], xs[-1]
 
 
@@ -92,10 +95,10 @@ def measure(runs, quick=False):
     run = runs["images-diffusion"]
     n, steps, clones, points, below, held = SETTINGS["quick" if quick else "full"].values()
     xs, x0s, ts, final = trajectories(run, n, steps)
-    end = classify(run, final)                                                    # (n,)
+    end = classify(run, final)  # (n,)
     agreement = [float((classify(run, x0) == end).float().mean()) for x0 in x0s]
     p = torch.bincount(end, minlength=run.num_classes).double() / n
-    floor = float(p.square().sum())                                               # phi for independent draws
+    floor = float(p.square().sum())  # phi for independent draws
     picks = sorted({round(i * (len(ts) - 1) / (points - 1)) for i in range(points)})
     model = run.model()
     phis = [phi(model, run.path, xs[k], float(ts[k]), lambda x: classify(run, x), clones, below) for k in picks]
@@ -105,11 +108,26 @@ def measure(runs, quick=False):
     phi_ts = [float(ts[k]) for k in picks]
     t_cloning = crossing(phi_ts, phis, (1 + floor) / 2)
     share = None if t_cloning is None else noise_share(run.path, t_cloning)
-    return {"n": n, "steps": steps, "clones": clones, "below": below, "t": [float(t) for t in ts], "agreement": agreement,
-            "phi_t": phi_ts, "phi": phis, "phi_floor": floor, "regen": regen, "lambda": lam, "t_predicted": t_pred,
-            "t_agreement": crossing(ts, agreement, 0.9), "t_cloning": t_cloning, "noise_share": share,
-            "t_regen": crossing(regen["t"], regen["kept"], 0.5),       # regen["t"] runs from noise down
-            "t_max": float(run.path.t_max), "strip": strip(xs, x0s, ts)}
+    return {
+        "n": n,
+        "steps": steps,
+        "clones": clones,
+        "below": below,
+        "t": [float(t) for t in ts],
+        "agreement": agreement,
+        "phi_t": phi_ts,
+        "phi": phis,
+        "phi_floor": floor,
+        "regen": regen,
+        "lambda": lam,
+        "t_predicted": t_pred,
+        "t_agreement": crossing(ts, agreement, 0.9),
+        "t_cloning": t_cloning,
+        "noise_share": share,
+        "t_regen": crossing(regen["t"], regen["kept"], 0.5),  # regen["t"] runs from noise down
+        "t_max": float(run.path.t_max),
+        "strip": strip(xs, x0s, ts),
+    }
 
 
 def noise_share(path, t):
@@ -141,13 +159,17 @@ def regenerate(run, times, n, steps):
 def strip(xs, x0s, ts, columns=8):
     """One trajectory's x_t and x0 estimate at evenly spaced steps (for the figure), as [0, 1] lists."""
     keep = sorted({round(i * (len(ts) - 1) / (columns - 1)) for i in range(columns)})
-    return {"t": [float(ts[k]) for k in keep], "xt": [(xs[k][0] * 0.5 + 0.5).clamp(0, 1).tolist() for k in keep],
-            "x0": [(x0s[k][0] * 0.5 + 0.5).clamp(0, 1).tolist() for k in keep]}
+    return {
+        "t": [float(ts[k]) for k in keep],
+        "xt": [(xs[k][0] * 0.5 + 0.5).clamp(0, 1).tolist() for k in keep],
+        "x0": [(x0s[k][0] * 0.5 + 0.5).clamp(0, 1).tolist() for k in keep],
+    }
 
 
 def figure(result, path):
     """The strip of one trajectory, and agreement, cloning and regeneration against t, with the prediction."""
     import matplotlib.pyplot as plt
+
     s = result["strip"]
     fig = plt.figure(figsize=(10, 5.2))
     for j, t in enumerate(s["t"]):
@@ -173,16 +195,21 @@ def figure(result, path):
 
 
 def row(result):
-    fmt = (lambda t: "never" if t is None else (f"{t:.0f}" if result["t_max"] > 10 else f"{t:.2f}"))
-    return {"claim": TITLE, "experiment": f"{result['n']} DDIM trajectories ({result['steps']} steps) judged on the x0 "
-                                        f"estimate; {result['clones']} DDPM clones at {len(result['phi'])} times, each "
-                                        f"{result['below']} fine steps below its t; "
-                                        "held-out digits noised and regenerated",
-            "ours": f"class fixed (90 % agreement) at t = {fmt(result['t_agreement'])}; cloning midpoint t = "
-                    f"{fmt(result['t_cloning'])}; regeneration keeps half the classes up to t = {fmt(result['t_regen'])}",
-            "reference": f"speciation where the top PC's SNR is 1 (Biroli et al. 2024): Lambda = {result['lambda']:.1f}, "
-                         f"t = {fmt(result['t_predicted'])} of {fmt(result['t_max'])}",
-            "verdict": verdict(result, fmt)}
+    def fmt(t):
+        return "never" if t is None else (f"{t:.0f}" if result["t_max"] > 10 else f"{t:.2f}")
+
+    return {
+        "claim": TITLE,
+        "experiment": f"{result['n']} DDIM trajectories ({result['steps']} steps) judged on the x0 "
+        f"estimate; {result['clones']} DDPM clones at {len(result['phi'])} times, each "
+        f"{result['below']} fine steps below its t; "
+        "held-out digits noised and regenerated",
+        "ours": f"class fixed (90 % agreement) at t = {fmt(result['t_agreement'])}; cloning midpoint t = "
+        f"{fmt(result['t_cloning'])}; regeneration keeps half the classes up to t = {fmt(result['t_regen'])}",
+        "reference": f"speciation where the top PC's SNR is 1 (Biroli et al. 2024): Lambda = {result['lambda']:.1f}, "
+        f"t = {fmt(result['t_predicted'])} of {fmt(result['t_max'])}",
+        "verdict": verdict(result, fmt),
+    }
 
 
 def verdict(result, fmt):
@@ -190,10 +217,14 @@ def verdict(result, fmt):
     if t is None:
         return "Not measured: the clones never agreed; the model is too weak to say."
     if t >= result["phi_t"][0]:
-        return (f"Looks true here, but only because this model ignores its noise: clones of the same x_t agree "
-                f"already at t = {fmt(t)}, the first time measured (predicted speciation {fmt(pred)}).")
+        return (
+            f"Looks true here, but only because this model ignores its noise: clones of the same x_t agree "
+            f"already at t = {fmt(t)}, the first time measured (predicted speciation {fmt(pred)})."
+        )
     where = "close to" if abs(t - pred) <= 0.15 * result["t_max"] else ("earlier than" if t > pred else "later than")
-    return (f"Half true. The class is decided part of the way down: clones of one x_t agree from t = {fmt(t)} on, "
-            f"where noise is still {100 * result['noise_share']:.0f} % of x_t's variance ({where} the predicted "
-            f"{fmt(pred)}); after that the x0 estimate only sharpens. It is not in the starting noise: above that "
-            "time, clones of the same x_t end as different digits.")
+    return (
+        f"Half true. The class is decided part of the way down: clones of one x_t agree from t = {fmt(t)} on, "
+        f"where noise is still {100 * result['noise_share']:.0f} % of x_t's variance ({where} the predicted "
+        f"{fmt(pred)}); after that the x0 estimate only sharpens. It is not in the starting noise: above that "
+        "time, clones of the same x_t end as different digits."
+    )

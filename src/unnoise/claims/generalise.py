@@ -24,11 +24,13 @@ from .decision import model_units
 
 NAME = "generalises"
 TITLE = "It generalises, it does not copy (Kadkhodaie et al. 2024)"
-ROLES = ()                         # it trains its own pairs of runs, into the folder claims() gives it
+ROLES = ()  # it trains its own pairs of runs, into the folder claims() gives it
 TRAINS = True
 RECIPE = dict(family="diffusion", prediction="v", schedule="vp-cosine", width=16, batch_size=64, lr=3e-3)
-SETTINGS = {"quick": dict(sizes=(10, 700), seconds=30, n=64, nfe=50),              # about 2.3 minutes
-            "full": dict(sizes=(10, 30, 100, 700), seconds=40, n=200, nfe=50)}          # about 6 minutes
+SETTINGS = {
+    "quick": dict(sizes=(10, 700), seconds=30, n=64, nfe=50),  # about 2.3 minutes
+    "full": dict(sizes=(10, 30, 100, 700), seconds=40, n=200, nfe=50),
+}  # about 6 minutes
 
 
 def cosine(a, b):
@@ -50,6 +52,7 @@ def nearest(samples, images):
 def pair_runs(source, size, seconds, folder, seed=0):
     """The two runs of one size, trained on disjoint parts 0 and 1 (or reused from folder/N-part)."""
     from ..train import train
+
     runs = []
     for part in (0, 1):
         out = Path(folder) / f"{size}-{part}"
@@ -72,16 +75,29 @@ def compare(runs, n, nfe):
     """Agreement between the two runs' samples and each one's memorization of its own part, for one size."""
     a, b = runs
     xa, xb = (deterministic_samples(r, n, nfe) for r in runs)
-    parts = [model_units(data.subset(data.load(r.cfg.data, "train", size=r.cfg.size, channels=r.cfg.channels),
-                                     r.cfg.subset, r.cfg.subset_part).x) for r in runs]
+    parts = [
+        model_units(
+            data.subset(
+                data.load(r.cfg.data, "train", size=r.cfg.size, channels=r.cfg.channels),
+                r.cfg.subset,
+                r.cfg.subset_part,
+            ).x
+        )
+        for r in runs
+    ]
     mem_a, idx_a = nearest(xa, parts[0])
     mem_b, _ = nearest(xb, parts[1])
-    cross, _ = nearest(xa, parts[1])                  # model 1's sample against the part it never saw
+    cross, _ = nearest(xa, parts[1])  # model 1's sample against the part it never saw
     agree = cosine(xa, xb)
-    return {"size": a.cfg.subset, "steps": [a.step, b.step], "agreement": float(agree.mean()),
-            "memorization": float(torch.cat([mem_a, mem_b]).mean()), "other_part": float(cross.mean()),
-            "copies": float((torch.cat([mem_a, mem_b]) > 0.95).double().mean()),
-            "strip": {"a": xa[:6].tolist(), "b": xb[:6].tolist(), "nearest_a": parts[0][idx_a[:6]].tolist()}}
+    return {
+        "size": a.cfg.subset,
+        "steps": [a.step, b.step],
+        "agreement": float(agree.mean()),
+        "memorization": float(torch.cat([mem_a, mem_b]).mean()),
+        "other_part": float(cross.mean()),
+        "copies": float((torch.cat([mem_a, mem_b]) > 0.95).double().mean()),
+        "strip": {"a": xa[:6].tolist(), "b": xb[:6].tolist(), "nearest_a": parts[0][idx_a[:6]].tolist()},
+    }
 
 
 def transition(rows):
@@ -99,13 +115,21 @@ def measure(runs, quick=False, folder="claims/runs/generalises", source="digits"
         pair = pair_runs(source, size, settings["seconds"], folder)
         rows.append(compare(pair, settings["n"], settings["nfe"]))
     dim = math.prod(pair[0].shape)
-    return {"rows": rows, "n": settings["n"], "nfe": settings["nfe"], "train_seconds": settings["seconds"],
-            "data": source, "dim": dim, "transition": transition(rows)}
+    return {
+        "rows": rows,
+        "n": settings["n"],
+        "nfe": settings["nfe"],
+        "train_seconds": settings["seconds"],
+        "data": source,
+        "dim": dim,
+        "transition": transition(rows),
+    }
 
 
 def figure(result, path):
     """Agreement and memorization against N; for each N, model 1's sample, model 2's, and model 1's nearest image."""
     import matplotlib.pyplot as plt
+
     rows = result["rows"]
     fig = plt.figure(figsize=(11, 4.6))
     ax = fig.add_subplot(1, 2, 1)
@@ -133,16 +157,23 @@ def figure(result, path):
 def row(result):
     rows = result["rows"]
     small, large = rows[0], rows[-1]
-    return {"claim": TITLE,
-            "experiment": f"two unconditional diffusion models per N on disjoint parts of {result['data']} "
-                          f"({result['train_seconds']} s each), {result['n']} DDIM samples ({result['nfe']} steps) from "
-                          "the same noise; cosine of mean-removed images",
-            "ours": "; ".join(f"N = {r['size']}: agreement {r['agreement']:.2f}, memorization {r['memorization']:.2f}"
-                              for r in rows) + (f"; agreement overtakes memorization at N = {result['transition']}"
-                                                if result["transition"] else "; agreement never overtakes memorization"),
-            "reference": "Kadkhodaie et al. 2024: faces 80x80 (D = 6400), copies up to N ~ 10^3, the two models agree "
-                         f"at N = 10^4-10^5; linear theory predicts the change near N ~ D = {result['dim']}",
-            "verdict": verdict(small, large, result)}
+    return {
+        "claim": TITLE,
+        "experiment": f"two unconditional diffusion models per N on disjoint parts of {result['data']} "
+        f"({result['train_seconds']} s each), {result['n']} DDIM samples ({result['nfe']} steps) from "
+        "the same noise; cosine of mean-removed images",
+        "ours": "; ".join(
+            f"N = {r['size']}: agreement {r['agreement']:.2f}, memorization {r['memorization']:.2f}" for r in rows
+        )
+        + (
+            f"; agreement overtakes memorization at N = {result['transition']}"
+            if result["transition"]
+            else "; agreement never overtakes memorization"
+        ),
+        "reference": "Kadkhodaie et al. 2024: faces 80x80 (D = 6400), copies up to N ~ 10^3, the two models agree "
+        f"at N = 10^4-10^5; linear theory predicts the change near N ~ D = {result['dim']}",
+        "verdict": verdict(small, large, result),
+    }
 
 
 def before(result):
@@ -153,15 +184,21 @@ def before(result):
 
 def verdict(small, large, result):
     if small["memorization"] > small["agreement"] and large["agreement"] > large["memorization"]:
-        return (f"True, above a size. With {small['size']} images each model copies its own images "
-                f"(similarity {small['memorization']:.2f} to its nearest, {small['copies']:.0%} near-copies) and the "
-                f"two disagree; somewhere between N = {before(result)} and {result['transition']}, the two models "
-                "start to draw nearly the same new digit "
-                f"from the same noise (agreement {large['agreement']:.2f}): they learned the distribution, not the images.")
+        return (
+            f"True, above a size. With {small['size']} images each model copies its own images "
+            f"(similarity {small['memorization']:.2f} to its nearest, {small['copies']:.0%} near-copies) and the "
+            f"two disagree; somewhere between N = {before(result)} and {result['transition']}, the two models "
+            "start to draw nearly the same new digit "
+            f"from the same noise (agreement {large['agreement']:.2f}): they learned the distribution, not the images."
+        )
     if large["agreement"] <= large["memorization"]:
-        return (f"Not shown at this budget: even at N = {large['size']} the samples stay closer to their own "
-                f"training images ({large['memorization']:.2f}) than to each other ({large['agreement']:.2f}); "
-                "more training or more images would be needed.")
-    return (f"Generalises at every size measured: already at N = {small['size']} the two models agree "
-            f"({small['agreement']:.2f}) more than they copy ({small['memorization']:.2f}), so the copying regime lies "
-            "below the sizes measured or the models are too briefly trained to memorise.")
+        return (
+            f"Not shown at this budget: even at N = {large['size']} the samples stay closer to their own "
+            f"training images ({large['memorization']:.2f}) than to each other ({large['agreement']:.2f}); "
+            "more training or more images would be needed."
+        )
+    return (
+        f"Generalises at every size measured: already at N = {small['size']} the two models agree "
+        f"({small['agreement']:.2f}) more than they copy ({small['memorization']:.2f}), so the copying regime lies "
+        "below the sizes measured or the models are too briefly trained to memorise."
+    )

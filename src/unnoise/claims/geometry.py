@@ -20,9 +20,9 @@ DIMS = (2, 8, 64, 256, 784, 1024)
 def tangent_share(D, d, draws=4000, seed=0):
     """Shares |P_T eps|^2 / |eps|^2 of `draws` noise draws in a random d-dimensional subspace T of R^D."""
     g = torch.Generator().manual_seed(seed)
-    basis = torch.linalg.qr(torch.randn(D, d, generator=g, dtype=torch.float64)).Q       # (D, d) orthonormal
+    basis = torch.linalg.qr(torch.randn(D, d, generator=g, dtype=torch.float64)).Q  # (D, d) orthonormal
     eps = torch.randn(draws, D, generator=g, dtype=torch.float64)
-    return (eps @ basis).square().sum(1) / eps.square().sum(1)                          # (draws,)
+    return (eps @ basis).square().sum(1) / eps.square().sum(1)  # (draws,)
 
 
 def beta_law(D, d):
@@ -41,9 +41,19 @@ def geometry(dims=DIMS, ds=(1, 10), draws=4000):
             share = tangent_share(D, d, draws)
             mean, var = beta_law(D, d)
             lo, hi = torch.quantile(share, torch.tensor([0.05, 0.95], dtype=torch.float64)).tolist()
-            rows.append({"D": D, "d": d, "mean": float(share.mean()), "var": float(share.var()), "lo": lo, "hi": hi,
-                         "law_mean": mean, "law_var": var,
-                         "angle_deg": math.degrees(math.asin(math.sqrt(float(share.mean()))))})
+            rows.append(
+                {
+                    "D": D,
+                    "d": d,
+                    "mean": float(share.mean()),
+                    "var": float(share.var()),
+                    "lo": lo,
+                    "hi": hi,
+                    "law_mean": mean,
+                    "law_var": var,
+                    "angle_deg": math.degrees(math.asin(math.sqrt(float(share.mean())))),
+                }
+            )
     return rows
 
 
@@ -52,9 +62,9 @@ def dimension(score, x0, sigma, K=None, seed=0):
     D = x0.numel()
     K = K or 2 * D + 8
     g = torch.Generator().manual_seed(seed)
-    x = x0.reshape(1, D) + sigma * torch.randn(K, D, generator=g, dtype=x0.dtype)       # (K, D)
-    s = score(x)                                                                         # (K, D)
-    values = torch.linalg.svdvals((s - s.mean(0)).double())                               # (min(K, D),)
+    x = x0.reshape(1, D) + sigma * torch.randn(K, D, generator=g, dtype=x0.dtype)  # (K, D)
+    s = score(x)  # (K, D)
+    values = torch.linalg.svdvals((s - s.mean(0)).double())  # (min(K, D),)
     drops = values[:-1] - values[1:]
     return D - (int(drops.argmax()) + 1), values
 
@@ -63,9 +73,10 @@ def subspace_score(basis, sigma):
     """The exact score of N(0, P) smoothed by sigma^2 I, P the projection on span(basis) (D, k): a test oracle."""
     P = basis @ basis.T
 
-    def score(x):                                   # -(P + sigma^2 I)^-1 x: normal part -x_n / sigma^2
-        inner = x @ P / (1 + sigma ** 2)
-        return -(inner + (x - x @ P) / sigma ** 2)
+    def score(x):  # -(P + sigma^2 I)^-1 x: normal part -x_n / sigma^2
+        inner = x @ P / (1 + sigma**2)
+        return -(inner + (x - x @ P) / sigma**2)
+
     return score
 
 
@@ -76,9 +87,10 @@ def run_score(run, t):
     alpha, sigma = float(run.path.alpha(t)), float(run.path.sigma(t))
     shape = run.shape
 
-    def score(x):                                   # (K, D) -> (K, D)
+    def score(x):  # (K, D) -> (K, D)
         x0, _ = model(x.float().reshape(-1, *shape), t)
-        return ((alpha * x0.reshape(len(x), -1).double() - x) / sigma ** 2)
+        return (alpha * x0.reshape(len(x), -1).double() - x) / sigma**2
+
     return score, alpha, sigma
 
 
@@ -93,7 +105,7 @@ def plan(D, quick):
 def digit_dimensions(run, sigmas=(0.02, 0.05, 0.1), per_class=5):
     """Stanczuk's estimate per class on held-out images, at several noise levels (sigma / alpha, model units)."""
     held = run.dataset
-    x = ((held.x - 0.5) / 0.5).flatten(1).double()                                 # (N, D) model units
+    x = ((held.x - 0.5) / 0.5).flatten(1).double()  # (N, D) model units
     out = []
     for sigma in sigmas:
         t = float(run.path.t_from_sigma_ratio(torch.tensor(sigma, dtype=torch.float64)))
@@ -114,25 +126,46 @@ def measure(runs, quick=False):
     oracle, values = dimension(subspace_score(basis, 0.01), torch.zeros(D, dtype=torch.float64), 0.01)
     sigmas, per_class = plan(int(run.dataset.x[0].numel()), quick)
     dims = digit_dimensions(run, sigmas, per_class)
-    return {"geometry": geometry(draws=1000 if quick else 4000), "oracle": {"D": D, "k": k, "estimate": oracle},
-            "digits": dims, "D": int(run.dataset.x[0].numel()), "data": run.cfg.data, "size": run.cfg.size,
-            "per_class": per_class}
+    return {
+        "geometry": geometry(draws=1000 if quick else 4000),
+        "oracle": {"D": D, "k": k, "estimate": oracle},
+        "digits": dims,
+        "D": int(run.dataset.x[0].numel()),
+        "data": run.cfg.data,
+        "size": run.cfg.size,
+        "per_class": per_class,
+    }
 
 
 def figure(result, path):
     import matplotlib.pyplot as plt
+
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     for d in sorted({r["d"] for r in result["geometry"]}):
         rows = [r for r in result["geometry"] if r["d"] == d]
         a.plot([r["D"] for r in rows], [r["mean"] for r in rows], "o", label=f"measured, d = {d}")
-        a.plot([r["D"] for r in rows], [r["law_mean"] for r in rows], "-", color=a.lines[-1].get_color(),
-               label=f"Beta law mean d/D, d = {d}")
-    a.set(xscale="log", yscale="log", xlabel="ambient dimension D", ylabel="share of noise energy along the data",
-          title="noise is nearly perpendicular in high dimension")
+        a.plot(
+            [r["D"] for r in rows],
+            [r["law_mean"] for r in rows],
+            "-",
+            color=a.lines[-1].get_color(),
+            label=f"Beta law mean d/D, d = {d}",
+        )
+    a.set(
+        xscale="log",
+        yscale="log",
+        xlabel="ambient dimension D",
+        ylabel="share of noise energy along the data",
+        title="noise is nearly perpendicular in high dimension",
+    )
     a.legend(fontsize=7)
     for row in result["digits"]:
         b.plot(list(row["k"]), list(row["k"].values()), "o-", label=f"sigma = {row['sigma']}")
-    b.set(xlabel="digit class", ylabel="estimated dimension (median)", title=f"Stanczuk estimate per class, {data_name(result)} (D = {result['D']})")
+    b.set(
+        xlabel="digit class",
+        ylabel="estimated dimension (median)",
+        title=f"Stanczuk estimate per class, {data_name(result)} (D = {result['D']})",
+    )
     b.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -151,24 +184,35 @@ def row(result):
     ks = mid["k"]
     low = min(ks, key=ks.get)
     flat = [c for c, k in ks.items() if k >= 0.9 * result["D"]]  # k near D: the largest drop is among the first
-    cliff = 2 * len(flat) < len(ks)                                 # most classes show one
-    return {"claim": TITLE,
-            "experiment": "share of isotropic noise in a d-dim subspace as D grows (Beta law); Stanczuk's score-SVD "
-                          f"dimension on an exact Gaussian-subspace score and per class of {data_name(result)} "
-                          f"(D = {result['D']})",
-            "ours": f"D = 2, d = 1: {100 * two['mean']:.0f} % along the data; D = {big['D']}, d = {big['d']}: "
-                    f"{100 * big['mean']:.1f} % (angle to the normal {big['angle_deg']:.0f} deg); oracle dimension "
-                    f"{result['oracle']['estimate']} of {result['oracle']['k']}; {data_name(result)} at sigma {mid['sigma']}: "
-                    + (f"median k from {min(ks.values())} to {max(ks.values())}, lowest for digit {low}" if cliff else
-                       f"no cliff in the score spectrum for {len(flat)} of {len(ks)} classes (k = "
-                       f"{min(ks.values())}-{max(ks.values())} of {result['D']}: the estimate fails)"),
-            "reference": "Beta(d/2, (D-d)/2), mean d/D; Stanczuk et al. 2022: 10-sphere in R^100 -> 11; MNIST "
-                         "(D = 1024) 66 (digit 1) to 152",
-            "verdict": (f"True in high dimension, false in 2D. In 2D half the noise runs along the data; at D = "
-                        f"{big['D']} only {100 * big['mean']:.1f} % does, so denoising is mostly a step back onto the "
-                        "data. " + ("Near the data the trained denoiser's scores point along the normal "
-                                    "directions only; what they leave out is the data's own dimension (the "
-                                    f"estimate above, which at {data_name(result)} depends on the noise level)." if cliff else
-                                    "The dimension estimate recovers an exact score's subspace, but this small "
-                                    f"model's scores show no cliff on {data_name(result)}: here the second half of "
-                                    "the claim (the denoiser projects onto the data) is not shown."))}
+    cliff = 2 * len(flat) < len(ks)  # most classes show one
+    return {
+        "claim": TITLE,
+        "experiment": "share of isotropic noise in a d-dim subspace as D grows (Beta law); Stanczuk's score-SVD "
+        f"dimension on an exact Gaussian-subspace score and per class of {data_name(result)} "
+        f"(D = {result['D']})",
+        "ours": f"D = 2, d = 1: {100 * two['mean']:.0f} % along the data; D = {big['D']}, d = {big['d']}: "
+        f"{100 * big['mean']:.1f} % (angle to the normal {big['angle_deg']:.0f} deg); oracle dimension "
+        f"{result['oracle']['estimate']} of {result['oracle']['k']}; {data_name(result)} at sigma {mid['sigma']}: "
+        + (
+            f"median k from {min(ks.values())} to {max(ks.values())}, lowest for digit {low}"
+            if cliff
+            else f"no cliff in the score spectrum for {len(flat)} of {len(ks)} classes (k = "
+            f"{min(ks.values())}-{max(ks.values())} of {result['D']}: the estimate fails)"
+        ),
+        "reference": "Beta(d/2, (D-d)/2), mean d/D; Stanczuk et al. 2022: 10-sphere in R^100 -> 11; MNIST "
+        "(D = 1024) 66 (digit 1) to 152",
+        "verdict": (
+            f"True in high dimension, false in 2D. In 2D half the noise runs along the data; at D = "
+            f"{big['D']} only {100 * big['mean']:.1f} % does, so denoising is mostly a step back onto the "
+            "data. "
+            + (
+                "Near the data the trained denoiser's scores point along the normal "
+                "directions only; what they leave out is the data's own dimension (the "
+                f"estimate above, which at {data_name(result)} depends on the noise level)."
+                if cliff
+                else "The dimension estimate recovers an exact score's subspace, but this small "
+                f"model's scores show no cliff on {data_name(result)}: here the second half of "
+                "the claim (the denoiser projects onto the data) is not shown."
+            )
+        ),
+    }

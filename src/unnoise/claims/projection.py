@@ -26,11 +26,13 @@ TITLE = "Denoising is the shortest way back (a denoiser on a known sphere)"
 ROLES = ()
 TRAINS = True
 RECIPE = dict(family="diffusion", prediction="v", schedule="vp-cosine", width=256, depth=3)
-SETTINGS = {"quick": dict(d=5, D=32, rows=20000, seconds=40, n=400),
-            "full": dict(d=5, D=32, rows=20000, seconds=150, n=2000)}
+SETTINGS = {
+    "quick": dict(d=5, D=32, rows=20000, seconds=40, n=400),
+    "full": dict(d=5, D=32, rows=20000, seconds=150, n=2000),
+}
 TIMES = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
-RATIOS = (0.01, 0.03, 0.1)        # sigma / alpha for Stanczuk's estimate (model units, unit variance per coordinate)
-DIMENSION_POINTS = 9              # held-out points per noise ratio: K = 2D + 8 = 72 scores each
+RATIOS = (0.01, 0.03, 0.1)  # sigma / alpha for Stanczuk's estimate (model units, unit variance per coordinate)
+DIMENSION_POINTS = 9  # held-out points per noise ratio: K = 2D + 8 = 72 scores each
 
 
 def hadamard(D):
@@ -56,9 +58,9 @@ def sphere(d, D, rows, seed=0):
 
 def normal_share(c, x, q):
     """|P_N c|^2 / |c|^2 per row: the tangent space at the sphere point nearest x is span(Q) minus its radius."""
-    inside = (c @ q) @ q.T                                                  # (n, D) the part in the subspace
+    inside = (c @ q) @ q.T  # (n, D) the part in the subspace
     p = (x @ q) @ q.T
-    p = p / p.norm(dim=1, keepdim=True).clamp(min=1e-12)                     # the radial direction
+    p = p / p.norm(dim=1, keepdim=True).clamp(min=1e-12)  # the radial direction
     tangent = inside - (inside * p).sum(1, keepdim=True) * p
     return 1 - tangent.square().sum(1) / c.square().sum(1).clamp(min=1e-30)
 
@@ -79,6 +81,7 @@ def projection_gap(x0_hat, x_t, q):
 def sphere_run(settings, folder):
     """The data file and the run trained on it (or reused)."""
     from ..train import train
+
     folder = Path(folder)
     out = folder / "run"
     if (out / "config.json").exists():
@@ -100,7 +103,7 @@ def corrections(run, dataset, x0, t, seed=1):
     z_t = (run.path.alpha(tt) * z0 + run.path.sigma(tt) * eps).float()
     x0_hat, _ = run.model(clip=False)(z_t, t)
     step = (dataset.denormalize(x0_hat) - dataset.denormalize(z_t)).double()
-    return step, dataset.denormalize(z_t).double(), (eps * dataset.scale).double()       # noise, in data units
+    return step, dataset.denormalize(z_t).double(), (eps * dataset.scale).double()  # noise, in data units
 
 
 @torch.no_grad()
@@ -108,7 +111,8 @@ def sphere_dimension(run, dataset, x0, ratios=RATIOS):
     """Stanczuk's estimate on the trained sphere model (claim 2(c) on a known manifold): the median k over the
     held-out points x0 at each noise ratio sigma / alpha, in model units (the standardisation is one scale)."""
     from .geometry import dimension, run_score
-    z0 = dataset.normalize(x0.float()).double()                                # (points, D)
+
+    z0 = dataset.normalize(x0.float()).double()  # (points, D)
     out = []
     for ratio in ratios:
         t = float(run.path.t_from_sigma_ratio(torch.tensor(ratio, dtype=torch.float64)))
@@ -128,28 +132,54 @@ def measure(runs, quick=False, folder="claims/runs/projection"):
     for t in TIMES:
         c, x_t, eps = corrections(run, heldout, x0, t)
         share = normal_share(c, x_t, q)
-        noise_share = normal_share(eps, x_t, q)                              # the noise that was added
+        noise_share = normal_share(eps, x_t, q)  # the noise that was added
         gap = projection_gap(x_t + c, x_t, q)
-        rows.append({"t": t, "mean": float(share.mean()), "lo": float(share.quantile(0.1)),
-                     "hi": float(share.quantile(0.9)), "noise": float(noise_share.mean()),
-                     "gap": float(gap.median())})
-    return {"d": settings["d"], "D": settings["D"], "n": settings["n"], "steps": run.step,
-            "train_seconds": settings["seconds"], "geometry": (settings["D"] - settings["d"]) / settings["D"],
-            "rows": rows, "dimension": sphere_dimension(run, heldout, x0[:DIMENSION_POINTS])}
+        rows.append(
+            {
+                "t": t,
+                "mean": float(share.mean()),
+                "lo": float(share.quantile(0.1)),
+                "hi": float(share.quantile(0.9)),
+                "noise": float(noise_share.mean()),
+                "gap": float(gap.median()),
+            }
+        )
+    return {
+        "d": settings["d"],
+        "D": settings["D"],
+        "n": settings["n"],
+        "steps": run.step,
+        "train_seconds": settings["seconds"],
+        "geometry": (settings["D"] - settings["d"]) / settings["D"],
+        "rows": rows,
+        "dimension": sphere_dimension(run, heldout, x0[:DIMENSION_POINTS]),
+    }
 
 
 def figure(result, path):
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(6, 4))
     ts = [r["t"] for r in result["rows"]]
     ax.fill_between(ts, [r["lo"] for r in result["rows"]], [r["hi"] for r in result["rows"]], alpha=0.2)
     ax.plot(ts, [r["mean"] for r in result["rows"]], "o-", label="the denoiser's step x0_hat - x_t (mean, 10-90%)")
     ax.plot(ts, [r["noise"] for r in result["rows"]], "s--", label="the noise that was added")
-    ax.axhline(result["geometry"], color="k", ls=":", lw=1, label=f"isotropic noise, (D - d) / D = {result['geometry']:.2f}")
-    ax.plot(ts, [r["gap"] for r in result["rows"]], "^-", color="tab:green",
-            label="|x0_hat - nearest sphere point| / |x_t - it| (0: a projection)")
-    ax.set(xlabel="t (noise level, vp-cosine)", ylabel="share normal to the sphere; projection gap", ylim=(0, 1.05),
-           title=f"a {result['d']}-sphere in R^{result['D']}")
+    ax.axhline(
+        result["geometry"], color="k", ls=":", lw=1, label=f"isotropic noise, (D - d) / D = {result['geometry']:.2f}"
+    )
+    ax.plot(
+        ts,
+        [r["gap"] for r in result["rows"]],
+        "^-",
+        color="tab:green",
+        label="|x0_hat - nearest sphere point| / |x_t - it| (0: a projection)",
+    )
+    ax.set(
+        xlabel="t (noise level, vp-cosine)",
+        ylabel="share normal to the sphere; projection gap",
+        ylim=(0, 1.05),
+        title=f"a {result['d']}-sphere in R^{result['D']}",
+    )
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -157,16 +187,20 @@ def figure(result, path):
 
 def row(result):
     near = result["rows"][0]
-    return {"claim": TITLE,
-            "experiment": f"an MLP diffusion model on a {result['d']}-sphere in R^{result['D']} "
-                          f"({result['train_seconds']} s, {result['steps']} steps); {result['n']} held-out points "
-                          "noised at each t: the share of x0_hat - x_t normal to the sphere",
-            "ours": "; ".join(f"t = {r['t']}: {r['mean']:.3f} normal, projection gap {r['gap']:.2f}"
-                              for r in result["rows"][::2]) + dimension_text(result),
-            "reference": f"geometry alone: isotropic noise is {result['geometry']:.2f} normal ((D - d) / D); "
-                         "a projection onto the sphere would be 1.00; Stanczuk et al. 2022 recover a 10-sphere "
-                         "in R^100 as 11",
-            "verdict": verdict(near, result) + dimension_verdict(result)}
+    return {
+        "claim": TITLE,
+        "experiment": f"an MLP diffusion model on a {result['d']}-sphere in R^{result['D']} "
+        f"({result['train_seconds']} s, {result['steps']} steps); {result['n']} held-out points "
+        "noised at each t: the share of x0_hat - x_t normal to the sphere",
+        "ours": "; ".join(
+            f"t = {r['t']}: {r['mean']:.3f} normal, projection gap {r['gap']:.2f}" for r in result["rows"][::2]
+        )
+        + dimension_text(result),
+        "reference": f"geometry alone: isotropic noise is {result['geometry']:.2f} normal ((D - d) / D); "
+        "a projection onto the sphere would be 1.00; Stanczuk et al. 2022 recover a 10-sphere "
+        "in R^100 as 11",
+        "verdict": verdict(near, result) + dimension_verdict(result),
+    }
 
 
 def dimension_text(result):
@@ -185,24 +219,34 @@ def dimension_verdict(result):
         return ""
     k, d = rows[0]["k"], result["d"]
     if abs(k - d) <= 1:
-        return (f" Stanczuk's estimate from its scores at small noise recovers the sphere's dimension within 1: "
-                f"k = {k} for d = {d} (the paper: 11 for a 10-sphere).")
-    return (f" Stanczuk's estimate on its scores gives k = {k}, not the sphere's {d}: near the data this model's "
-            "scores still have a tangent part.")
+        return (
+            f" Stanczuk's estimate from its scores at small noise recovers the sphere's dimension within 1: "
+            f"k = {k} for d = {d} (the paper: 11 for a 10-sphere)."
+        )
+    return (
+        f" Stanczuk's estimate on its scores gives k = {k}, not the sphere's {d}: near the data this model's "
+        "scores still have a tangent part."
+    )
 
 
 def verdict(near, result):
     """True when the step is more than halfway from the noise's normal share to a pure projection (1)."""
     base = near["noise"]
     where = (near["mean"] - base) / max(1e-12, 1 - base)
-    said = (f"at t = {near['t']} the denoiser's step is {near['mean']:.1%} normal to the sphere, against "
-            f"{base:.1%} for the noise it removes")
+    said = (
+        f"at t = {near['t']} the denoiser's step is {near['mean']:.1%} normal to the sphere, against "
+        f"{base:.1%} for the noise it removes"
+    )
     said += f"; x0_hat lands {near['gap']:.2f} of the way from the nearest sphere point back to x_t"
     if where >= 0.5 and near["gap"] < 0.5:
-        return (f"True near the data: {said}. The denoiser removes the part of the noise that leads away from "
-                "the manifold and lands close to the nearest point on it: a projection, not a step along it. Far "
-                "from the data (large t) the step aims at the centre, which on a sphere is normal too.")
+        return (
+            f"True near the data: {said}. The denoiser removes the part of the noise that leads away from "
+            "the manifold and lands close to the nearest point on it: a projection, not a step along it. Far "
+            "from the data (large t) the step aims at the centre, which on a sphere is normal too."
+        )
     if where > 0:
-        return (f"Half true here: {said}. That is more normal than the noise, but nearer to the noise's share "
-                "than to a pure projection: this small model also moves along the sphere.")
+        return (
+            f"Half true here: {said}. That is more normal than the noise, but nearer to the noise's share "
+            "than to a pure projection: this small model also moves along the sphere."
+        )
     return f"Not shown: {said}. This model does not step back onto the sphere any more than the noise points away."

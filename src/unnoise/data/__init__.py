@@ -28,9 +28,9 @@ class Dataset:
     x: torch.Tensor
     y: torch.Tensor
     num_classes: int
-    shift: torch.Tensor   # model units: (x - shift) / scale
+    shift: torch.Tensor  # model units: (x - shift) / scale
     scale: torch.Tensor
-    low: torch.Tensor     # the training data's range in model units, for clipping x0 estimates
+    low: torch.Tensor  # the training data's range in model units, for clipping x0 estimates
     high: torch.Tensor
 
     @property
@@ -48,7 +48,7 @@ def names():
     return toy2d.NAMES + images.SOURCES
 
 
-COPY = "points.npy"     # a run's own copy of the point file it was trained on
+COPY = "points.npy"  # a run's own copy of the point file it was trained on
 
 
 def keep_copy(name, folder):
@@ -56,12 +56,15 @@ def keep_copy(name, folder):
     if not points_file.is_file(name) or (Path(folder) / COPY).exists():
         return
     import numpy as np
+
     from ..checkpoint import atomic_write
+
     array = points_file.read(name).numpy()
 
     def write(tmp):
         with open(tmp, "wb") as f:
             np.save(f, array)
+
     atomic_write(Path(folder) / COPY, write)
 
 
@@ -83,8 +86,10 @@ def is_images(name):
         return False
     if name in images.SOURCES or os.sep in str(name) or Path(name).exists():
         return True
-    raise UnnoiseError(f"unknown data set {name!r}; choose one of {', '.join(names())}, "
-                       "or give a point file (.npy, .csv, .txt) or a folder of PNG/JPEG images (a path)")
+    raise UnnoiseError(
+        f"unknown data set {name!r}; choose one of {', '.join(names())}, "
+        "or give a point file (.npy, .csv, .txt) or a folder of PNG/JPEG images (a path)"
+    )
 
 
 def load(name, split="train", n=None, seed=None, size=None, channels=None):
@@ -101,7 +106,7 @@ def load(name, split="train", n=None, seed=None, size=None, channels=None):
     return Dataset(name, x, y, toy2d.CLASSES[name], *_train_units(name))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _train_units(name):
     """Per-coordinate mean and std of the training draw (the map into model units), and its range there."""
     x, _ = toy2d.draw(name, TRAIN_SIZE_2D, SPLITS["train"])
@@ -115,12 +120,16 @@ def _file_split(name, split, n, seed):
     x = points_file.part(name, split)
     if n is not None:
         n = min(bounded("n", n), len(x))
-        rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n] if seed is not None else slice(n)
+        rows = (
+            torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n] if seed is not None else slice(n)
+        )
         x = x[rows]
     train = points_file.part(name, "train")
     shift, scale = train.mean(0), train.std(0).clamp(min=1e-8)
     z = (train - shift) / scale
-    return Dataset(str(name), x, torch.zeros(len(x), dtype=torch.long), 0, shift, scale, z.min(0).values, z.max(0).values)
+    return Dataset(
+        str(name), x, torch.zeros(len(x), dtype=torch.long), 0, shift, scale, z.min(0).values, z.max(0).values
+    )
 
 
 def _image_split(name, split, n, seed, size, channels):
@@ -133,14 +142,16 @@ def _image_split(name, split, n, seed, size, channels):
     return dataset
 
 
-SUBSET_SEED = 0       # one fixed order of the training split, so parts of one size never overlap
+SUBSET_SEED = 0  # one fixed order of the training split, so parts of one size never overlap
 
 
 def subset(dataset, size, part=0):
     """Rows [part * size, (part + 1) * size) of a fixed seeded order of the split: disjoint parts for different part."""
     order = torch.randperm(len(dataset.x), generator=torch.Generator().manual_seed(SUBSET_SEED))
     if (part + 1) * size > len(order):
-        raise UnnoiseError(f"--subset {size} --subset-part {part} needs {(part + 1) * size} rows, but the training "
-                           f"split of {dataset.name} has {len(order)}; the parts of size {size} are 0..{len(order) // size - 1}")
-    rows = order[part * size:(part + 1) * size]
+        raise UnnoiseError(
+            f"--subset {size} --subset-part {part} needs {(part + 1) * size} rows, but the training "
+            f"split of {dataset.name} has {len(order)}; the parts of size {size} are 0..{len(order) // size - 1}"
+        )
+    rows = order[part * size : (part + 1) * size]
     return dataclasses.replace(dataset, x=dataset.x[rows], y=dataset.y[rows])

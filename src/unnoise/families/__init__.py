@@ -18,8 +18,14 @@ autoregressive.py raster AR over pixels or tokens; var.py VAR's next-scale predi
 
 from . import autoregressive, continuous, tokenizer, var
 
-MODULES = {"diffusion": continuous, "flow": continuous, "edm": continuous,
-           "vq": tokenizer, "ar": autoregressive, "var": var}
+MODULES = {
+    "diffusion": continuous,
+    "flow": continuous,
+    "edm": continuous,
+    "vq": tokenizer,
+    "ar": autoregressive,
+    "var": var,
+}
 
 
 def of(cfg):

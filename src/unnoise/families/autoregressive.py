@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 from ..data.images import SCALE, SHIFT
 from ..nets.transformer import Transformer
-from . import tokenizer, tokens as token_sampling
+from . import tokenizer
+from . import tokens as token_sampling
 
 
 def pixels(cfg):
@@ -27,9 +28,10 @@ def length_of(cfg, tok=None):
 def build(cfg, num_classes, folder):
     tok = None if pixels(cfg) else tokenizer.load(f"{folder}/{tokenizer.SUBFOLDER}", cfg, single_scale=True)
     vocab = cfg.levels if pixels(cfg) else tok.vocab
-    net = Transformer(vocab, torch.arange(length_of(cfg, tok)), cfg.width, cfg.depth, cfg.heads,
-                      num_classes if cfg.conditional else 0)
-    net.__dict__["tokenizer"] = tok                                   # used, not trained or saved
+    net = Transformer(
+        vocab, torch.arange(length_of(cfg, tok)), cfg.width, cfg.depth, cfg.heads, num_classes if cfg.conditional else 0
+    )
+    net.__dict__["tokenizer"] = tok  # used, not trained or saved
     return net
 
 
@@ -58,8 +60,8 @@ def prepare(cfg, dataset, folder, progress=True):
 
 def loss(net, cfg, rows, y, generator):
     """Next-token cross-entropy: position i predicts token i from tokens < i (and the class)."""
-    ids = rows["tokens"]                                                  # (B, L)
-    logits = net(ids[:, :-1], y)                                          # (B, L, V)
+    ids = rows["tokens"]  # (B, L)
+    logits = net(ids[:, :-1], y)  # (B, L, V)
     return F.cross_entropy(logits.transpose(1, 2), ids)
 
 
@@ -68,7 +70,7 @@ def lengths(run):
 
 
 def next_inputs(run, picked, k, state):
-    return picked, None                                                   # the token just drawn, (B, 1)
+    return picked, None  # the token just drawn, (B, 1)
 
 
 def decode(run, ids):
@@ -86,6 +88,10 @@ def bits(run, x, y=None):
     ids = encode(run.cfg, x, run.net.tokenizer)
     per_image, _ = token_sampling.nll_bits(run, ids, ids[:, :-1], y)
     dims = ids.shape[1]
-    return {"bits_per_image": float(per_image.mean()), "bits_per_image_stderr": float(per_image.std() / len(ids) ** 0.5),
-            "bpd": float(per_image.mean() / dims) if pixels(run.cfg) else None, "n": len(ids),
-            "grid": f"{run.cfg.levels} levels" if pixels(run.cfg) else f"{run.net.vocab} codes x {dims} tokens"}
+    return {
+        "bits_per_image": float(per_image.mean()),
+        "bits_per_image_stderr": float(per_image.std() / len(ids) ** 0.5),
+        "bpd": float(per_image.mean() / dims) if pixels(run.cfg) else None,
+        "n": len(ids),
+        "grid": f"{run.cfg.levels} levels" if pixels(run.cfg) else f"{run.net.vocab} codes x {dims} tokens",
+    }

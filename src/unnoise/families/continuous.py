@@ -30,23 +30,24 @@ def prepare(cfg, dataset, folder, progress=True):
     source.start_training(cfg, dataset, folder)
     if cfg.coupling == "reflow":
         from ..reflow import load_pairs
+
         x0, eps, y = load_pairs(folder)
         return {"x0": x0, "eps": eps}, y
-    return {"x0": dataset.normalize(dataset.x)}, dataset.y                 # (N, 2) or (N, C, H, W)
+    return {"x0": dataset.normalize(dataset.x)}, dataset.y  # (N, 2) or (N, C, H, W)
 
 
 def draw(cfg, rows, generator):
     """The batch's randomness for every row of the global batch: noise paired by the coupling, then times
     (drawn once for the whole batch, so an OT pairing and every process see the same draws)."""
-    x0 = rows["x0"]                                                        # (B, ...)
+    x0 = rows["x0"]  # (B, ...)
     start = source.for_training(cfg.source, cfg.data)
     if "eps" in rows:
         eps = rows["eps"]
     elif start.gaussian:
         eps = paired_noise(cfg.coupling, x0, generator)
-    else:                                                                  # source points stand in for the noise
+    else:  # source points stand in for the noise
         eps = couple(cfg.coupling, x0, start.draw(len(x0), generator), generator)
-    t = sample_times(path_of(cfg.schedule, cfg.sigma_data), cfg.time_density, len(x0), generator)   # (B,)
+    t = sample_times(path_of(cfg.schedule, cfg.sigma_data), cfg.time_density, len(x0), generator)  # (B,)
     if eps is None:
         eps = torch.randn(x0.shape, generator=generator)
     return {"x0": x0, "eps": eps, "t": t}
@@ -54,5 +55,6 @@ def draw(cfg, rows, generator):
 
 def loss(net, cfg, rows, y, generator):
     """The denoising / flow-matching loss (or EDM's) on the batch that draw() paired with its noise and times."""
-    return training_loss(net, path_of(cfg.schedule, cfg.sigma_data), cfg, rows["x0"], y, generator,
-                         eps=rows.get("eps"), t=rows.get("t"))
+    return training_loss(
+        net, path_of(cfg.schedule, cfg.sigma_data), cfg, rows["x0"], y, generator, eps=rows.get("eps"), t=rows.get("t")
+    )

@@ -22,9 +22,11 @@ def check_options(run, options):
     """Refuse continuous-only options and out-of-range ones; returns temperature, top_k, top_p, guidance_ramp."""
     for name in CONTINUOUS_ONLY:
         if options.get(name) is not None:
-            raise UnnoiseError(f"--{name.replace('_', '-')} belongs to diffusion, flow and edm runs; a {run.cfg.family} "
-                               "run samples token by token: use --temperature, --top-k, --top-p, --guidance "
-                               "(--guidance-ramp)")
+            raise UnnoiseError(
+                f"--{name.replace('_', '-')} belongs to diffusion, flow and edm runs; a {run.cfg.family} "
+                "run samples token by token: use --temperature, --top-k, --top-p, --guidance "
+                "(--guidance-ramp)"
+            )
     unknown = sorted(set(options) - set(OPTIONS) - set(CONTINUOUS_ONLY))
     if unknown:
         raise UnnoiseError(f"a {run.cfg.family} run takes no option {unknown[0]!r}; its options: {', '.join(OPTIONS)}")
@@ -50,7 +52,7 @@ def filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
         logits = logits.masked_fill(logits < kth, -math.inf)
     if top_p is not None and top_p < 1:
         probs, order = logits.softmax(-1).sort(dim=-1, descending=True)
-        before = probs.cumsum(-1) - probs                      # mass of the tokens ranked above each one
+        before = probs.cumsum(-1) - probs  # mass of the tokens ranked above each one
         drop = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, order, before >= top_p)
         logits = logits.masked_fill(drop, -math.inf)
     return logits
@@ -65,8 +67,9 @@ def draw(logits, uniforms):
 
 def uniforms(seed, start, stop, length):
     """(stop - start, length) uniforms, row i from generator seed * 1_000_003 + start + i (as PerSampleNoise)."""
-    return torch.stack([torch.rand(length, generator=torch.Generator().manual_seed(seed * 1_000_003 + i))
-                        for i in range(start, stop)])
+    return torch.stack(
+        [torch.rand(length, generator=torch.Generator().manual_seed(seed * 1_000_003 + i)) for i in range(start, stop)]
+    )
 
 
 def guided(cond, uncond, w):
@@ -95,22 +98,22 @@ def generate(run, family, n, seed, label, w, options, batch_size=1000, callback=
     for start in starts:
         stop = min(first + n, start + batch_size)
         B = stop - start
-        u = uniforms(seed, start, stop, sum(lengths))                            # (B, L)
+        u = uniforms(seed, start, stop, sum(lengths))  # (B, L)
         y = net.null(B) if label is None and w == 1 else cfg_guidance.labels(run, label, start, stop)
         need_uncond = w != 1
-        y_all = torch.cat([y, net.null(B)]) if need_uncond else y               # (B or 2B,)
+        y_all = torch.cat([y, net.null(B)]) if need_uncond else y  # (B or 2B,)
         cache, state, inputs, pos, tokens = net.new_cache(), None, None, 0, []
         with torch.no_grad():
             for k, length in enumerate(lengths):
-                logits = net.step(inputs, y_all, cache, pos)                     # (B or 2B, length, V)
+                logits = net.step(inputs, y_all, cache, pos)  # (B or 2B, length, V)
                 if need_uncond:
                     cond, uncond = logits.chunk(2)
                     logits = guided(cond, uncond, level_weight(w, ramp, k, len(lengths)))
-                picked = draw(filter_logits(logits, temperature, top_k, top_p), u[:, pos:pos + length])   # (B, length)
+                picked = draw(filter_logits(logits, temperature, top_k, top_p), u[:, pos : pos + length])  # (B, length)
                 tokens.append(picked)
                 pos += length
                 if k + 1 < len(lengths):
-                    inputs, state = family.next_inputs(run, picked, k, state)   # (B, next length, ...)
+                    inputs, state = family.next_inputs(run, picked, k, state)  # (B, next length, ...)
                     if need_uncond:
                         inputs = torch.cat([inputs, inputs])
                 bar.update()
@@ -121,8 +124,19 @@ def generate(run, family, n, seed, label, w, options, batch_size=1000, callback=
     return torch.cat(out)
 
 
-def sample(run, family, n=2000, seed=0, label=None, guidance=1.0, batch_size=1000, callback=None, progress=False,
-           first=0, **options):
+def sample(
+    run,
+    family,
+    n=2000,
+    seed=0,
+    label=None,
+    guidance=1.0,
+    batch_size=1000,
+    callback=None,
+    progress=False,
+    first=0,
+    **options,
+):
     """Images (n, C, H, W) in [0, 1] from a token run; callback(level, tokens so far) after each level."""
     cfg_guidance.check(run, label, guidance)
     checked = check_options(run, options)
@@ -135,12 +149,14 @@ def nll_bits(run, tokens, inputs, y=None, batch=250):
     """Code length of held-out tokens under the prior, -log2 p, per image and summed per level: ((N,), (levels,))."""
     per_image, per_token = [], []
     for i in range(0, len(tokens), batch):
-        t = tokens[i:i + batch]
-        logits = run.net(inputs[i:i + batch], None if y is None else y[i:i + batch])        # (b, L, V)
-        nats = torch.nn.functional.cross_entropy(logits.transpose(1, 2), t, reduction="none")   # (b, L)
+        t = tokens[i : i + batch]
+        logits = run.net(inputs[i : i + batch], None if y is None else y[i : i + batch])  # (b, L, V)
+        nats = torch.nn.functional.cross_entropy(logits.transpose(1, 2), t, reduction="none")  # (b, L)
         per_token.append(nats)
         per_image.append(nats.sum(1))
     per_token = torch.cat(per_token) / math.log(2)
     levels = run.net.levels
-    per_level = torch.zeros(int(levels.max()) + 1, dtype=torch.float64).index_add_(0, levels, per_token.double().mean(0))
+    per_level = torch.zeros(int(levels.max()) + 1, dtype=torch.float64).index_add_(
+        0, levels, per_token.double().mean(0)
+    )
     return torch.cat(per_image) / math.log(2), per_level

@@ -13,15 +13,17 @@ import torch.nn.functional as F
 
 from ..data.images import SCALE, SHIFT
 from ..nets.transformer import Transformer
-from . import tokenizer, tokens as token_sampling
+from . import tokenizer
+from . import tokens as token_sampling
 
 
 def build(cfg, num_classes, folder):
     tok = tokenizer.load(f"{folder}/{tokenizer.SUBFOLDER}", cfg, single_scale=False)
-    levels = torch.cat([torch.full((p * p,), k) for k, p in enumerate(tok.scales)])     # (L,)
-    net = Transformer(tok.vocab, levels, cfg.width, cfg.depth, cfg.heads, num_classes if cfg.conditional else 0,
-                      in_features=tok.dim)
-    net.__dict__["tokenizer"] = tok                                   # used, not trained or saved
+    levels = torch.cat([torch.full((p * p,), k) for k, p in enumerate(tok.scales)])  # (L,)
+    net = Transformer(
+        tok.vocab, levels, cfg.width, cfg.depth, cfg.heads, num_classes if cfg.conditional else 0, in_features=tok.dim
+    )
+    net.__dict__["tokenizer"] = tok  # used, not trained or saved
     return net
 
 
@@ -38,7 +40,7 @@ def prepare(cfg, dataset, folder, progress=True):
 
 
 def loss(net, cfg, rows, y, generator):
-    logits = net(rows["inputs"], y)                                       # (B, L, V)
+    logits = net(rows["inputs"], y)  # (B, L, V)
     return F.cross_entropy(logits.transpose(1, 2), rows["tokens"])
 
 
@@ -51,7 +53,7 @@ def next_inputs(run, picked, k, f_hat):
     tok = run.net.tokenizer
     side = tok.scales[k]
     f_hat = tok.embed_scale(picked.view(-1, side, side), k) + (0 if f_hat is None else f_hat)
-    return tok.next_input(f_hat, k), f_hat                                # (B, p_{k+1}^2, C)
+    return tok.next_input(f_hat, k), f_hat  # (B, p_{k+1}^2, C)
 
 
 def decode(run, ids):
@@ -67,6 +69,11 @@ def bits(run, x, y=None):
     tok = run.net.tokenizer
     ids, inputs = pyramid(tok, x)
     per_image, per_level = token_sampling.nll_bits(run, ids, inputs, y)
-    return {"bits_per_image": float(per_image.mean()), "bits_per_image_stderr": float(per_image.std() / len(ids) ** 0.5),
-            "bits_per_scale": [round(float(b), 3) for b in per_level], "bpd": None, "n": len(ids),
-            "grid": f"{tok.vocab} codes x {ids.shape[1]} tokens"}
+    return {
+        "bits_per_image": float(per_image.mean()),
+        "bits_per_image_stderr": float(per_image.std() / len(ids) ** 0.5),
+        "bits_per_scale": [round(float(b), 3) for b in per_level],
+        "bpd": None,
+        "n": len(ids),
+        "grid": f"{tok.vocab} codes x {ids.shape[1]} tokens",
+    }

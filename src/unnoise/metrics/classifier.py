@@ -22,7 +22,7 @@ from ..checkpoint import load_json, load_weights, save_json, save_tensors
 from ..data.images import default_size, load_images
 from ..errors import UnnoiseError
 
-VERSION = 4          # bump when the architecture or the training recipe changes: old caches are ignored
+VERSION = 4  # bump when the architecture or the training recipe changes: old caches are ignored
 FEATURES = 64
 STEPS, BATCH, LR, SEED = 2000, 128, 5e-3, 0
 
@@ -40,33 +40,40 @@ class Classifier(nn.Module):
     def __init__(self, channels, num_classes, width=32):
         super().__init__()
         self.convs = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4))
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(2 * width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4),
+        )
         self.embed = nn.Linear(2 * width * 16, FEATURES)
         self.head = nn.Sequential(nn.ReLU(), nn.Dropout(0.2), nn.Linear(FEATURES, num_classes))
 
     def features(self, x):
-        h = self.convs(2 * x - 1)                                   # (B, 2 width, 4, 4)
-        return self.embed(h.flatten(1))                             # (B, 64)
+        h = self.convs(2 * x - 1)  # (B, 2 width, 4, 4)
+        return self.embed(h.flatten(1))  # (B, 64)
 
     def forward(self, x):
-        return self.head(self.features(x))                         # (B, classes)
+        return self.head(self.features(x))  # (B, classes)
 
 
 @torch.no_grad()
 def features(net, x, batch=1000):
     """(N, C, H, W) images -> (N, 64) float64 features, in eval mode."""
     net.eval()
-    return torch.cat([net.features(x[i:i + batch].float()) for i in range(0, len(x), batch)]).double()
+    return torch.cat([net.features(x[i : i + batch].float()) for i in range(0, len(x), batch)]).double()
 
 
 @torch.no_grad()
 def predict(net, x, batch=1000):
     """(N, C, H, W) images -> (N,) predicted classes."""
     net.eval()
-    return torch.cat([net(x[i:i + batch].float()).argmax(1) for i in range(0, len(x), batch)])
+    return torch.cat([net(x[i : i + batch].float()).argmax(1) for i in range(0, len(x), batch)])
 
 
 def rotated(x, y):
@@ -83,7 +90,7 @@ def train(x, y, num_classes, steps=None, seed=SEED):
     """
     steps = steps or STEPS
     gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng():      # dropout draws from the global generator: seed it too (version 4)
+    with torch.random.fork_rng():  # dropout draws from the global generator: seed it too (version 4)
         torch.manual_seed(seed)
         net = Classifier(x.shape[1], num_classes)
         opt = torch.optim.Adam(net.parameters(), lr=LR)
@@ -106,7 +113,7 @@ def shift(x, gen, pixels=1):
     choice = torch.randint(0, side * side, (len(x),), generator=gen)  # one of the side^2 offsets per image
     for k in range(side * side):
         dy, dx, rows = k // side, k % side, choice == k
-        out[rows] = padded[rows, :, dy:dy + H, dx:dx + W]
+        out[rows] = padded[rows, :, dy : dy + H, dx : dx + W]
     return out
 
 
@@ -141,20 +148,36 @@ def _train_and_cache(source, size, channels, task, class_names, weights, meta, v
     start = time.perf_counter()
     net = train(x, y, int(y.max()) + 1 if task == "classes" else 4, seed=seed)
     accuracy = float((predict(net, hx) == hy).float().mean())
-    info = {"source": str(source), "size": size, "channels": x.shape[1], "task": task,
-            "class_names": class_names, "heldout_accuracy": accuracy, "heldout_n": len(hx),
-            "train_n": len(x), "steps": STEPS, "seed": seed, "version": VERSION,
-            "seconds": round(time.perf_counter() - start, 1)}
+    info = {
+        "source": str(source),
+        "size": size,
+        "channels": x.shape[1],
+        "task": task,
+        "class_names": class_names,
+        "heldout_accuracy": accuracy,
+        "heldout_n": len(hx),
+        "train_n": len(x),
+        "steps": STEPS,
+        "seed": seed,
+        "version": VERSION,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
     try:
         save_tensors(weights, net.state_dict(), metadata={"info": json.dumps(info)})
         save_json(meta, info)
     except OSError as err:
-        print(f"unnoise: could not cache the image classifier in {weights.parent} ({err.strerror}); "
-              f"set UNNOISE_CACHE to a writable folder", file=sys.stderr)
+        print(
+            f"unnoise: could not cache the image classifier in {weights.parent} ({err.strerror}); "
+            f"set UNNOISE_CACHE to a writable folder",
+            file=sys.stderr,
+        )
     if verbose:
         what = "class" if task == "classes" else "rotation"
-        print(f"unnoise: trained the {source} {size}x{size} classifier for image metrics in {info['seconds']} s: "
-              f"held-out {what} accuracy {accuracy:.3f} (cached in {weights.parent})", file=sys.stderr)
+        print(
+            f"unnoise: trained the {source} {size}x{size} classifier for image metrics in {info['seconds']} s: "
+            f"held-out {what} accuracy {accuracy:.3f} (cached in {weights.parent})",
+            file=sys.stderr,
+        )
     return net, info
 
 

@@ -24,7 +24,7 @@ from ..errors import UnnoiseError
 from . import classifier as clf
 
 K_NEAREST = 3
-DRAWS = 10       # FID and KID of samples: the mean over this many class-matched draws of n samples
+DRAWS = 10  # FID and KID of samples: the mean over this many class-matched draws of n samples
 
 
 class _Given(torch.nn.Module):
@@ -41,6 +41,7 @@ class _Given(torch.nn.Module):
 def fid(a, b):
     """Frechet distance between Gaussians fitted to feature sets a (n, d) and b (m, d) (Heusel et al. 2017)."""
     from torchmetrics.image.fid import FrechetInceptionDistance
+
     metric = FrechetInceptionDistance(feature=_Given(a.shape[1]))
     metric.update(torch.as_tensor(a), real=False)
     metric.update(torch.as_tensor(b), real=True)
@@ -50,27 +51,28 @@ def fid(a, b):
 def kid(a, b, subsets=100, subset_size=1000, seed=0):
     """(mean, std) over random subsets of the unbiased cubic-kernel MMD^2 between a and b (Binkowski et al. 2018)."""
     from torchmetrics.image.kid import KernelInceptionDistance
+
     size = min(subset_size, len(a), len(b))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")                                 # "will save all extracted features"
+        warnings.simplefilter("ignore")  # "will save all extracted features"
         metric = KernelInceptionDistance(feature=_Given(a.shape[1]), subsets=subsets, subset_size=size)
     metric.update(torch.as_tensor(a), real=False)
     metric.update(torch.as_tensor(b), real=True)
     with torch.random.fork_rng():
-        torch.manual_seed(seed)                                         # its subsets come from torch.randperm
+        torch.manual_seed(seed)  # its subsets come from torch.randperm
         mean, std = metric.compute()
     return float(mean), float(std)
 
 
 def knn_radii(x, k=K_NEAREST):
     """Distance from each row of x (n, d) to its k-th nearest other row: the radius of its ball."""
-    dist = torch.cdist(x, x)                                            # (n, n), zero diagonal
-    return dist.kthvalue(k + 1, dim=1).values                           # k + 1: the row itself is first
+    dist = torch.cdist(x, x)  # (n, n), zero diagonal
+    return dist.kthvalue(k + 1, dim=1).values  # k + 1: the row itself is first
 
 
 def coverage(points, centres, radii):
     """Share of points (m, d) inside at least one ball (centres (n, d), radii (n,))."""
-    dist = torch.cdist(points, centres)                                 # (m, n)
+    dist = torch.cdist(points, centres)  # (m, n)
     return float((dist <= radii[None]).any(1).double().mean())
 
 
@@ -85,7 +87,7 @@ def precision_recall(real, fake, k=K_NEAREST):
 def nearest_distances(x, reference, batch=500):
     """L2 distance from each image of x to its nearest image in reference: (n,)."""
     x, reference = x.flatten(1).double(), reference.flatten(1).double()
-    return torch.cat([torch.cdist(x[i:i + batch], reference).min(1).values for i in range(0, len(x), batch)])
+    return torch.cat([torch.cdist(x[i : i + batch], reference).min(1).values for i in range(0, len(x), batch)])
 
 
 def memorization_ratio(samples, train, heldout):
@@ -134,8 +136,9 @@ def standardized(reference, *others):
     return tuple((f - mean) / std for f in (reference, *others))
 
 
-def report(samples, labels=None, source="digits", size=None, channels=None, cache=None, verbose=True,
-           classifier_seed=clf.SEED):
+def report(
+    samples, labels=None, source="digits", size=None, channels=None, cache=None, verbose=True, classifier_seed=clf.SEED
+):
     """Every image metric of samples (N, C, H, W) in [0, 1] against the training split, beside its held-out floor."""
     samples = _check(samples, size, channels)
     if labels is not None and len(labels) != len(samples):
@@ -183,12 +186,20 @@ def _check(samples, size, channels):
 
 def format_report(result):
     """One line per metric: value, floor and, where it helps, what a good value is."""
-    lines = [f"image metrics at n={result['n']} against {result['reference_n']} training images "
-             f"(features from a classifier with held-out accuracy {result['classifier_accuracy']:.3f})"]
-    for name, hint in (("fid", "lower is better"), ("kid", "lower is better"), ("precision", "higher is better"),
-                       ("recall", "higher is better"), ("class_accuracy", "higher is better"),
-                       ("memorization_ratio", ">= 0.9: no nearer the training images than unseen real ones")):
+    lines = [
+        f"image metrics at n={result['n']} against {result['reference_n']} training images "
+        f"(features from a classifier with held-out accuracy {result['classifier_accuracy']:.3f})"
+    ]
+    for name, hint in (
+        ("fid", "lower is better"),
+        ("kid", "lower is better"),
+        ("precision", "higher is better"),
+        ("recall", "higher is better"),
+        ("class_accuracy", "higher is better"),
+        ("memorization_ratio", ">= 0.9: no nearer the training images than unseen real ones"),
+    ):
         if result.get(name) is not None:
-            lines.append(f"  {name:<19s} {result[name]:9.4f}   floor (held-out real) {result[name + '_floor']:9.4f}"
-                         f"   {hint}")
+            lines.append(
+                f"  {name:<19s} {result[name]:9.4f}   floor (held-out real) {result[name + '_floor']:9.4f}   {hint}"
+            )
     return "\n".join(lines)

@@ -16,7 +16,7 @@ def _np(x):
 def w2(a, b):
     """Exact 2-Wasserstein distance between two empirical measures (network simplex, POT's emd2)."""
     a, b = _np(a), _np(b)
-    cost = ot.dist(a, b)                                    # squared Euclidean, (n, m)
+    cost = ot.dist(a, b)  # squared Euclidean, (n, m)
     return float(np.sqrt(ot.emd2(ot.unif(len(a)), ot.unif(len(b)), cost, numItermax=10_000_000)))
 
 
@@ -24,6 +24,7 @@ def w2_floor(name, held, draws=4):
     """The W2 floor of held-out points: the mean W2 to `draws` seeded fresh real draws of the same size
     (one draw moves by +-20 %)."""
     from .. import data
+
     return sum(w2(data.load(name, "fresh", len(held), seed=100 + k).x, held) for k in range(draws)) / draws
 
 
@@ -36,7 +37,7 @@ def mmd(a, b):
     """sqrt of the biased MMD^2 with an RBF kernel whose bandwidth is the median pairwise distance (Gretton et al. 2012)."""
     a, b = torch.as_tensor(a).double(), torch.as_tensor(b).double()
     both = torch.cat([a, b])
-    dist2 = torch.cdist(both, both).square()                # (n + m, n + m)
+    dist2 = torch.cdist(both, both).square()  # (n + m, n + m)
     bandwidth2 = dist2[dist2 > 0].median()
     k = torch.exp(-dist2 / (2 * bandwidth2))
     n = len(a)

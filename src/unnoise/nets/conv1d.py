@@ -30,24 +30,25 @@ class WaveNet(nn.Module):
     def __init__(self, levels=256, width=32, dilations=DILATIONS, num_classes=0):
         super().__init__()
         self.levels, self.dilations = levels, tuple(dilations)
-        self.receptive = 1 + sum(self.dilations)                 # kernel 2: each layer looks d steps further back
-        self.embed = nn.Embedding(levels + 1, width)              # index `levels` is the start token
+        self.receptive = 1 + sum(self.dilations)  # kernel 2: each layer looks d steps further back
+        self.embed = nn.Embedding(levels + 1, width)  # index `levels` is the start token
         self.gates = nn.ModuleList(nn.Conv1d(width, 2 * width, 2, dilation=d) for d in self.dilations)
         self.mixes = nn.ModuleList(nn.Conv1d(width, 2 * width, 1) for _ in self.dilations)
-        self.labels = (nn.ModuleList(nn.Embedding(num_classes, 2 * width) for _ in self.dilations)
-                       if num_classes else None)
+        self.labels = (
+            nn.ModuleList(nn.Embedding(num_classes, 2 * width) for _ in self.dilations) if num_classes else None
+        )
         self.out = nn.Sequential(nn.ReLU(), nn.Conv1d(width, width, 1), nn.ReLU(), nn.Conv1d(width, levels, 1))
 
     def forward(self, tokens, y=None):
-        h = self.embed(tokens).transpose(1, 2)                   # (B, C, T)
+        h = self.embed(tokens).transpose(1, 2)  # (B, C, T)
         skip = 0
         for i, (gate, mix, d) in enumerate(zip(self.gates, self.mixes, self.dilations)):
-            a = gate(F.pad(h, (d, 0)))                            # (B, 2C, T), causal: padded on the left only
+            a = gate(F.pad(h, (d, 0)))  # (B, 2C, T), causal: padded on the left only
             if self.labels is not None and y is not None:
                 a = a + self.labels[i](y)[:, :, None]
-            res, s = mix(gated(a)).chunk(2, 1)                    # (B, C, T) each
+            res, s = mix(gated(a)).chunk(2, 1)  # (B, C, T) each
             h, skip = (h + res) / math.sqrt(2), skip + s
-        return self.out(skip)                                     # (B, levels, T)
+        return self.out(skip)  # (B, levels, T)
 
 
 class Denoiser1d(nn.Module):
@@ -65,13 +66,13 @@ class Denoiser1d(nn.Module):
         nn.init.zeros_(self.out[-1].weight), nn.init.zeros_(self.out[-1].bias)
 
     def forward(self, x, t, y=None):
-        emb = self.cond(t, y)                                     # (B, C)
-        h = F.relu(self.inp(x))                                   # (B, C, L)
+        emb = self.cond(t, y)  # (B, C)
+        h = F.relu(self.inp(x))  # (B, C, L)
         skip = 0
         for conv, step, mix in zip(self.convs, self.steps, self.mixes):
             res, s = mix(gated(conv(h + step(emb)[:, :, None]))).chunk(2, 1)
             h, skip = (h + res) / math.sqrt(2), skip + s
-        return self.out(skip / math.sqrt(len(self.convs)))        # (B, channels, L)
+        return self.out(skip / math.sqrt(len(self.convs)))  # (B, channels, L)
 
 
 class Judge1d(nn.Module):
@@ -80,13 +81,18 @@ class Judge1d(nn.Module):
     def __init__(self, num_classes=10, width=32):
         super().__init__()
         self.convs = nn.Sequential(
-            nn.Conv1d(1, width, 5, padding=2), nn.ReLU(),
-            nn.Conv1d(width, width, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv1d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(), nn.AdaptiveMaxPool1d(4))
+            nn.Conv1d(1, width, 5, padding=2),
+            nn.ReLU(),
+            nn.Conv1d(width, width, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(width, 2 * width, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveMaxPool1d(4),
+        )
         self.head = nn.Linear(8 * width, num_classes)
 
     def forward(self, x):
-        return self.head(self.convs(x).flatten(1))                # (B, classes)
+        return self.head(self.convs(x).flatten(1))  # (B, classes)
 
 
 def parameters(net):

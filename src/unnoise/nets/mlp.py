@@ -29,8 +29,8 @@ class MLP(nn.Module):
         self.out = nn.Sequential(nn.LayerNorm(width), nn.SiLU(), nn.Linear(width, dim))
 
     def forward(self, x, t, y=None):
-        emb = self.cond(t, y)                    # (B, width)
-        h = self.inp(x)                          # (B, width)
+        emb = self.cond(t, y)  # (B, width)
+        h = self.inp(x)  # (B, width)
         for block in self.blocks:
             h = block(h, emb)
-        return self.out(h)                       # (B, dim)
+        return self.out(h)  # (B, dim)

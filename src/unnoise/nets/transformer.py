@@ -41,10 +41,10 @@ class Attention(nn.Module):
         q, k, v = self.qkv(x).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # (B, h, T, c)
         if cache is not None:
             if cache:
-                k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)   # (B, h, T_all, c)
+                k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)  # (B, h, T_all, c)
             cache[:] = [k, v]
-        h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)                        # (B, h, T, c)
-        return self.proj(h.transpose(1, 2).reshape(B, T, C))                              # (B, T, C)
+        h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, h, T, c)
+        return self.proj(h.transpose(1, 2).reshape(B, T, C))  # (B, T, C)
 
 
 class Block(nn.Module):
@@ -57,10 +57,10 @@ class Block(nn.Module):
         self.attn = Attention(width, heads)
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(approximate="tanh"), nn.Linear(4 * width, width))
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
-        nn.init.zeros_(self.ada[1].weight), nn.init.zeros_(self.ada[1].bias)     # adaLN-Zero: blocks start as identity
+        nn.init.zeros_(self.ada[1].weight), nn.init.zeros_(self.ada[1].bias)  # adaLN-Zero: blocks start as identity
 
     def forward(self, x, cond, mask=None, cache=None):
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond).chunk(6, dim=1)   # (B, C) each
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond).chunk(6, dim=1)  # (B, C) each
         x = x + gate1[:, None] * self.attn(modulate(self.norm1(x), shift1, scale1), mask, cache)
         return x + gate2[:, None] * self.mlp(modulate(self.norm2(x), shift2, scale2))  # (B, T, C)
 
@@ -78,11 +78,11 @@ class Transformer(nn.Module):
         levels = torch.as_tensor(levels, dtype=torch.long)
         self.vocab, self.num_classes, self.length = vocab, num_classes, len(levels)
         self.register_buffer("levels", levels, persistent=False)
-        self.first = int((levels == 0).sum())                                  # positions of level 0
+        self.first = int((levels == 0).sum())  # positions of level 0
         self.embed = nn.Embedding(in_vocab or vocab, width) if in_features is None else nn.Linear(in_features, width)
-        self.classes = nn.Embedding(num_classes + 1, width)                    # last row: the null class
-        self.start = nn.Parameter(torch.randn(self.first, width) * 0.02)       # (first, C)
-        self.pos = nn.Parameter(torch.randn(self.length, width) * 0.02)        # (L, C)
+        self.classes = nn.Embedding(num_classes + 1, width)  # last row: the null class
+        self.start = nn.Parameter(torch.randn(self.first, width) * 0.02)  # (first, C)
+        self.pos = nn.Parameter(torch.randn(self.length, width) * 0.02)  # (L, C)
         distinct = int(levels.max()) + 1
         self.level = nn.Embedding(distinct, width) if distinct < self.length else None
         self.blocks = nn.ModuleList(Block(width, heads) for _ in range(depth))
@@ -91,7 +91,7 @@ class Transformer(nn.Module):
         self.head = nn.Linear(width, vocab)
         nn.init.zeros_(self.ada[1].weight), nn.init.zeros_(self.ada[1].bias)
         self.head.weight.data.mul_(0.02)
-        for block in self.blocks:                                              # GPT-2's residual scaling
+        for block in self.blocks:  # GPT-2's residual scaling
             for proj in (block.attn.proj, block.mlp[2]):
                 proj.weight.data.div_(math.sqrt(2 * depth))
 
@@ -101,12 +101,12 @@ class Transformer(nn.Module):
 
     def _inputs(self, inputs, y, start):
         """Embedded inputs for positions start..start+T-1, with position and level embeddings: (B, T, C)."""
-        cond = self.classes(y)                                                  # (B, C)
+        cond = self.classes(y)  # (B, C)
         parts = []
         if start == 0:
-            parts.append(cond[:, None] + self.start[None])                     # (B, first, C)
+            parts.append(cond[:, None] + self.start[None])  # (B, first, C)
         if inputs is not None and inputs.shape[1] > 0:
-            parts.append(self.embed(inputs))                                   # (B, T', C)
+            parts.append(self.embed(inputs))  # (B, T', C)
         h = torch.cat(parts, dim=1)
         stop = start + h.shape[1]
         h = h + self.pos[start:stop]
@@ -115,14 +115,14 @@ class Transformer(nn.Module):
         return h, cond
 
     def _head(self, h, cond):
-        shift, scale = self.ada(cond).chunk(2, dim=1)                          # (B, C) each
-        return self.head(modulate(self.norm(h), shift, scale))                 # (B, T, vocab)
+        shift, scale = self.ada(cond).chunk(2, dim=1)  # (B, C) each
+        return self.head(modulate(self.norm(h), shift, scale))  # (B, T, vocab)
 
     def forward(self, inputs, y=None):
         """Teacher forcing: inputs of positions first.. (B, L - first) ids or (B, L - first, F) -> (B, L, vocab)."""
         B = inputs.shape[0]
         y = self.null(B, inputs.device) if y is None else y
-        h, cond = self._inputs(inputs, y, 0)                                    # (B, L, C)
+        h, cond = self._inputs(inputs, y, 0)  # (B, L, C)
         mask = level_mask(self.levels[: h.shape[1]])
         for block in self.blocks:
             h = block(h, cond, mask)

@@ -16,9 +16,8 @@ from torch import nn
 from ..errors import UnnoiseError
 from .embed import Conditioning
 
-
-MULTS = (1, 2)                    # channel multiplier per level: one halving by default
-FACTOR = 2 ** (len(MULTS) - 1)    # what the default U-Net divides an image side by
+MULTS = (1, 2)  # channel multiplier per level: one halving by default
+FACTOR = 2 ** (len(MULTS) - 1)  # what the default U-Net divides an image side by
 
 
 def _norm(channels):
@@ -37,7 +36,7 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x, emb):
-        h = self.conv1(F.silu(self.norm1(x)))                       # (B, cout, H, W)
+        h = self.conv1(F.silu(self.norm1(x)))  # (B, cout, H, W)
         h = h + self.emb(F.silu(emb))[:, :, None, None]
         h = self.conv2(self.drop(F.silu(self.norm2(h))))
         return self.skip(x) + h
@@ -54,25 +53,26 @@ class Attention(nn.Module):
 
     def forward(self, x):
         B, C, H, W = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(B, 3, C, H * W).transpose(2, 3).unbind(1)   # (B, HW, C) each
-        h = F.scaled_dot_product_attention(q, k, v)                 # (B, HW, C)
+        q, k, v = self.qkv(self.norm(x)).reshape(B, 3, C, H * W).transpose(2, 3).unbind(1)  # (B, HW, C) each
+        h = F.scaled_dot_product_attention(q, k, v)  # (B, HW, C)
         return x + self.proj(h.transpose(1, 2).reshape(B, C, H, W))
 
 
 class UNet(nn.Module):
     """(B, channels, H, W) images -> (B, channels, H, W) prediction; H and W divisible by 2^(len(mults)-1)."""
 
-    def __init__(self, channels=1, width=32, num_classes=0, size=None, attention=True, mults=MULTS,
-                 dropout=0.0, patch=1):
+    def __init__(
+        self, channels=1, width=32, num_classes=0, size=None, attention=True, mults=MULTS, dropout=0.0, patch=1
+    ):
         super().__init__()
         self.patch = patch
         self.factor = patch * 2 ** (len(mults) - 1)
         if size is not None:
             check_size(size, self.factor)
         emb_dim = 4 * width
-        widths = [width * m for m in mults]                         # channels at each level
+        widths = [width * m for m in mults]  # channels at each level
         self.cond = Conditioning(emb_dim, num_classes)
-        self.inp = nn.Conv2d(channels * patch ** 2, width, 3, padding=1)
+        self.inp = nn.Conv2d(channels * patch**2, width, 3, padding=1)
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
         cin = width
         for level, w in enumerate(widths):
@@ -86,24 +86,24 @@ class UNet(nn.Module):
         for w in reversed(widths):
             self.up.append(ResBlock(cin + w, w, emb_dim, dropout))
             cin = w
-        self.out = nn.Sequential(_norm(width), nn.SiLU(), nn.Conv2d(width, channels * patch ** 2, 3, padding=1))
+        self.out = nn.Sequential(_norm(width), nn.SiLU(), nn.Conv2d(width, channels * patch**2, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight), nn.init.zeros_(self.out[-1].bias)
 
     def forward(self, x, t, y=None):
         check_size(x.shape[-2], self.factor), check_size(x.shape[-1], self.factor)
-        emb = self.cond(t, y)                                       # (B, 4 width)
-        x = F.pixel_unshuffle(x, self.patch)                        # (B, C p^2, H / p, W / p)
-        h, skips = self.inp(x), []                                  # (B, width, H / p, W / p)
+        emb = self.cond(t, y)  # (B, 4 width)
+        x = F.pixel_unshuffle(x, self.patch)  # (B, C p^2, H / p, W / p)
+        h, skips = self.inp(x), []  # (B, width, H / p, W / p)
         for block, down in zip(self.down, self.downsample):
             h = block(h, emb)
-            skips.append(h)                                         # (B, w, H / 2^level, W / 2^level)
+            skips.append(h)  # (B, w, H / 2^level, W / 2^level)
             h = down(h)
-        h = self.attn(self.mid(h, emb))                             # (B, w_last, H / factor, W / factor)
+        h = self.attn(self.mid(h, emb))  # (B, w_last, H / factor, W / factor)
         for block in self.up:
             if h.shape[-1] != skips[-1].shape[-1]:
-                h = F.interpolate(h, scale_factor=2, mode="nearest")    # the next conv smooths it
-            h = block(torch.cat([h, skips.pop()], dim=1), emb)      # (B, w, H / 2^level, W / 2^level)
-        return F.pixel_shuffle(self.out(h), self.patch)             # (B, channels, H, W)
+                h = F.interpolate(h, scale_factor=2, mode="nearest")  # the next conv smooths it
+            h = block(torch.cat([h, skips.pop()], dim=1), emb)  # (B, w, H / 2^level, W / 2^level)
+        return F.pixel_shuffle(self.out(h), self.patch)  # (B, channels, H, W)
 
 
 def default_patch(size):
@@ -117,8 +117,10 @@ def check_size(size, factor):
         below, above = max(factor, size - size % factor), size - size % factor + factor
         halvings = int(math.log2(factor))
         times = "once" if halvings == 1 else f"{halvings} times"
-        raise UnnoiseError(f"--size {size} does not fit the U-Net: it halves the image {times}, "
-                           f"so the size must be a multiple of {factor} (try {below} or {above})")
+        raise UnnoiseError(
+            f"--size {size} does not fit the U-Net: it halves the image {times}, "
+            f"so the size must be a multiple of {factor} (try {below} or {above})"
+        )
     return size
 
 

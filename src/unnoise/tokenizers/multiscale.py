@@ -24,11 +24,11 @@ from torch import nn
 
 from ..errors import UnnoiseError
 
-BETA = 0.25            # commitment weight (VAR, after van den Oord et al. 2017)
-USAGE_DECAY = 0.99     # running average of hits per code and scale
-DEAD = 0.03            # a code hit fewer times than this per step, over all scales, is reseeded
+BETA = 0.25  # commitment weight (VAR, after van den Oord et al. 2017)
+USAGE_DECAY = 0.99  # running average of hits per code and scale
+DEAD = 0.03  # a code hit fewer times than this per step, over all scales, is reseeded
 RESTART_EVERY = 50
-MIN_PER_SCALE = 4      # a scale using fewer codes gets the least-used ones (the 1x1 scale collapses otherwise)
+MIN_PER_SCALE = 4  # a scale using fewer codes gets the least-used ones (the 1x1 scale collapses otherwise)
 KMEANS_ITERS = 20
 
 
@@ -37,10 +37,14 @@ def parse_scales(text, latent):
     try:
         scales = tuple(int(s) for s in str(text).split(","))
     except ValueError:
-        raise UnnoiseError(f"--scales {text!r}: give whole numbers separated by commas, e.g. 1,2,3,4,6,{latent}") from None
+        raise UnnoiseError(
+            f"--scales {text!r}: give whole numbers separated by commas, e.g. 1,2,3,4,6,{latent}"
+        ) from None
     if any(b <= a for a, b in zip(scales, scales[1:])) or scales[0] < 1 or scales[-1] != latent:
-        raise UnnoiseError(f"--scales {text}: the sides must rise strictly from 1 or more and end at the latent "
-                           f"side {latent} (e.g. 1,2,3,4,6,{latent}, or {latent} for a single scale)")
+        raise UnnoiseError(
+            f"--scales {text}: the sides must rise strictly from 1 or more and end at the latent "
+            f"side {latent} (e.g. 1,2,3,4,6,{latent}, or {latent} for a single scale)"
+        )
     return scales
 
 
@@ -64,8 +68,9 @@ def bicubic(x, side):
 class Residual(nn.Module):
     def __init__(self, width):
         super().__init__()
-        self.body = nn.Sequential(nn.SiLU(), nn.Conv2d(width, width, 3, padding=1), nn.SiLU(),
-                                  nn.Conv2d(width, width, 3, padding=1))
+        self.body = nn.Sequential(
+            nn.SiLU(), nn.Conv2d(width, width, 3, padding=1), nn.SiLU(), nn.Conv2d(width, width, 3, padding=1)
+        )
 
     def forward(self, x):
         return x + self.body(x)
@@ -107,8 +112,8 @@ class MultiScaleVQ(nn.Module):
         self.decoder = decoder(channels, width, latent, halvings)
         self.codebook = nn.Parameter(torch.randn(codebook, latent) / codebook)
         self.phi = nn.ModuleList(Phi(latent) for _ in scales)
-        self.register_buffer("calls", torch.zeros((), dtype=torch.long))            # training steps seen
-        self.register_buffer("usage", torch.zeros(len(scales), codebook))             # hits per step, per scale
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))  # training steps seen
+        self.register_buffer("usage", torch.zeros(len(scales), codebook))  # hits per step, per scale
 
     @property
     def lengths(self):
@@ -116,13 +121,13 @@ class MultiScaleVQ(nn.Module):
 
     def nearest(self, z):
         """Index of the nearest code of each vector of z (B, C, p, p) -> (B, p, p)."""
-        flat = z.permute(0, 2, 3, 1).reshape(-1, self.dim)                              # (B p p, C)
-        dist = torch.cdist(flat, self.codebook)                                         # (B p p, V)
+        flat = z.permute(0, 2, 3, 1).reshape(-1, self.dim)  # (B p p, C)
+        dist = torch.cdist(flat, self.codebook)  # (B p p, V)
         return dist.argmin(1).view(z.shape[0], z.shape[2], z.shape[3])
 
     def embed_scale(self, idx, k):
         """h_k = phi_k(bicubic(E[r_k])): (B, p, p) indices -> (B, C, n, n)."""
-        e = self.codebook[idx].permute(0, 3, 1, 2)                                      # (B, C, p, p)
+        e = self.codebook[idx].permute(0, 3, 1, 2)  # (B, C, p, p)
         return self.phi[k](bicubic(e, self.side))
 
     def next_input(self, f_hat, k):
@@ -133,8 +138,8 @@ class MultiScaleVQ(nn.Module):
         """(indices per scale [(B, p, p)], f_hat (B, C, n, n), VQ loss) with VAR's per-prefix loss."""
         f_rest, f_hat, loss, indices = f.detach().clone(), torch.zeros_like(f), 0.0, []
         for k, p in enumerate(self.scales):
-            idx = self.nearest(area(f_rest, p))                                          # (B, p, p)
-            h = self.embed_scale(idx, k)                                                 # (B, C, n, n)
+            idx = self.nearest(area(f_rest, p))  # (B, p, p)
+            h = self.embed_scale(idx, k)  # (B, C, n, n)
             f_hat = f_hat + h
             f_rest = f_rest - h.detach()
             loss = loss + F.mse_loss(f_hat, f.detach()) + BETA * F.mse_loss(f_hat.detach(), f)
@@ -143,7 +148,7 @@ class MultiScaleVQ(nn.Module):
 
     def forward(self, x):
         """Training: (reconstruction (B, ch, S, S), VQ loss); a plain autoencoder during the warm-up."""
-        f = self.encoder(x)                                                              # (B, C, n, n)
+        f = self.encoder(x)  # (B, C, n, n)
         if self.training:
             self.calls += 1
             if int(self.calls) <= self.warmup:
@@ -153,14 +158,14 @@ class MultiScaleVQ(nn.Module):
         indices, f_hat, loss = self.quantize(f)
         if self.training:
             self.track(indices, f.detach())
-        return self.decoder((f_hat - f).detach() + f), loss                              # straight-through
+        return self.decoder((f_hat - f).detach() + f), loss  # straight-through
 
     @torch.no_grad()
     def residual_vectors(self, f):
         """The vectors each scale would quantize if quantization were exact: [(B p_k^2, C)] per scale."""
         f_rest, out = f.clone(), []
         for k, p in enumerate(self.scales):
-            z = area(f_rest, p)                                                          # (B, C, p, p)
+            z = area(f_rest, p)  # (B, C, p, p)
             out.append(z.permute(0, 2, 3, 1).reshape(-1, self.dim))
             f_rest -= self.phi[k](bicubic(z, self.side))
         return out
@@ -169,10 +174,10 @@ class MultiScaleVQ(nn.Module):
     def kmeans_init(self, f):
         """Lloyd's k-means on every scale's residual vectors (a deviation from VAR, for small data)."""
         gen = torch.Generator().manual_seed(int(self.calls))
-        vectors = torch.cat(self.residual_vectors(f))                                    # (M, C)
+        vectors = torch.cat(self.residual_vectors(f))  # (M, C)
         centres = vectors[torch.randperm(len(vectors), generator=gen)[: self.vocab]].clone()
         for _ in range(KMEANS_ITERS):
-            assign = torch.cdist(vectors, centres).argmin(1)                             # (M,)
+            assign = torch.cdist(vectors, centres).argmin(1)  # (M,)
             sums = torch.zeros_like(centres).index_add_(0, assign, vectors)
             counts = torch.bincount(assign, minlength=self.vocab).to(vectors)
             centres = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centres)
@@ -196,7 +201,7 @@ class MultiScaleVQ(nn.Module):
         for k, vectors in enumerate(per_scale):
             short = min(MIN_PER_SCALE, len(vectors)) - int((self.usage[k] >= DEAD).sum())
             if short > 0:
-                spare = self.usage.sum(0).argsort()[:short]                              # least-used codes overall
+                spare = self.usage.sum(0).argsort()[:short]  # least-used codes overall
                 worst = torch.cdist(vectors, self.codebook).min(1).values.argsort(descending=True)[:short]
                 self.codebook[spare] = vectors[worst]
                 self.usage[:, spare] = 0
@@ -237,8 +242,11 @@ class MultiScaleVQ(nn.Module):
 
     def summary(self):
         """Codes in use per scale (hit at least DEAD times per step, on the running average)."""
-        return {"codes_used_per_scale": [int((u >= DEAD).sum()) for u in self.usage],
-                "scales": list(self.scales), "codebook": self.vocab}
+        return {
+            "codes_used_per_scale": [int((u >= DEAD).sum()) for u in self.usage],
+            "scales": list(self.scales),
+            "codebook": self.vocab,
+        }
 
 
 @torch.no_grad()
@@ -250,5 +258,8 @@ def reconstruction_report(tok, x, batch=500):
             errors[k] += ((image.clamp(-1, 1) - chunk) / 2).double().square().sum()
         plain += float(((tok.decoder(tok.encoder(chunk)).clamp(-1, 1) - chunk) / 2).double().square().sum())
     count = x.numel()
-    return {"rmse_per_prefix": [float((e / count).sqrt()) for e in errors], "rmse_unquantized": (plain / count) ** 0.5,
-            "n": len(x)}
+    return {
+        "rmse_per_prefix": [float((e / count).sqrt()) for e in errors],
+        "rmse_unquantized": (plain / count) ** 0.5,
+        "n": len(x),
+    }

@@ -5,12 +5,12 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from PIL import Image
 
-from ..checkpoint import atomic_write  # noqa: E402
+from ..checkpoint import atomic_write
 
 REAL, MODEL = "#9aa5b1", "#d1495b"
 
@@ -63,8 +63,13 @@ def pairs(points, real=None, title=None, dims=4):
         fig, ax = plt.subplots(figsize=(5, 3))
         if real is not None:
             ax.hist(torch.as_tensor(real)[:, 0].numpy(), bins=60, color=REAL, alpha=0.7, label="real (held-out)")
-        ax.hist(points[:, 0].numpy(), bins=60, color=MODEL if real is not None else "#30638e", alpha=0.6,
-                label="model" if real is not None else None)
+        ax.hist(
+            points[:, 0].numpy(),
+            bins=60,
+            color=MODEL if real is not None else "#30638e",
+            alpha=0.6,
+            label="model" if real is not None else None,
+        )
         ax.set_title(title or "", fontsize=9)
         return fig
     k = min(D, dims)
@@ -75,7 +80,9 @@ def pairs(points, real=None, title=None, dims=4):
             if j >= i:
                 ax.axis("off")
                 continue
-            both = points[:, [j, i]] if real is None else torch.cat([points[:, [j, i]], torch.as_tensor(real)[:, [j, i]]])
+            both = (
+                points[:, [j, i]] if real is None else torch.cat([points[:, [j, i]], torch.as_tensor(real)[:, [j, i]]])
+            )
             if real is not None:
                 _points(ax, torch.as_tensor(real)[:, [j, i]], REAL)
             _points(ax, points[:, [j, i]], MODEL if real is not None else "#30638e")
@@ -101,8 +108,10 @@ def forward_strip(x0, path, ts, scale_back):
     """Data noised to x_t = alpha x0 + sigma eps at each t of ts (shown in data units)."""
     eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
     frames = [scale_back(path.add_noise(x0, eps, torch.full((len(x0),), float(t)))) for t in ts]
-    titles = [f"t={float(t):.0f}  SNR={float(path.log_snr(t).exp()):.2g}" if path.discrete
-              else f"t={float(t):.2f}" for t in ts]
+    titles = [
+        f"t={float(t):.0f}  SNR={float(path.log_snr(t).exp()):.2g}" if path.discrete else f"t={float(t):.2f}"
+        for t in ts
+    ]
     return strip(frames, titles, limits(frames[-1]))
 
 
@@ -117,11 +126,23 @@ def field(model, path, ts, real, normalize, denormalize, grid=21):
         arrow = (denormalize(x0) - where).numpy()
         _points(ax, real, REAL, size=1, alpha=0.4)
         length = np.linalg.norm(arrow, axis=1)
-        ax.quiver(where[:, 0], where[:, 1], arrow[:, 0], arrow[:, 1], length, cmap="viridis",
-                  angles="xy", width=0.004, alpha=0.9)
+        ax.quiver(
+            where[:, 0],
+            where[:, 1],
+            arrow[:, 0],
+            arrow[:, 1],
+            length,
+            cmap="viridis",
+            angles="xy",
+            width=0.004,
+            alpha=0.9,
+        )
         _frame(ax, lim, f"noise level sigma={float(path.sigma(t)):.2f}")
-    fig.suptitle("the denoising direction: from each point to the model's estimate of the clean data "
-                 "(arrows scaled per panel; colour = distance)", fontsize=9)
+    fig.suptitle(
+        "the denoising direction: from each point to the model's estimate of the clean data "
+        "(arrows scaled per panel; colour = distance)",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 
@@ -140,5 +161,9 @@ def gif(frames, titles, lim, out, real=None, ms=120):
         plt.close(fig)
         images.append(Image.open(buffer).convert("P", palette=Image.ADAPTIVE))
     durations = [ms] * (len(images) - 1) + [1500]
-    atomic_write(out, lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                                                 duration=durations, loop=0))
+    atomic_write(
+        out,
+        lambda tmp: images[0].save(
+            tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0
+        ),
+    )

@@ -7,14 +7,14 @@ from ..ode import euler, velocity_field
 from ..samplers import PerSampleNoise
 from .figures2d import MODEL, REAL, _frame, _points, limits, plt
 
-STEPS = 100   # Euler steps for drawing trajectories
+STEPS = 100  # Euler steps for drawing trajectories
 
 
 def straightness(xs, ts):
     """Liu et al. 2022 eq. 3: mean over paths of int |dx/dt|^2 dt - |x_end - x_start|^2 (0 for straight paths)."""
-    dt = (ts[:-1] - ts[1:]).abs().reshape(-1, 1)                        # (K, 1)
-    speed2 = ((xs[1:] - xs[:-1]).square().sum(-1) / dt).sum(0)            # (B,) int |v|^2 dt
-    chord2 = (xs[-1] - xs[0]).square().sum(-1)                            # (B,)
+    dt = (ts[:-1] - ts[1:]).abs().reshape(-1, 1)  # (K, 1)
+    speed2 = ((xs[1:] - xs[:-1]).square().sum(-1) / dt).sum(0)  # (B,) int |v|^2 dt
+    chord2 = (xs[-1] - xs[0]).square().sum(-1)  # (B,)
     return float((speed2 - chord2).mean())
 
 
@@ -55,11 +55,19 @@ def conditional_vs_marginal(dataset, path, ts=(1.0, 0.75, 0.5, 0.25, 0.0), n=100
         for ax, t in zip(axes[row], ts):
             x_t = dataset.denormalize(path.add_noise(x0, eps, torch.full((n,), t * path.t_max)).float())
             _points(ax, x_t, "#30638e", size=1.5, alpha=0.4)
-            _points(ax, dataset.denormalize(x0[:1]) if row == 0 else dataset.x[:n], MODEL if row == 0 else REAL,
-                    size=25 if row == 0 else 1, alpha=1.0 if row == 0 else 0.2)
+            _points(
+                ax,
+                dataset.denormalize(x0[:1]) if row == 0 else dataset.x[:n],
+                MODEL if row == 0 else REAL,
+                size=25 if row == 0 else 1,
+                alpha=1.0 if row == 0 else 0.2,
+            )
             _frame(ax, lim, f"{label}, t={t * path.t_max:.2f}")
-    fig.suptitle("conditional path x_t = alpha x0 + sigma eps for one x0 (top); its average over the data, "
-                 "the marginal path the flow learns (bottom)", fontsize=9)
+    fig.suptitle(
+        "conditional path x_t = alpha x0 + sigma eps for one x0 (top); its average over the data, "
+        "the marginal path the flow learns (bottom)",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 
@@ -86,6 +94,7 @@ def velocity_arrows(run, ts=(0.9, 0.6, 0.3, 0.05), grid=19):
 def likelihood_map(run, grid=48):
     """log p(x) in data units over the plane, by the exact-divergence ODE, with the data on top."""
     from ..likelihood import log_likelihood
+
     ds = run.dataset
     lim = limits(ds.x, pad=0.5)
     gx, gy = np.meshgrid(np.linspace(*lim[0], grid), np.linspace(*lim[1], grid))
@@ -112,22 +121,24 @@ def guidance_grid(run, ws=(0.0, 1.0, 2.0, 4.0), n=200, nfe=20, sampler="ddim"):
             _points(ax, ds.x[ds.y == c], REAL, size=1, alpha=0.3)
             _points(ax, x, MODEL, size=1.5, alpha=0.6)
             _frame(ax, lim, f"class {c}, w={w:g}")
-    fig.suptitle("classifier-free guidance: out = out_uncond + w (out_cond - out_uncond); w=1 is the conditional model",
-                 fontsize=9)
+    fig.suptitle(
+        "classifier-free guidance: out = out_uncond + w (out_cond - out_uncond); w=1 is the conditional model",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 
 
 CAPTIONS = {
     "paths.png": "Flow matching's two pictures: the conditional path x_t = (1 - t) x0 + t eps for one data point "
-                 "(top), a Gaussian shrinking onto the point; and the marginal path over the whole data set "
-                 "(bottom), whose velocity the network learns.",
+    "(top), a Gaussian shrinking onto the point; and the marginal path over the whole data set "
+    "(bottom), whose velocity the network learns.",
     "trajectories.png": "Noise (grey) carried to samples (red) by the learned ODE. Independent pairing gives curved, "
-                        "crossing paths; OT pairing or reflow gives nearly straight ones (straightness 0 = straight).",
+    "crossing paths; OT pairing or reflow gives nearly straight ones (straightness 0 = straight).",
     "velocity.png": "The learned velocity field at several times, drawn in the sampling direction.",
     "likelihood.png": "The model's log-density over the plane, exact through the probability-flow ODE.",
     "guidance.png": "Classifier-free guidance: each class (rows) at several weights w (columns); w=1 is the "
-                    "conditional model, larger w sharpens each class.",
+    "conditional model, larger w sharpens each class.",
 }
 
 
@@ -136,6 +147,7 @@ def write_all(runs, out, names=None):
     from pathlib import Path
 
     from .figures2d import save
+
     out, first = Path(out), runs[0]
     names = names or [f"{r.folder.name} ({r.cfg.family}, {r.cfg.coupling})" for r in runs]
     written = {"paths.png": conditional_vs_marginal(first.dataset, first.path)}

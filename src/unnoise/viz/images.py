@@ -9,14 +9,14 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+from pathlib import Path
 
-from pathlib import Path  # noqa: E402
+import matplotlib.pyplot as plt
+import torch
+from PIL import Image
 
-from ..checkpoint import atomic_write  # noqa: E402
-from .figures2d import save  # noqa: E402,F401  (re-exported: save(fig, path) writes a PNG atomically)
+from ..checkpoint import atomic_write
+from .figures2d import save
 
 
 def tile(images, ncol, pad=1, fill=1.0):
@@ -27,7 +27,7 @@ def tile(images, ncol, pad=1, fill=1.0):
     out = torch.full((C, rows * (H + pad) - pad, ncol * (W + pad) - pad), fill)
     for i, image in enumerate(images):
         r, c = divmod(i, ncol)
-        out[:, r * (H + pad):r * (H + pad) + H, c * (W + pad):c * (W + pad) + W] = image
+        out[:, r * (H + pad) : r * (H + pad) + H, c * (W + pad) : c * (W + pad) + W] = image
     return out
 
 
@@ -46,7 +46,7 @@ def _show(ax, image):
 def labelled_grid(rows, row_labels=None, col_labels=None, title=None, cell=0.6):
     """A grid of images, rows[i] (K, C, H, W) on row i, with a label left of each row and above each column."""
     nrows, ncols = len(rows), max(len(r) for r in rows)
-    top = (0.35 if title else 0.05) + (0.25 if col_labels is not None else 0)   # inches above the grid
+    top = (0.35 if title else 0.05) + (0.25 if col_labels is not None else 0)  # inches above the grid
     width, height = cell * ncols + 0.9, cell * nrows + top + 0.05
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
     for i, row in enumerate(rows):
@@ -62,8 +62,9 @@ def labelled_grid(rows, row_labels=None, col_labels=None, title=None, cell=0.6):
                 ax.set_title(str(col_labels[j]), fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9, y=1 - 0.08 / height, va="top")
-    fig.subplots_adjust(left=0.9 / width, right=0.99, bottom=0.05 / height, top=1 - top / height,
-                        wspace=0.05, hspace=0.05)
+    fig.subplots_adjust(
+        left=0.9 / width, right=0.99, bottom=0.05 / height, top=1 - top / height, wspace=0.05, hspace=0.05
+    )
     return fig
 
 
@@ -71,7 +72,7 @@ def sample_grid(images, labels=None, class_names=None, per_row=10, title=None):
     """Samples with one row per class (labels (N,)), or in rows of per_row when there are no labels."""
     images = torch.as_tensor(images)
     if labels is None:
-        rows = [images[i:i + per_row] for i in range(0, len(images), per_row)]
+        rows = [images[i : i + per_row] for i in range(0, len(images), per_row)]
         return labelled_grid(rows, title=title)
     labels = torch.as_tensor(labels)
     classes = torch.unique(labels).tolist()
@@ -89,8 +90,13 @@ def denoising_strip(xts, x0s, ts, title=None):
     """x_t (top row) and the model's estimate of x0 (bottom row) at each step; each entry (C, H, W) or (B, C, H, W)."""
     top, bottom = [_cell(x) for x in xts], [_cell(x) for x in x0s]
     cols = [f"t={float(t):.2f}" for t in ts]
-    return labelled_grid([torch.stack(top), torch.stack(bottom)], row_labels=["x_t", "x0 estimate"],
-                         col_labels=cols, title=title, cell=1.1)
+    return labelled_grid(
+        [torch.stack(top), torch.stack(bottom)],
+        row_labels=["x_t", "x0 estimate"],
+        col_labels=cols,
+        title=title,
+        cell=1.1,
+    )
 
 
 def _cell(x):
@@ -105,7 +111,7 @@ def denoising_gif(xts, x0s, ts, out, ms=120):
     """An atomic GIF of the denoising: each frame x_t | x0 estimate side by side, the last frame held longer."""
     frames = []
     for xt, x0, t in zip(xts, x0s, ts):
-        pair = tile(torch.stack([_cell(xt), _cell(x0)]), ncol=2, pad=2)   # (C, h, 2 w + 2)
+        pair = tile(torch.stack([_cell(xt), _cell(x0)]), ncol=2, pad=2)  # (C, h, 2 w + 2)
         fig, ax = plt.subplots(figsize=(4, 2.3))
         _show(ax, pair)
         ax.set_title(f"x_t  |  x0 estimate    t={float(t):.2f}", fontsize=9)
@@ -117,13 +123,17 @@ def denoising_gif(xts, x0s, ts, out, ms=120):
     frames = [f.resize(frames[0].size) for f in frames]
     frames = [f.convert("P", palette=Image.Palette.ADAPTIVE) for f in frames]
     durations = [ms] * (len(frames) - 1) + [1500]
-    atomic_write(out, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
-                                                 duration=durations, loop=0))
+    atomic_write(
+        out,
+        lambda tmp: frames[0].save(
+            tmp, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0
+        ),
+    )
 
 
 def save_image(images, out, ncol=10, upscale=4):
     """Write images (N, C, H, W) as one plain PNG grid, each pixel upscale x upscale, atomically."""
-    grid = (tile(images, ncol) * 255).round().byte()                 # (C, h, w)
+    grid = (tile(images, ncol) * 255).round().byte()  # (C, h, w)
     array = grid.permute(1, 2, 0).squeeze(-1).numpy() if grid.shape[0] == 1 else grid.permute(1, 2, 0).numpy()
     image = Image.fromarray(array)
     image = image.resize((image.width * upscale, image.height * upscale), Image.Resampling.NEAREST)
@@ -133,16 +143,16 @@ def save_image(images, out, ncol=10, upscale=4):
 CAPTIONS = {
     "samples.png": "Generated images, one row per class for a class-conditional run.",
     "guidance.png": "The same starting noise at rising guidance scale w: w=0 ignores the class, w=1 is the "
-                    "conditional model, larger w makes each digit more typical and less varied.",
+    "conditional model, larger w makes each digit more typical and less varied.",
     "denoising.png": "Top: the noisy image x_t at a few steps; bottom: the model's guess of the clean image at "
-                     "that moment. The digit is already decided in the guess long before the noise is gone.",
+    "that moment. The digit is already decided in the guess long before the noise is gone.",
     "denoising.gif": "The same, one frame per network evaluation.",
     "order.png": "How one image is built, at evenly spaced shares of its generation: raster AR token by token "
-                 "(cells not generated yet are gray), VAR scale by scale (the image decoded from the scales so "
-                 "far), diffusion and flow by the x0 estimate sharpening.",
+    "(cells not generated yet are gray), VAR scale by scale (the image decoded from the scales so "
+    "far), diffusion and flow by the x0 estimate sharpening.",
     "order.gif": "The same as an animation, one frame per token, scale or network evaluation.",
     "reconstruction.png": "Held-out images (top) and the tokenizer's decoding of them from the first scales only, "
-                          "one row per prefix of scales: coarse layout first, detail last.",
+    "one row per prefix of scales: coarse layout first, detail last.",
 }
 
 
@@ -154,11 +164,13 @@ def figure_sampler(run):
 def denoising_trace(run, nfe=20, label=None, seed=0, n=4):
     """[(x_t, x0 estimate, t)] before each step of one deterministic sampling of n images, all in [0, 1]."""
     from ..samplers import PerSampleNoise
-    trace, state = [], [run.to_data(run.initial(PerSampleNoise.for_range(seed, 0, n)))]   # x_T, as sample() draws it
 
-    def record(i, t, x, x0):             # x is the state after step i; state[-1] the one it started from
+    trace, state = [], [run.to_data(run.initial(PerSampleNoise.for_range(seed, 0, n)))]  # x_T, as sample() draws it
+
+    def record(i, t, x, x0):  # x is the state after step i; state[-1] the one it started from
         trace.append((state[-1], run.to_data(x0), float(t)))
         state.append(run.to_data(x))
+
     run.sample(n, figure_sampler(run), nfe, seed, label=label, callback=record)
     return trace
 
@@ -166,7 +178,7 @@ def denoising_trace(run, nfe=20, label=None, seed=0, n=4):
 def write_reconstruction(run, out, n=10):
     """reconstruction.png for a tokenizer (vq) run: held-out images, then their decoding after each prefix of scales."""
     tok = run.net
-    x = run.dataset.x[:n]                                                        # (n, C, H, W) in [0, 1]
+    x = run.dataset.x[:n]  # (n, C, H, W) in [0, 1]
     prefixes = tok.decode_prefixes(tok.tokens(run.dataset.normalize(x)))
     rows = [x] + [run.to_data(p) for p in prefixes]
     labels = ["held-out"] + [f"to {p}x{p}" for p in tok.scales]
@@ -181,8 +193,9 @@ def write_all(run, out, nfe=20, seed=0):
     Token runs (ar, var) write order.png and order.gif instead of the denoising figures; a tokenizer
     (vq) writes reconstruction.png only. nfe is the continuous families' figure sampler budget.
     """
-    from . import figures2d
     from ..guidance import EACH
+    from . import figures2d
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if run.cfg.family == "vq":
@@ -191,13 +204,17 @@ def write_all(run, out, nfe=20, seed=0):
     label = EACH if conditional else None
     sampler = figure_sampler(run)
     if run.cfg.discrete:
+
         def draw(n, label, w=1.0):
             return run.sample(n, seed=seed, label=label, guidance=w)
+
         levels = run.family.lengths(run)
         how = f"{sum(levels)} tokens in {len(levels)} steps"
     else:
+
         def draw(n, label, w=1.0):
             return run.sample(n, sampler, nfe, seed, label=label, guidance=w)
+
         how = f"{sampler}, {nfe} NFE"
     n = 10 * run.num_classes if conditional else 100
     images = draw(n, label)
@@ -212,12 +229,14 @@ def write_all(run, out, nfe=20, seed=0):
         written.append("guidance.png")
     if run.cfg.discrete:
         from .order import write_order
+
         return written + write_order([run], out, label=0 if conditional else None, seed=seed)
     frames = denoising_trace(run, nfe, label=0 if conditional else None, seed=seed)
     pick = sorted(set(round(k * (len(frames) - 1) / 7) for k in range(8)))
     xts, x0s, ts = zip(*[frames[k] for k in pick])
-    figures2d.save(denoising_strip(xts, x0s, ts, title=f"{sampler}, {nfe} steps: x_t and the x0 estimate"),
-                   out / "denoising.png")
+    figures2d.save(
+        denoising_strip(xts, x0s, ts, title=f"{sampler}, {nfe} steps: x_t and the x0 estimate"), out / "denoising.png"
+    )
     xts, x0s, ts = zip(*frames)
     denoising_gif(xts, x0s, ts, out / "denoising.gif")
     return written + ["denoising.png", "denoising.gif"]

@@ -11,21 +11,21 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+import matplotlib.pyplot as plt
+import torch
+from matplotlib import font_manager
+from PIL import Image, ImageDraw, ImageFont
 
-from ..checkpoint import atomic_write  # noqa: E402
-from ..errors import UnnoiseError  # noqa: E402
-from .images import _show, denoising_trace, save  # noqa: E402
+from ..checkpoint import atomic_write
+from ..errors import UnnoiseError
+from .images import _show, denoising_trace, save
 
-FILL = 0.5          # the value drawn for cells not generated yet
-MAX_FRAMES = 64     # raster AR: at most this many frames (evenly spaced tokens)
-NFE = 20            # diffusion / flow: network evaluations of the figure sampler
-PANEL = 128         # GIF: pixels per panel side (nearest-neighbour upscaling)
-HOLD_MS = 1000      # GIF: the last frame is held this long
-COLUMNS = 8         # PNG: columns at evenly spaced progress
+FILL = 0.5  # the value drawn for cells not generated yet
+MAX_FRAMES = 64  # raster AR: at most this many frames (evenly spaced tokens)
+NFE = 20  # diffusion / flow: network evaluations of the figure sampler
+PANEL = 128  # GIF: pixels per panel side (nearest-neighbour upscaling)
+HOLD_MS = 1000  # GIF: the last frame is held this long
+COLUMNS = 8  # PNG: columns at evenly spaced progress
 
 
 def pick(n, cap):
@@ -45,7 +45,7 @@ def sampled_ids(run, label, seed):
 def known(run, k):
     """(C, H, W) bool: the pixels fixed by the first k raster tokens (pixel values, or VQ latent cells)."""
     C, S = run.cfg.channels, run.cfg.size
-    if run.cfg.tokens is None:                                    # raster order is (row, column, channel)
+    if run.cfg.tokens is None:  # raster order is (row, column, channel)
         return (torch.arange(S * S * C) < k).view(S, S, C).permute(2, 0, 1)
     side = run.net.tokenizer.side
     cells = (torch.arange(side * side) < k).view(side, side)
@@ -55,11 +55,11 @@ def known(run, k):
 
 def raster_frames(run, label, seed, cap):
     """Raster AR: after token k, the image decoded with later tokens set to 0, their cells then drawn gray."""
-    ids = sampled_ids(run, label, seed)      # over VQ tokens the decoder sees those 0 codes near the frontier
+    ids = sampled_ids(run, label, seed)  # over VQ tokens the decoder sees those 0 codes near the frontier
     L = len(ids)
     keep = pick(L, cap or MAX_FRAMES)
-    padded = torch.stack([torch.where(torch.arange(L) <= i, ids, 0) for i in keep])      # (F, L)
-    decoded = run.to_data(run.family.decode(run, padded))                               # (F, C, H, W)
+    padded = torch.stack([torch.where(torch.arange(L) <= i, ids, 0) for i in keep])  # (F, L)
+    decoded = run.to_data(run.family.decode(run, padded))  # (F, C, H, W)
     frames = [torch.where(known(run, i + 1), image, FILL) for i, image in zip(keep, decoded)]
     return frames, [f"token {i + 1}/{L}" for i in keep]
 
@@ -67,11 +67,13 @@ def raster_frames(run, label, seed, cap):
 def scale_frames(run, label, seed, cap):
     """VAR: the image decoded from scales 1..k, after each scale k."""
     tok = run.net.tokenizer
-    prefixes = tok.decode_prefixes(sampled_ids(run, label, seed)[None])                 # K of (1, C, H, W)
+    prefixes = tok.decode_prefixes(sampled_ids(run, label, seed)[None])  # K of (1, C, H, W)
     K = len(prefixes)
     keep = pick(K, cap)
-    return ([run.to_data(prefixes[k])[0] for k in keep],
-            [f"scale {k + 1}/{K} ({tok.scales[k]}x{tok.scales[k]})" for k in keep])
+    return (
+        [run.to_data(prefixes[k])[0] for k in keep],
+        [f"scale {k + 1}/{K} ({tok.scales[k]}x{tok.scales[k]})" for k in keep],
+    )
 
 
 def denoising_frames(run, label, seed, cap):
@@ -79,8 +81,7 @@ def denoising_frames(run, label, seed, cap):
     trace = denoising_trace(run, NFE, label, seed, n=1)
     keep = pick(len(trace), cap)
     form = "{:.0f}" if run.path.discrete else "{:.2f}"
-    return ([trace[i][1][0] for i in keep],
-            [f"step {i + 1}/{len(trace)}, t={form.format(trace[i][2])}" for i in keep])
+    return ([trace[i][1][0] for i in keep], [f"step {i + 1}/{len(trace)}, t={form.format(trace[i][2])}" for i in keep])
 
 
 def order_frames(run, label, seed=0, frames=None):
@@ -93,8 +94,10 @@ def order_frames(run, label, seed=0, frames=None):
 
 def titles(runs):
     """A panel title per run: its family (ar says pixels or VQ tokens), with the folder name when two agree."""
-    names = [f"ar ({'pixels' if r.cfg.tokens is None else 'VQ tokens'})" if r.cfg.family == "ar" else r.cfg.family
-             for r in runs]
+    names = [
+        f"ar ({'pixels' if r.cfg.tokens is None else 'VQ tokens'})" if r.cfg.family == "ar" else r.cfg.family
+        for r in runs
+    ]
     return [f"{n} {r.folder.name}" if names.count(n) > 1 else n for n, r in zip(names, runs)]
 
 
@@ -130,18 +133,22 @@ def write_gif(orders, names, out):
             canvas.paste(panel, (x - panel.width // 2, 24))
             draw.text((x, 5), name, fill="black", font=font, anchor="mt")
             draw.text((x, side + 30), captions[i], fill="#444444", font=font, anchor="mt")
-        draw.rectangle((0, height - 5, round(width * f / max(1, F - 1)), height), fill="#4a7fb5")   # progress
+        draw.rectangle((0, height - 5, round(width * f / max(1, F - 1)), height), fill="#4a7fb5")  # progress
         pictures.append(canvas.convert("P", palette=Image.Palette.ADAPTIVE))
     ms = max(40, min(200, 4000 // F))
     durations = [ms] * (F - 1) + [HOLD_MS]
-    atomic_write(out, lambda tmp: pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:],
-                                                   duration=durations, loop=0))
+    atomic_write(
+        out,
+        lambda tmp: pictures[0].save(
+            tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=durations, loop=0
+        ),
+    )
 
 
 def write_strip(orders, names, out, title):
     """A still: one row per run, up to COLUMNS columns at evenly spaced progress, each cell captioned."""
     cols, rows = min(COLUMNS, max(len(frames) for frames, _ in orders)), len(orders)
-    cell, gap, left, top = 0.95, 0.08, 1.1, 0.22 + 0.14 * (title.count("\n") + 1)   # inches; rows 0.22 apart
+    cell, gap, left, top = 0.95, 0.08, 1.1, 0.22 + 0.14 * (title.count("\n") + 1)  # inches; rows 0.22 apart
     width, height = left + cols * cell + (cols - 1) * gap + 0.05, top + rows * cell + (rows - 1) * 0.22 + 0.05
     fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False)
     for (frames, captions), name, row in zip(orders, names, axes):
@@ -151,8 +158,14 @@ def write_strip(orders, names, out, title):
             ax.set_title(captions[i], fontsize=6.5, pad=2)
         row[0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(title, fontsize=8, y=1 - 0.04 / height, va="top")
-    fig.subplots_adjust(left=left / width, right=1 - 0.05 / width, bottom=0.05 / height, top=1 - top / height,
-                        wspace=gap / cell, hspace=0.22 / cell)
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - 0.05 / width,
+        bottom=0.05 / height,
+        top=1 - top / height,
+        wspace=gap / cell,
+        hspace=0.22 / cell,
+    )
     save(fig, out)
 
 

@@ -17,11 +17,16 @@ def encode(x, bits=8, lo=None, hi=None):
     x = np.asarray(torch.as_tensor(x).detach().cpu().double())
     lo = float(x.min()) if lo is None else float(lo)
     hi = float(x.max()) if hi is None else float(hi)
-    top = 2 ** bits - 1
+    top = 2**bits - 1
     scale = top / (hi - lo) if hi > lo else 0.0
     q = np.clip(np.rint((x - lo) * scale), 0, top).astype("<u1" if bits == 8 else "<u2")
-    return {"shape": list(x.shape), "bits": bits, "lo": round(lo, 6), "hi": round(hi, 6),
-            "b64": base64.b64encode(q.tobytes()).decode("ascii")}
+    return {
+        "shape": list(x.shape),
+        "bits": bits,
+        "lo": round(lo, 6),
+        "hi": round(hi, 6),
+        "b64": base64.b64encode(q.tobytes()).decode("ascii"),
+    }
 
 
 def decode(item):

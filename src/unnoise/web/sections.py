@@ -19,12 +19,12 @@ from ..viz.images import figure_sampler
 from ..viz.order import order_frames
 from . import encode
 
-NFE = 20            # the figure sampler's network evaluations (DDIM / Euler)
-POINTS = 600        # points drawn in the 2D figures
-LEVELS = 41         # noise levels the noise and field sliders step through
-TRAJ = 200          # trajectories drawn per method
+NFE = 20  # the figure sampler's network evaluations (DDIM / Euler)
+POINTS = 600  # points drawn in the 2D figures
+LEVELS = 41  # noise levels the noise and field sliders step through
+TRAJ = 200  # trajectories drawn per method
 GUIDANCE = (0.0, 1.0, 2.0, 4.0)
-QUALITY_N = None    # samples behind each accuracy / FID figure (None: as many as held-out images)
+QUALITY_N = None  # samples behind each accuracy / FID figure (None: as many as held-out images)
 
 
 def cpu_name():
@@ -36,6 +36,7 @@ def cpu_name():
     except OSError:
         pass
     import platform
+
     return platform.processor() or platform.machine()
 
 
@@ -47,8 +48,14 @@ def grid(path, k=LEVELS):
     alpha = torch.stack([path.alpha(t) for t in ts]).double()
     sigma = torch.stack([path.sigma(t) for t in ts]).double()
     logsnr = (2 * (alpha.clamp(min=1e-12).log() - sigma.clamp(min=1e-12).log())).clamp(-20, 20)
-    return {"t": ts.tolist(), "alpha": alpha.tolist(), "sigma": sigma.tolist(), "logsnr": logsnr.tolist(),
-            "steps": timesteps(path, NFE, default_spacing(path)).tolist()[:-1], "name": getattr(path, "name", "")}
+    return {
+        "t": ts.tolist(),
+        "alpha": alpha.tolist(),
+        "sigma": sigma.tolist(),
+        "logsnr": logsnr.tolist(),
+        "steps": timesteps(path, NFE, default_spacing(path)).tolist()[:-1],
+        "name": getattr(path, "name", ""),
+    }
 
 
 def trace(run, n, sampler=None, nfe=None, label=None, seed=0):
@@ -59,6 +66,7 @@ def trace(run, n, sampler=None, nfe=None, label=None, seed=0):
         xs.append(run.to_data(x))
         x0s.append(run.to_data(x0))
         ts.append(float(t))
+
     run.sample(n, sampler or figure_sampler(run), nfe or NFE, seed, label=label, callback=record)
     return torch.stack(xs), torch.stack(x0s), ts
 
@@ -77,13 +85,18 @@ def noise(points_run, image_run, seed=0):
             continue
         if run.images:
             x0 = data.load(run.cfg.data, "train", size=run.cfg.size, channels=run.cfg.channels).x[:1]
-            x0 = (x0 - image_data.SHIFT) / image_data.SCALE                       # (1, C, H, W) model units
+            x0 = (x0 - image_data.SHIFT) / image_data.SCALE  # (1, C, H, W) model units
             view = {"scale": image_data.SCALE, "shift": image_data.SHIFT}
         else:
             train = data.load(run.cfg.data, "train", POINTS)
-            x0, view = train.normalize(train.x), None                             # (POINTS, 2) model units
-        out[key] = {"x0": encode.encode(x0, 16), "eps": encode.encode(torch.randn(x0.shape, generator=g), 16),
-                    "view": view, "schedule": grid(run.path), "run": str(run.folder)}
+            x0, view = train.normalize(train.x), None  # (POINTS, 2) model units
+        out[key] = {
+            "x0": encode.encode(x0, 16),
+            "eps": encode.encode(torch.randn(x0.shape, generator=g), 16),
+            "view": view,
+            "schedule": grid(run.path),
+            "run": str(run.folder),
+        }
     return out
 
 
@@ -96,21 +109,26 @@ def denoise(points_run, image_run):
         label = EACH if run.cfg.conditional else None
         n = n or (run.num_classes if run.cfg.conditional else 8)
         xs, x0s, ts = trace(run, n, label=label)
-        out[key] = {"xt": pack(xs, run), "x0": pack(x0s, run), "t": ts, "sampler": figure_sampler(run),
-                    "run": str(run.folder)}
+        out[key] = {
+            "xt": pack(xs, run),
+            "x0": pack(x0s, run),
+            "t": ts,
+            "sampler": figure_sampler(run),
+            "run": str(run.folder),
+        }
     return out
 
 
 def tangent_share(dataset_name="digits", k=10, d=5, n=200, seed=0):
     """Section 3: noise energy inside each held-out digit's local tangent space (top d PCA directions of its
     k nearest training digits), against d / D for a random subspace."""
-    train = data.load(dataset_name, "train").x.flatten(1).double()                  # (N, D)
+    train = data.load(dataset_name, "train").x.flatten(1).double()  # (N, D)
     held = data.load(dataset_name, "heldout").x.flatten(1).double()[:n]
     g = torch.Generator().manual_seed(seed)
     shares = []
     for x in held:
         near = train[torch.cdist(x[None], train)[0].topk(k, largest=False).indices]  # (k, D)
-        basis = torch.linalg.svd(near - near.mean(0), full_matrices=False).Vh[:d]    # (d, D)
+        basis = torch.linalg.svd(near - near.mean(0), full_matrices=False).Vh[:d]  # (d, D)
         eps = torch.randn(train.shape[1], generator=g, dtype=torch.float64)
         shares.append(float((basis @ eps).square().sum() / eps.square().sum()))
     D = train.shape[1]
@@ -123,12 +141,17 @@ def arrows(run, side=15):
     lo, hi = real.min(0).values, real.max(0).values
     pad = 0.3 * (hi - lo)
     axes = [torch.linspace(float(lo[i] - pad[i]), float(hi[i] + pad[i]), side) for i in range(2)]
-    where = torch.stack(torch.meshgrid(*axes, indexing="xy"), -1).reshape(-1, 2)     # (side^2, 2)
+    where = torch.stack(torch.meshgrid(*axes, indexing="xy"), -1).reshape(-1, 2)  # (side^2, 2)
     levels = grid(run.path)["t"][1:]
     model, units = run.model(), run.dataset
     field = [units.denormalize(model(units.normalize(where), t)[0]) - where for t in levels]
-    return {"where": encode.points(where), "arrows": encode.encode(torch.stack(field), 16), "t": levels,
-            "real": encode.points(real), "run": str(run.folder)}
+    return {
+        "where": encode.points(where),
+        "arrows": encode.encode(torch.stack(field), 16),
+        "t": levels,
+        "real": encode.points(real),
+        "run": str(run.folder),
+    }
 
 
 def trajectories(methods, seed=1):
@@ -140,7 +163,7 @@ def trajectories(methods, seed=1):
     return out
 
 
-W2_N = 1000         # points behind each W2 figure (and its floor)
+W2_N = 1000  # points behind each W2 figure (and its floor)
 
 
 def w2_curves(methods, nfes=(2, 4, 8, 16, 32), n=None):
@@ -149,8 +172,8 @@ def w2_curves(methods, nfes=(2, 4, 8, 16, 32), n=None):
     for name, run, sampler in methods:
         held = data.load(run.cfg.data, "heldout", n).x
         if run.cfg.data not in floors:
-            floors[run.cfg.data] = point_metrics.w2_floor(run.cfg.data, held)          # mean of 4 real draws
-        usable = [nfe for nfe in nfes if sampler != "heun" or nfe >= 3]               # Heun: 2 NFE per step
+            floors[run.cfg.data] = point_metrics.w2_floor(run.cfg.data, held)  # mean of 4 real draws
+        usable = [nfe for nfe in nfes if sampler != "heun" or nfe >= 3]  # Heun: 2 NFE per step
         ys = [point_metrics.w2(run.sample(n, sampler, nfe, seed=2), held) for nfe in usable]
         curves.append({"name": name, "nfe": usable, "w2": ys, "run": str(run.folder), "floor": floors[run.cfg.data]})
     return {"nfe": list(nfes), "curves": curves, "floor": curves[0]["floor"] if curves else None, "n": n}
@@ -164,13 +187,19 @@ def label_of(run, label):
 def image_quality(run, n=None, **options):
     """Class accuracy (conditional runs) and FID beside its floor, for samples of every class in turn."""
     from ..metrics.images import report
+
     n = n or QUALITY_N or len(run.dataset.x)
     extra = {} if run.cfg.discrete else {"sampler": "dpmpp_2m", "nfe": NFE}
     images = run.sample(n, seed=0, label=label_of(run, EACH), **extra, **options)
     labels = torch.arange(n) % run.num_classes if run.cfg.conditional else None
     r = report(images, labels, run.cfg.data, run.cfg.size, run.cfg.channels, verbose=False)
-    return {"accuracy": r["class_accuracy"], "fid": r["fid"], "floor": r["fid_floor"],
-            "ratio": r["fid"] / r["fid_floor"], "n": r["n"]}
+    return {
+        "accuracy": r["class_accuracy"],
+        "fid": r["fid"],
+        "floor": r["fid_floor"],
+        "ratio": r["fid"] / r["fid_floor"],
+        "n": r["n"],
+    }
 
 
 def guidance(run):
@@ -179,8 +208,7 @@ def guidance(run):
     for w in GUIDANCE:
         rows.append(run.sample(4 * run.num_classes, "dpmpp_2m", NFE, seed=0, label=EACH, guidance=w))
         curve.append({"w": w, **image_quality(run, guidance=w)})
-    return {"w": list(GUIDANCE), "samples": encode.images(torch.stack(rows)), "curve": curve,
-            "run": str(run.folder)}
+    return {"w": list(GUIDANCE), "samples": encode.images(torch.stack(rows)), "curve": curve, "run": str(run.folder)}
 
 
 def ms_per_image(run, repeats=3):
@@ -206,13 +234,27 @@ def debate(runs, frames=24, quality=None):
     runs: [(name, role, Run)]."""
     panels, table = [], []
     for name, role, run in runs:
-        per_class = [order_frames(run, c, seed=0, frames=frames) if run.cfg.conditional    # one per class, or
-                     else order_frames(run, None, seed=c, frames=frames) for c in range(10)]   # ten seeds
+        per_class = [
+            order_frames(run, c, seed=0, frames=frames)
+            if run.cfg.conditional  # one per class, or
+            else order_frames(run, None, seed=c, frames=frames)
+            for c in range(10)
+        ]  # ten seeds
         length = min(len(f) for f, _ in per_class)
-        stack = torch.stack([torch.stack(f[:length]) for f, _ in per_class])           # (classes, F, C, H, W)
-        panels.append({"name": name, "frames": encode.images(stack), "captions": per_class[0][1][:length],
-                       "run": str(run.folder)})
+        stack = torch.stack([torch.stack(f[:length]) for f, _ in per_class])  # (classes, F, C, H, W)
+        panels.append(
+            {"name": name, "frames": encode.images(stack), "captions": per_class[0][1][:length], "run": str(run.folder)}
+        )
         q = (quality or {}).get(str(run.folder)) or image_quality(run)
-        table.append({"name": name, "params": sum(p.numel() for p in run.net.parameters()),
-                      "nfe": forward_passes(run), "ms": ms_per_image(run), **q, "run": str(run.folder), "role": role})
+        table.append(
+            {
+                "name": name,
+                "params": sum(p.numel() for p in run.net.parameters()),
+                "nfe": forward_passes(run),
+                "ms": ms_per_image(run),
+                **q,
+                "run": str(run.folder),
+                "role": role,
+            }
+        )
     return {"panels": panels, "table": table}

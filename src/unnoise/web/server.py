@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal
 
 import torch
 from fastapi import FastAPI, HTTPException
@@ -28,28 +28,29 @@ from ..errors import UnnoiseError
 from ..run import default_nfe
 from . import encode
 
-MAX_BODY = 16 * 1024                  # bytes of a request body
+MAX_BODY = 16 * 1024  # bytes of a request body
 MAX_N = {"points": 2000, "images": 64}
-MAX_NFE, MAX_FRAMES_NFE = 200, 50     # nfe; nfe when every step is recorded
-MAX_FRAME_VALUES = 2_000_000          # n * frames * values per sample, with frames: true
-TOKEN_FRAMES = 32                     # frames of a token run's generation order
-SERVED_SAMPLERS = tuple(s for s in samplers.SAMPLERS if s != "dopri5")      # dopri5's cost is adaptive
+MAX_NFE, MAX_FRAMES_NFE = 200, 50  # nfe; nfe when every step is recorded
+MAX_FRAME_VALUES = 2_000_000  # n * frames * values per sample, with frames: true
+TOKEN_FRAMES = 32  # frames of a token run's generation order
+SERVED_SAMPLERS = tuple(s for s in samplers.SAMPLERS if s != "dopri5")  # dopri5's cost is adaptive
 
 
 class SampleRequest(BaseModel):
     """The body of POST /api/sample."""
+
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     run: str = Field(max_length=200)
     n: int = Field(16, ge=1, le=max(MAX_N.values()))
-    sampler: Optional[str] = Field(None, max_length=40)
-    nfe: Optional[int] = Field(None, ge=1, le=MAX_NFE)
+    sampler: str | None = Field(None, max_length=40)
+    nfe: int | None = Field(None, ge=1, le=MAX_NFE)
     guidance: float = Field(1.0, ge=0, le=10)
-    label: Optional[Union[Annotated[int, Field(ge=0, le=100_000)], Literal["each"]]] = None   # "each": in turn
+    label: Annotated[int, Field(ge=0, le=100000)] | Literal["each"] | None = None  # "each": in turn
     seed: int = Field(0, ge=0, le=2**31 - 1)
     frames: bool = False
-    temperature: Optional[float] = Field(None, gt=0, le=10)
-    top_k: Optional[int] = Field(None, ge=1, le=1_000_000)
-    top_p: Optional[float] = Field(None, gt=0, le=1)
+    temperature: float | None = Field(None, gt=0, le=10)
+    top_k: int | None = Field(None, ge=1, le=1_000_000)
+    top_p: float | None = Field(None, gt=0, le=1)
 
 
 def fail(status, message, **headers):
@@ -70,17 +71,32 @@ def describe(run):
         inputs["label"] = {"min": 0, "max": run.num_classes - 1, "default": None}
         inputs["guidance"] = {"min": 0, "max": 10, "default": 1}
     if run.cfg.discrete:
-        inputs.update(temperature={"min": 0, "max": 10, "default": 1, "exclusive_min": True},
-                      top_k={"min": 1, "max": run.net.vocab, "default": None},
-                      top_p={"min": 0, "max": 1, "default": 1, "exclusive_min": True},
-                      frames={"count": TOKEN_FRAMES})
+        inputs.update(
+            temperature={"min": 0, "max": 10, "default": 1, "exclusive_min": True},
+            top_k={"min": 1, "max": run.net.vocab, "default": None},
+            top_p={"min": 0, "max": 1, "default": 1, "exclusive_min": True},
+            frames={"count": TOKEN_FRAMES},
+        )
     else:
-        inputs.update(sampler={"choices": list(SERVED_SAMPLERS), "default": run.default_sampler},
-                      nfe={"min": 1, "max": MAX_NFE, "default": default_nfe(run.default_sampler)},
-                      frames={"max_nfe": MAX_FRAMES_NFE, "max_values": MAX_FRAME_VALUES,
-                              "values_per_sample": math.prod(run.shape)})
-    return {"family": run.cfg.family, "data": run.trained_on, "kind": kind, "shape": list(run.shape),
-            "conditional": run.cfg.conditional, "num_classes": run.num_classes, "step": run.step, "inputs": inputs}
+        inputs.update(
+            sampler={"choices": list(SERVED_SAMPLERS), "default": run.default_sampler},
+            nfe={"min": 1, "max": MAX_NFE, "default": default_nfe(run.default_sampler)},
+            frames={
+                "max_nfe": MAX_FRAMES_NFE,
+                "max_values": MAX_FRAME_VALUES,
+                "values_per_sample": math.prod(run.shape),
+            },
+        )
+    return {
+        "family": run.cfg.family,
+        "data": run.trained_on,
+        "kind": kind,
+        "shape": list(run.shape),
+        "conditional": run.cfg.conditional,
+        "num_classes": run.num_classes,
+        "step": run.step,
+        "inputs": inputs,
+    }
 
 
 def check(runs, req):
@@ -110,28 +126,44 @@ def check(runs, req):
 def sample(run, req):
     """The response body of a checked request: samples, frames if asked, nfe per sample, seconds."""
     start, steps = time.perf_counter(), []
-    keep = req.frames and not run.cfg.discrete          # every step's (t, x_t, x0 estimate), in data units
+    keep = req.frames and not run.cfg.discrete  # every step's (t, x_t, x0 estimate), in data units
 
-    def record(*args):                                  # (i, t, x, x0), or (level, tokens) for token runs
+    def record(*args):  # (i, t, x, x0), or (level, tokens) for token runs
         steps.append((float(args[1]), run.to_data(args[2]), run.to_data(args[3])) if keep else None)
+
     options = {k: getattr(req, k) for k in ("temperature", "top_k", "top_p")}
     with torch.no_grad():
-        x = run.sample(req.n, req.sampler, req.nfe, req.seed, label=req.label, guidance=req.guidance,
-                       batch_size=req.n, callback=record, **options)
+        x = run.sample(
+            req.n,
+            req.sampler,
+            req.nfe,
+            req.seed,
+            label=req.label,
+            guidance=req.guidance,
+            batch_size=req.n,
+            callback=record,
+            **options,
+        )
         frames = None
         if req.frames and run.cfg.discrete:
             from ..viz.order import order_frames
+
             label = (req.label if isinstance(req.label, int) else 0) if run.cfg.conditional else None
             images, captions = order_frames(run, label, req.seed, frames=TOKEN_FRAMES)
             frames = {"xt": None, "x0": encode.images(torch.stack(images)[:, None]), "t": captions}
-        elif req.frames:                                # x_T first, as the offline page's frames: (F + 1, n, ...)
+        elif req.frames:  # x_T first, as the offline page's frames: (F + 1, n, ...)
             from ..samplers import PerSampleNoise
+
             ts, xts, x0s = zip(*steps)
             start_x = run.to_data(run.initial(PerSampleNoise.for_range(req.seed, 0, req.n)))
             pack = encode.images if run.images else encode.points
             frames = {"xt": pack(torch.stack((start_x,) + xts)), "x0": pack(torch.stack(x0s)), "t": list(ts)}
-    return {"x": encode.images(x) if run.images else encode.points(x), "frames": frames, "nfe": len(steps),
-            "seconds": round(time.perf_counter() - start, 4)}
+    return {
+        "x": encode.images(x) if run.images else encode.points(x),
+        "frames": frames,
+        "nfe": len(steps),
+        "seconds": round(time.perf_counter() - start, 4),
+    }
 
 
 class BodyLimit:
@@ -159,8 +191,9 @@ class BodyLimit:
                 return await too_big(scope, receive, send)
         pending = [{"type": "http.request", "body": body, "more_body": False}]
 
-        async def replay():                     # the whole body once, then the client's own messages
+        async def replay():  # the whole body once, then the client's own messages
             return pending.pop() if pending else await receive()
+
         await self.app(scope, replay, send)
 
 
@@ -169,10 +202,10 @@ def validation_message(err):
     parts = {}
     for e in err.errors():
         loc = [str(p) for p in e["loc"] if p != "body"]
-        field = loc[0] if loc else "body"          # a union's branches (label) add their own names: drop them
+        field = loc[0] if loc else "body"  # a union's branches (label) add their own names: drop them
         if e["type"] == "json_invalid":
             return "malformed JSON: " + e.get("ctx", {}).get("error", e["msg"])
-        if field == "body":                     # no body, not an object, or not sent as JSON
+        if field == "body":  # no body, not an object, or not sent as JSON
             return "body: send one JSON object, with Content-Type: application/json"
         note = f"; fields: {', '.join(SampleRequest.model_fields)}" if e["type"] == "extra_forbidden" else ""
         parts.setdefault(field, []).append(e["msg"] + note)
@@ -184,7 +217,7 @@ def create_app(runs, page_html, queue=8, workers=1):
     app = FastAPI(title="unnoise", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(BodyLimit)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unnoise-sample")
-    slots = threading.BoundedSemaphore(queue)            # requests waiting or running
+    slots = threading.BoundedSemaphore(queue)  # requests waiting or running
     listing = {"runs": [{"name": name, **describe(run)} for name, run in runs.items()]}
 
     @app.exception_handler(RequestValidationError)
@@ -210,7 +243,7 @@ def create_app(runs, page_html, queue=8, workers=1):
         if not slots.acquire(blocking=False):
             fail(503, f"busy: {queue} requests queued; try again", **{"Retry-After": "2"})
         job = pool.submit(sample, run, req)
-        job.add_done_callback(lambda _: slots.release())     # when the work ends, even if the client left
+        job.add_done_callback(lambda _: slots.release())  # when the work ends, even if the client left
         try:
             return await asyncio.wrap_future(job)
         except UnnoiseError as err:
@@ -252,8 +285,10 @@ def make_server(app, queue=8):
     """The uvicorn server for app: open connections bounded well above the queue (uvicorn answers a plain-text
     503 past that), short keep-alive, warnings only."""
     import uvicorn
-    config = uvicorn.Config(app, log_level="warning", limit_concurrency=max(64, 16 * queue), timeout_keep_alive=5,
-                            server_header=False)
+
+    config = uvicorn.Config(
+        app, log_level="warning", limit_concurrency=max(64, 16 * queue), timeout_keep_alive=5, server_header=False
+    )
     return uvicorn.Server(config)
 
 
@@ -261,8 +296,10 @@ def serve(runs, page_html, host="127.0.0.1", port=8000, queue=8, workers=1):
     """Serve the page and the sampling API until interrupted."""
     sock = bind(host, port)
     if not is_loopback(host):
-        print(f"unnoise: warning: {host} is not a loopback address; this server is reachable from other machines",
-              file=sys.stderr)
+        print(
+            f"unnoise: warning: {host} is not a loopback address; this server is reachable from other machines",
+            file=sys.stderr,
+        )
     bound = sock.getsockname()[1]
     print(f"serving {', '.join(runs)} at http://{f'[{host}]' if ':' in host else host}:{bound}/", flush=True)
     try:
