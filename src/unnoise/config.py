@@ -145,6 +145,8 @@ class TrainConfig:
 
     def __post_init__(self):
         check_bounds(self)
+        # the settings given, of those whose default depends on the data and family (a time budget reads "steps")
+        self.given = frozenset(f.name for f in fields(self) if f.default is None and getattr(self, f.name) is not None)
         choose("family", self.family, ALL_FAMILIES)
         if self.subset is not None:
             self.subset = positive_int("subset", self.subset)
