@@ -28,8 +28,7 @@ import torch
 from unnoise import data
 from unnoise.config import TrainConfig
 from unnoise.metrics.points import w2
-from unnoise.reflow import write_pairs
-from unnoise.train import train
+from unnoise.pipeline import train, write_pairs
 
 NFES = (1, 2, 4, 8)
 METHODS = ("diffusion", "flow", "ot-cfm", "reflow")

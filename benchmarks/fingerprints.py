@@ -54,11 +54,16 @@ def fingerprints(root):
     for name, args in RUNS.items():
         folder = root / name
         run_cli(["train", *args, *TINY, "--seed", "1", "--out", str(folder)])
-        row = {"weights": tensors_hash(folder / "model.safetensors"), "state": tensors_hash(folder / "state.safetensors")}
+        row = {
+            "weights": tensors_hash(folder / "model.safetensors"),
+            "state": tensors_hash(folder / "state.safetensors"),
+        }
         if name != "vq-digits":
             samples = root / f"{name}.npy"
             nfe = [] if "--nfe" in SAMPLE.get(name, []) or name.startswith(("ar", "var")) else ["--nfe", "8"]
-            run_cli(["sample", str(folder), "--n", "6", "--seed", "3", *nfe, *SAMPLE.get(name, []), "--out", str(samples)])
+            run_cli(
+                ["sample", str(folder), "--n", "6", "--seed", "3", *nfe, *SAMPLE.get(name, []), "--out", str(samples)]
+            )
             row["samples"] = hashlib.sha256(np.load(samples).tobytes()).hexdigest()[:16]
         out[name] = row
     reflowed = root / "reflow"

@@ -29,7 +29,7 @@ import torch
 import common
 import unnoise
 from unnoise.metrics.images import DRAWS, report
-from unnoise.train import UNCAPPED
+from unnoise.pipeline import UNCAPPED
 from unnoise.viz import figures2d
 from unnoise.viz.images import sample_grid
 

@@ -59,7 +59,7 @@ import unnoise
 from unnoise import samplers
 from unnoise.checkpoint import load_json
 from unnoise.metrics.points import w2
-from unnoise.train import UNCAPPED
+from unnoise.pipeline import UNCAPPED
 
 N = 2000  # samples scored, held-out points, points per fresh floor draw
 NFES = (8, 100)

@@ -54,7 +54,7 @@ import images as scoring
 import unnoise
 from peers import ratio_text, train_for, versions
 from unnoise.checkpoint import load_json
-from unnoise.train import UNCAPPED
+from unnoise.pipeline import UNCAPPED
 
 THREADS = 2
 SCALES = (1.0, 1.1, 1.25)

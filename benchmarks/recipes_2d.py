@@ -52,7 +52,7 @@ def one(data, recipe, seed, budget, threads=2, steps=None, samplers=SAMPLERS):
     (the mean over DRAWS sample draws), steps done and training seconds."""
     import unnoise
     from unnoise.metrics.points import w2
-    from unnoise.train import UNCAPPED
+    from unnoise.pipeline import UNCAPPED
 
     torch.set_num_threads(threads)
     folder = Path(tempfile.mkdtemp()) / "run"

@@ -36,7 +36,7 @@ import unnoise
 from unnoise.families import continuous
 from unnoise.nets import MLP
 from unnoise.nets.unet import UNet
-from unnoise.train import UNCAPPED
+from unnoise.pipeline import UNCAPPED
 
 # name -> (TrainConfig settings, MLP width or None for the U-Net)
 RECIPES = {

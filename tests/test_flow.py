@@ -12,8 +12,7 @@ from unnoise.coupling import couple, ot_permutation, pairing_cost, sinkhorn_pair
 from unnoise.errors import UnnoiseError
 from unnoise.guidance import guided
 from unnoise.metrics.points import w2
-from unnoise.reflow import reflow
-from unnoise.train import train
+from unnoise.pipeline import reflow, train
 from unnoise.viz.flow import straightness, trajectories
 
 N = 500  # samples for W2; the real-vs-real floor at this n is measured beside it

@@ -46,7 +46,7 @@ def test_images_sample_with_the_sde_solver_at_30_nfe_by_default(digits_run):
     default = digits_run.sample(10, label="each")
     assert torch.equal(default, digits_run.sample(10, "dpmpp_2m_sde", 30, label="each"))
     assert not torch.allclose(default, digits_run.sample(10, "dpmpp_2m", 20, label="each"), atol=1e-3)
-    assert [unnoise.run.default_nfe(s) for s in ("dpmpp_2m", "dpmpp_2m_sde", "ddim")] == [20, 30, 50]
+    assert [unnoise.samplers.get(s).default_nfe for s in ("dpmpp_2m", "dpmpp_2m_sde", "ddim")] == [20, 30, 50]
 
 
 def test_sample_and_data_write_images_in_the_same_form(digits_run, tmp_path, capsys):

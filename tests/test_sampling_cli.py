@@ -9,8 +9,8 @@ import torch
 
 from unnoise.cli import main
 from unnoise.config import TrainConfig
+from unnoise.pipeline import train
 from unnoise.samplers import SAMPLERS
-from unnoise.train import train
 
 
 @pytest.fixture(scope="module")

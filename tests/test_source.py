@@ -14,10 +14,10 @@ from unnoise.errors import UnnoiseError
 from unnoise.families import continuous
 from unnoise.likelihood import nll
 from unnoise.metrics.points import w2
+from unnoise.pipeline import train
 from unnoise.reflow import generate_pairs
 from unnoise.run import Run
 from unnoise.samplers import PerSampleNoise
-from unnoise.train import train
 
 N = 500
 
@@ -72,10 +72,11 @@ def test_samples_start_at_source_points_and_reach_the_data(runs, real):
 
 def test_training_pairs_data_with_source_points_and_ot_shortens_them(runs):
     cfg, train_split = runs["ot"].cfg, data.load("moons", "train")
-    pool = source.start_training(cfg, train_split, runs["ot"].folder).points  # the pool kept in the run folder
+    start = source.Source(cfg.source, source.pool(runs["ot"].folder, 2), train_split.shift, train_split.scale)
+    pool = start.points  # the pool kept in the run folder, in model units
     x0 = train_split.normalize(train_split.x[:256])
     drawn = {
-        c: continuous.draw(tiny(coupling=c), {"x0": x0}, torch.Generator().manual_seed(0))["eps"]
+        c: continuous.draw(tiny(coupling=c), {"x0": x0}, torch.Generator().manual_seed(0), start)["eps"]
         for c in ("independent", "ot")
     }
     assert in_pool(drawn["independent"], pool).max() < 1e-6 and in_pool(drawn["ot"], pool).max() < 1e-6
@@ -127,7 +128,7 @@ def test_a_source_file_is_read_once_then_the_run_keeps_its_pool(tmp_path):
 
 
 def reflow_ok(run, out):
-    from unnoise.reflow import reflow
+    from unnoise.pipeline import reflow
 
     new = reflow(run, out, pairs=50, steps=2, progress=False)
     return torch.equal(new.source.points, Run.load(run).source.points)

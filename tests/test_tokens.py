@@ -118,7 +118,7 @@ def test_bits_of_a_known_discrete_distribution_match_its_entropy():
         return torch.stack([first, first, torch.ones_like(first), torch.ones_like(first)], dim=1)
 
     for _ in range(300):
-        loss = autoregressive.loss(net, cfg, {"tokens": draw_images(256)}, None, gen)
+        loss = autoregressive.AR.loss(net, cfg, {"tokens": draw_images(256)}, None, gen)
         opt.zero_grad()
         loss.backward()
         opt.step()

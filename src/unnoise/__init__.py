@@ -4,8 +4,8 @@ from . import data
 from .config import TrainConfig
 from .errors import UnnoiseError
 from .paths import make_path
+from .pipeline import train
 from .run import Run
-from .train import train
 
 __all__ = ["data", "TrainConfig", "UnnoiseError", "make_path", "Run", "train"]
 __version__ = "0.1.0"

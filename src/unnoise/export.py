@@ -20,7 +20,7 @@ PREDICTION_TYPES = {"eps": "epsilon", "x0": "sample", "v": "v_prediction"}
 def diffusers_config(run):
     """The scheduler_config.json of a diffusion run on one of diffusers' beta schedules."""
     cfg = run.cfg
-    if cfg.family != "diffusion" or cfg.schedule not in BETA_SCHEDULES:
+    if cfg.schedule not in BETA_SCHEDULES:  # the diffusion family alone takes beta schedules
         raise UnnoiseError(
             f"{run.folder} is a {cfg.family} run on the {cfg.schedule} schedule; the diffusers export "
             f"covers diffusion runs on {', '.join(BETA_SCHEDULES)} (diffusers' beta schedules; "

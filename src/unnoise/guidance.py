@@ -39,7 +39,7 @@ def check(run, label, w, guide=None):
 
 def check_guide(run, guide, label):
     """Raise unless guide can autoguide run: a run of the same kind on the same Gaussian path, data shape and units."""
-    if run.cfg.discrete or guide.cfg.discrete:
+    if run.path is None or guide.path is None:
         raise UnnoiseError(
             "--autoguide is for diffusion, flow and edm runs; ar and var runs guide with --guidance only"
         )

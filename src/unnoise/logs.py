@@ -14,7 +14,13 @@ import dataclasses
 import time
 from pathlib import Path
 
+from . import data, guidance
 from .errors import UnnoiseError, positive_int
+from .families import FAMILIES
+from .metrics.images import report
+from .metrics.points import w2, w2_floor
+from .run import Run
+from .viz.figures2d import pairs
 
 EVERY = 10  # steps between training scalars
 POINTS = 500  # samples per evaluation of a point run
@@ -40,20 +46,30 @@ def folder_for(log, run_folder):
 
 
 class TensorBoard:
-    """The training loop's logger: step() after every step, close() at the end."""
+    """A training hook (train.train's hooks): start() as training starts, step() after every step, finish() at the
+    end. The writer opens at start, so a run that is refused leaves no log behind."""
 
-    def __init__(self, log, run_folder, eval_every=None, data_name=None):
-        folder = folder_for(log, run_folder)
-        writer = writer_class()
-        try:
-            self.writer = writer(str(folder))
-        except OSError as err:
-            raise UnnoiseError(f"--log {log}: cannot write event files in {folder} ({err.strerror or err})") from None
-        self.run_folder, self.eval_every = Path(run_folder), eval_every and positive_int("eval-every", eval_every)
+    def __init__(self, log, run_folder, eval_every=None):
+        if not isinstance(log, str) or not log.strip():
+            raise UnnoiseError("--log takes 'tensorboard' (event files in RUN/logs) or a folder")
+        writer_class()  # refuse at once where tensorboard is missing
+        self.log, self.run_folder = log, Path(run_folder)
+        self.eval_every = eval_every and positive_int("eval-every", eval_every)
         self.clock, self.last_step, self.floor, self.evaluated = time.perf_counter(), None, None, None
-        self.data_name = data_name  # where the run's rows are read (its own copy of a point file)
 
-    def step(self, step, loss, lr, grad_norm, ema, cfg, num_classes):
+    def start(self, cfg, folder, num_classes, data_name):
+        """Open the writer; data_name: where the run's rows are read (its own copy of a point file)."""
+        self.cfg, self.num_classes = dataclasses.replace(cfg, data=data_name), num_classes
+        self.evaluates = self.eval_every and FAMILIES[cfg.family].generates  # a tokenizer logs its scalars only
+        folder = folder_for(self.log, self.run_folder)
+        try:
+            self.writer = writer_class()(str(folder))
+        except OSError as err:
+            raise UnnoiseError(
+                f"--log {self.log}: cannot write event files in {folder} ({err.strerror or err})"
+            ) from None
+
+    def step(self, step, loss, lr, grad_norm, ema):
         """Log the scalars every EVERY steps and evaluate every eval_every steps."""
         if step % EVERY == 0:
             now = time.perf_counter()
@@ -62,18 +78,15 @@ class TensorBoard:
             self.clock, self.last_step = now, step
             for name, value in (("loss", loss), ("lr", lr), ("grad_norm", grad_norm)):
                 self.writer.add_scalar(f"train/{name}", float(value), step)
-        if self.eval_every and step % self.eval_every == 0 and cfg.family != "vq":
-            self.evaluate(step, ema, cfg, num_classes)
+        if self.evaluates and step % self.eval_every == 0:
+            self.evaluate(step, ema)
         self.writer.flush()
 
-    def evaluate(self, step, ema, cfg, num_classes):
+    def evaluate(self, step, ema):
         """Sample the EMA model and log its main metric beside the floor, with a picture."""
-        from .run import Run
-
         net = ema if next(ema.parameters()).device.type == "cpu" else copy.deepcopy(ema).cpu()  # samplers: CPU
-        cfg = dataclasses.replace(cfg, data=self.data_name) if self.data_name else cfg
-        run = Run(self.run_folder, cfg, net, step, num_classes)
-        options = {} if cfg.discrete else {"nfe": NFE}
+        run = Run(self.run_folder, self.cfg, net, step, self.num_classes)
+        options = {} if run.path is None else {"nfe": NFE}
         self.evaluated = step
         if run.images:
             self.evaluate_images(step, run, options)
@@ -81,10 +94,6 @@ class TensorBoard:
             self.evaluate_points(step, run, options)
 
     def evaluate_points(self, step, run, options):
-        from . import data
-        from .metrics.points import w2, w2_floor
-        from .viz.figures2d import pairs
-
         held = data.load(run.cfg.data, "heldout", POINTS).x
         if self.floor is None:
             self.floor = w2_floor(run.cfg.data, held)  # the mean of 4 fresh real draws
@@ -96,9 +105,6 @@ class TensorBoard:
         self.writer.add_figure("eval/samples", pairs(x, held, f"step {step}: model (red) over held-out data"), step)
 
     def evaluate_images(self, step, run, options):
-        from . import guidance
-        from .metrics.images import report
-
         label = guidance.EACH if run.cfg.conditional else None
         x = run.sample(IMAGES, label=label, **options)  # (n, C, H, W) in [0, 1]
         labels = guidance.labels(run, label, 0, IMAGES) if label is not None else None
@@ -112,21 +118,19 @@ class TensorBoard:
         grid = x[: side * side].reshape(side, side, *x.shape[1:]).permute(2, 0, 3, 1, 4)  # (C, rows, H, cols, W)
         self.writer.add_image("eval/samples", grid.reshape(x.shape[1], side * x.shape[2], side * x.shape[3]), step)
 
-    def finish(self, step, ema, cfg, num_classes):
+    def finish(self, step, ema):
         """At the end (a --seconds budget too): the last evaluation, where the last step had none; then close."""
-        if self.eval_every and self.evaluated != step and cfg.family != "vq":
-            self.evaluate(step, ema, cfg, num_classes)
+        if self.evaluates and self.evaluated != step:
+            self.evaluate(step, ema)
         self.writer.close()
 
 
-def open_log(log, run_folder, eval_every=None, data_name=None):
-    """A TensorBoard logger, or None without --log; --eval-every without --log is refused."""
+def hooks(log, run_folder, eval_every=None):
+    """[a TensorBoard hook], or [] without --log; --eval-every without --log is refused."""
     if log is None:
         if eval_every is not None:
             raise UnnoiseError(
                 "--eval-every K evaluates into the TensorBoard log; give --log tensorboard (or --log DIR)"
             )
-        return None
-    if not isinstance(log, str) or not log.strip():
-        raise UnnoiseError("--log takes 'tensorboard' (event files in RUN/logs) or a folder")
-    return TensorBoard(log, run_folder, eval_every, data_name)
+        return []
+    return [TensorBoard(log, run_folder, eval_every)]

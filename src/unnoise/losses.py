@@ -54,13 +54,3 @@ def edm_loss(net, path, x0, y, generator, eps=None, sigma=None):
     denoised, _ = path.to_x0_eps("edm", out, x, sigma)  # D = c_skip x + c_out F
     weight = (sigma**2 + path.sigma_data**2) / (sigma * path.sigma_data) ** 2
     return (weight.to(x0) * (denoised - x0).square().flatten(1).mean(1)).mean()
-
-
-def training_loss(net, path, cfg, x0, y, generator, eps=None, t=None):
-    """The loss a training config asks for: EDM's for the edm family, the denoising loss otherwise.
-
-    eps: noise paired with x0 by a coupling (OT-CFM, reflow), t: times; drawn by the loss when None.
-    """
-    if cfg.family == "edm":
-        return edm_loss(net, path, x0, y, generator, eps, t)
-    return denoising_loss(net, path, cfg.prediction, x0, y, generator, cfg.min_snr_gamma, eps, t)

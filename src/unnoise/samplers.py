@@ -17,6 +17,8 @@ Nothing is kept between calls: a sampler holds no step counter and can be called
 
 import inspect
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -336,31 +338,60 @@ def sample_dopri5(model, x, ts, path, noise=None, callback=None, rtol=1e-5, atol
     return rk_step(model, path, x, t_last, ts[-1], TABLEAUS["euler"], len(evals), callback)[0]
 
 
+@dataclass(frozen=True)
+class Sampler:
+    """A sampler and its facts: network evaluations per step (the last step costs one), whether it injects fresh
+    noise, whether its tolerance rather than the NFE sets its cost, and the NFE it runs at when none is given."""
+
+    fn: Callable
+    stages: int = 1
+    stochastic: bool = False
+    adaptive: bool = False
+    default_nfe: int = 50
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+    @property
+    def options(self):
+        """The keyword options it takes (eta, s_churn, ...), with their defaults: those after the common signature."""
+        params = list(inspect.signature(self.fn).parameters.values())
+        return {p.name: p.default for p in params if p.name not in COMMON}
+
+
+COMMON = ("model", "x", "ts", "path", "noise", "callback")  # the one signature every sampler shares
 SAMPLERS = {
-    "ddpm": sample_ddpm,
-    "ddim": sample_ddim,
-    "euler": sample_euler,
-    "euler_ancestral": sample_euler_ancestral,
-    "heun": sample_heun,
-    "midpoint": sample_midpoint,
-    "rk4": sample_rk4,
-    "dpmpp_2m": sample_dpmpp_2m,
-    "dpmpp_2m_sde": sample_dpmpp_2m_sde,
-    "dpmpp_3m": sample_dpmpp_3m,
-    "dpmpp_3m_sde": sample_dpmpp_3m_sde,
-    "unipc": sample_unipc,
-    "euler_maruyama": sample_euler_maruyama,
-    "dopri5": sample_dopri5,
+    "ddpm": Sampler(sample_ddpm, stochastic=True),
+    "ddim": Sampler(sample_ddim),
+    "euler": Sampler(sample_euler),
+    "euler_ancestral": Sampler(sample_euler_ancestral, stochastic=True),
+    "heun": Sampler(sample_heun, stages=2),
+    "midpoint": Sampler(sample_midpoint, stages=2),
+    "rk4": Sampler(sample_rk4, stages=4),
+    "dpmpp_2m": Sampler(sample_dpmpp_2m, default_nfe=20),  # a multistep solver: 20 suffice (docs/performance.md)
+    "dpmpp_2m_sde": Sampler(sample_dpmpp_2m_sde, stochastic=True, default_nfe=30),
+    "dpmpp_3m": Sampler(sample_dpmpp_3m),
+    "dpmpp_3m_sde": Sampler(sample_dpmpp_3m_sde, stochastic=True),
+    "unipc": Sampler(sample_unipc),
+    "euler_maruyama": Sampler(sample_euler_maruyama, stochastic=True),
+    "dopri5": Sampler(sample_dopri5, adaptive=True),
 }
-STAGES = {"heun": 2, "midpoint": 2, "rk4": 4}  # network evaluations per step, but 1 for the last step
+NAMES = tuple(SAMPLERS)
+FIXED = tuple(name for name, s in SAMPLERS.items() if not s.adaptive)  # those the NFE prices: what a server offers
+DETERMINISTIC = tuple(name for name, s in SAMPLERS.items() if not s.stochastic)
+
+
+def get(name):
+    """The Sampler called name, or one line naming the choices."""
+    return SAMPLERS[choose("sampler", name, NAMES)]
 
 
 def steps_for(sampler, nfe):
     """Steps a sampler takes for a budget of nfe network evaluations; k-stage solvers cost k (steps - 1) + 1."""
-    choose("sampler", sampler, tuple(SAMPLERS))
-    if sampler == "dopri5":
+    chosen = get(sampler)
+    if chosen.adaptive:
         return 1  # adaptive: its tolerance, not nfe, sets the cost
-    k = STAGES.get(sampler, 1)
+    k = chosen.stages
     if k > 1 and nfe < k + 1:
         raise UnnoiseError(f"{sampler} needs an nfe of at least {k + 1} ({k} per step, 1 for the last step), got {nfe}")
     return (nfe - 1) // k + 1
@@ -368,13 +399,12 @@ def steps_for(sampler, nfe):
 
 def nfe_of(sampler, steps):
     """Network evaluations a fixed-step sampler makes on a grid of `steps` steps."""
-    return STAGES.get(sampler, 1) * (steps - 1) + 1
+    return get(sampler).stages * (steps - 1) + 1
 
 
 def options_of(sampler):
     """The keyword options a sampler accepts (eta, s_churn, ...), with their defaults."""
-    params = inspect.signature(SAMPLERS[choose("sampler", sampler, tuple(SAMPLERS))]).parameters
-    return {name: p.default for name, p in list(params.items())[6:]}  # after (model, x, ts, path, noise, callback)
+    return get(sampler).options
 
 
 def check_options(sampler, options):

@@ -28,30 +28,19 @@ GAUSSIAN = "gaussian"
 FILE = "source.safetensors"
 POOL = 20000
 POOL_SEED = 3  # a draw of a named set that no split (train 0, heldout 1, fresh 2) uses
-STOCHASTIC = ("ddpm", "euler_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde", "euler_maruyama")
-DEFAULT_SAMPLER = "euler"  # flow matching's own sampler; deterministic, as a non-Gaussian source needs
 
 
 def names():
     return (GAUSSIAN,) + toy2d.NAMES
 
 
-def check(cfg):
-    """A source other than N(0, I) belongs to flow matching on points: one line otherwise."""
-    if cfg.source == GAUSSIAN:
-        return
-    if cfg.source not in toy2d.NAMES and not points_file.is_file(cfg.source):
+def check_name(name):
+    """A source is gaussian, a built-in set or a point file: one line otherwise."""
+    if name != GAUSSIAN and name not in toy2d.NAMES and not points_file.is_file(name):
         raise UnnoiseError(
-            f"unknown source {cfg.source!r}; choose one of {', '.join(names())}, or a point file "
+            f"unknown source {name!r}; choose one of {', '.join(names())}, or a point file "
             "(.npy, .csv, .txt) of the data's dimension"
         )
-    if cfg.family != "flow" or cfg.schedule != "rectified":
-        raise UnnoiseError(
-            f"--source {cfg.source} needs --family flow on the rectified path (a diffusion path "
-            f"ends in Gaussian noise); got {cfg.family} on {cfg.schedule}"
-        )
-    if cfg.size is not None:
-        raise UnnoiseError("--source is for point data; image flows start from N(0, I)")
 
 
 def draw_pool(name):
@@ -136,29 +125,6 @@ def mixture_log_prob(z, centers, std, shift, scale):
     sq = (x[:, None, :] - centers[None]).square().sum(-1)  # (B, K)
     log_n = -0.5 * sq / std**2 - 0.5 * x.shape[1] * math.log(2 * math.pi * std**2)
     return torch.logsumexp(log_n, 1) - math.log(len(centers)) + torch.log(scale.double()).sum()
-
-
-TRAINING = {}  # (source, data) -> the Source of the run training now (continuous.prepare sets it)
-
-
-def start_training(cfg, dataset, folder):
-    """Write the run's pool once (write), then draw training pairs from the pool in its folder, in the training
-    data's units; returns that Source."""
-    write(cfg, folder)
-    if cfg.source == GAUSSIAN:
-        return Source(GAUSSIAN)
-    dist.barrier()  # rank 0 has written the pool before anyone reads it
-    TRAINING[(cfg.source, cfg.data)] = Source(cfg.source, pool(folder, cfg.dim or 2), dataset.shift, dataset.scale)
-    return TRAINING[(cfg.source, cfg.data)]
-
-
-def for_training(name, data_name):
-    """The Source a training batch draws from: the pool of the run training now (N(0, I) for gaussian)."""
-    if name == GAUSSIAN:
-        return Source(name)
-    if (name, data_name) not in TRAINING:
-        raise UnnoiseError(f"no training run with source {name} on {data_name} has started (source.start_training)")
-    return TRAINING[(name, data_name)]
 
 
 def of_run(run):

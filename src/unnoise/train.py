@@ -5,12 +5,11 @@ import copy
 import dataclasses
 import math
 import time
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from . import data, dist, families, logs
+from . import dist
 from .checkpoint import (
     atomic_group,
     check_header,
@@ -22,12 +21,11 @@ from .checkpoint import (
     restore_optimizer,
     tensor_writer,
 )
-from .config import TrainConfig
 from .errors import UnnoiseError, positive_int
-from .run import Run, check_format, run_config
+from .families import FAMILIES
 from .safety import StopSignals, hold_lock
+from .store import run_config
 
-UNCAPPED = 10**9  # the step cap of a run trained for a time budget with no step count of its own
 WARMUP_SHARE = 0.1  # a timed run's warm-up ends after cfg.warmup steps or this share of its budget, if sooner
 
 
@@ -35,9 +33,8 @@ def learning_rate(cfg, step, progress=None):
     """Linear warm-up over cfg.warmup steps, then cosine decay to zero at cfg.steps.
 
     progress: the share of a time budget already spent; the cosine then follows it instead of the steps,
-    and the warm-up ends by WARMUP_SHARE of the budget at the latest. (Before, a 60 s digits run that made
-    243 steps spent 200 of them warming up, and the cosine, already at 82 % of the clock, then cut the
-    rate to 8 % of its peak: the run never trained at its learning rate.)
+    and the warm-up ends by WARMUP_SHARE of the budget at the latest (docs/performance.md, digits, "Third
+    round").
     """
     warm = (step + 1) / cfg.warmup if step < cfg.warmup else 1.0
     if progress is not None:
@@ -50,8 +47,8 @@ def learning_rate(cfg, step, progress=None):
 
 
 def ema_pairs(ema, net):
-    """The tensors update_ema walks, listed once per run: listing them walks every module (cProfile, digits at
-    batch 8: 69,000 module walks in 300 steps; docs/performance.md, "Sixth round")."""
+    """The tensors update_ema walks, listed once per run (listing them walks every module; docs/performance.md,
+    "Sixth round")."""
     return (list(ema.parameters()), list(net.parameters())), (list(ema.buffers()), list(net.buffers()))
 
 
@@ -116,31 +113,6 @@ def restore_checkpoint(folder, net, ema, optimizer, generator):
     return step
 
 
-def resolve_config(cfg, folder, resume, steps, data_path=None):
-    """The config to train with: the saved one when resuming (steps may be raised; a --data given must name the
-    data it was trained on), else cfg."""
-    exists = (folder / "config.json").exists()
-    if resume:
-        if not exists:
-            raise UnnoiseError(f"nothing to resume: {folder} holds no run (its config.json is missing)")
-        config = load_json(folder / "config.json")
-        check_format(config, folder / "config.json")
-        try:
-            cfg = TrainConfig.from_dict(config["train"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise UnnoiseError(f"{folder / 'config.json'} is not an unnoise run config ({err})") from None
-        if steps is not None:
-            cfg.steps = steps
-        if data_path is not None and data_path != cfg.data:
-            raise UnnoiseError(
-                f"{folder} was trained on {cfg.data!r}; --resume continues on the same data, not {data_path!r}"
-            )
-        return cfg
-    if exists:
-        raise UnnoiseError(f"{folder} already holds a run; pass --resume to continue it, or choose another --out")
-    return cfg
-
-
 def layout(batch_size, accumulate, processes):
     """Rows per micro-batch when the global batch is split over processes x accumulate micro-batches."""
     accumulate = positive_int("accumulate", accumulate)
@@ -152,14 +124,14 @@ def layout(batch_size, accumulate, processes):
     return batch_size // (processes * accumulate)
 
 
-def draw_batch(family, cfg, rows_all, y_all, num_classes, generator):
+def draw_batch(family, cfg, rows_all, y_all, num_classes, generator, parts=None):
     """The global batch from the one generator: row indices, label dropout, then the family's draws (t, noise)."""
     idx = torch.randint(0, len(y_all), (cfg.batch_size,), generator=generator)  # (B,)
     y = None
     if cfg.conditional:
         drop = torch.rand(cfg.batch_size, generator=generator) < cfg.label_dropout
         y = torch.where(drop, num_classes, y_all[idx])
-    rows = families.draw(family, cfg, {name: r[idx] for name, r in rows_all.items()}, generator)
+    rows = family.draw(cfg, {name: r[idx] for name, r in rows_all.items()}, generator, parts)
     return rows, y
 
 
@@ -178,9 +150,10 @@ def micro_batches(rows, y, lo, size, count, device, channels_last=False):
 
 def train(
     cfg,
-    out,
+    folder,
+    dataset,
+    parts=None,
     resume=False,
-    steps=None,
     progress=True,
     init=None,
     seconds=None,
@@ -190,11 +163,11 @@ def train(
     callback=None,
     channels_last=False,
     compile=False,
-    data_path=None,
-    log=None,
-    eval_every=None,
+    hooks=(),
+    data_name=None,
 ):
-    """Train cfg into the run folder `out` (continuing it when resume) and return the Run.
+    """Train one stage: cfg's network on dataset (the training split, rows as the family prepares them) into the
+    run folder (continuing it when resume); parts: what the family requires, ready (pipeline.py provides them).
 
     init: a state dict to start net and EMA from (reflow starts from the trained flow).
     seconds: a wall-clock budget: training stops when it is spent (cfg.steps only caps the steps), the
@@ -203,41 +176,21 @@ def train(
     compute (cpu, cuda, auto) and fp32, tf32 (CUDA) or bf16 autocast (fp32 weights, optimizer and EMA);
     channels_last, compile: image nets in NHWC memory order, the forward through torch.compile.
     callback(step, loss, net, ema): after every step, with the global batch's mean loss (on every process).
-    data_path: where to read cfg.data's rows when that differs from its name (a loaded run's own copy; --data
-    for a run folder whose config names a path outside it); config.json keeps cfg.data as named.
-    log, eval_every: TensorBoard logs (logs.py).
+    hooks: objects with start(cfg, folder, num_classes, data_name), step(step, loss, lr, grad_norm, ema) and
+    finish(step, ema), called on rank 0 (logs.TensorBoard); data_name: where the rows were read (cfg.data's name, or
+    the run's own copy of a point file).
     Under torchrun (dist.py) cfg.batch_size is the global batch: every process draws it from the one
     generator and computes its own rows, so a step equals one process's step on the same batch.
     """
-    folder = Path(out)
-    if seconds is not None and (resume or not seconds > 0):
-        raise UnnoiseError(
-            "a time budget needs a positive number of seconds and a fresh run (not --resume), "
-            f"got {seconds}" + (" with --resume" if resume else "")
-        )
+    parts = parts or {}
     device = device if isinstance(device, torch.device) else dist.pick_device(device)
     dist.check_precision(precision, device)
-    cfg = resolve_config(cfg, folder, resume, steps, data_path)
-    rows_from = data_path or (data.confined(cfg.data, folder) if resume else cfg.data)  # where the rows are read
-    dataset = data.load(rows_from, "train", size=cfg.size, channels=cfg.channels)
-    if cfg.subset is not None:
-        dataset = data.subset(dataset, cfg.subset, cfg.subset_part)
-    if cfg.size is not None:
-        cfg.channels = dataset.x.shape[1]
-    elif not cfg.discrete:
-        cfg.dim = dataset.x.shape[1]  # 2 for the built-in sets, D for a point file
-    if dist.is_main():
-        data.keep_copy(rows_from, folder)  # so the run never needs a path outside its folder
-    if cfg.conditional and dataset.num_classes < 2:
-        raise UnnoiseError(
-            f"{cfg.data} has no classes (put images in one subfolder per class); train it without --conditional"
-        )
-    family = families.of(cfg)
-    shards = 1 if families.whole_batch(family) else dist.world()
+    family = FAMILIES[cfg.family]
+    shards = 1 if family.whole_batch else dist.world()
     size = layout(cfg.batch_size, accumulate, shards)
-    rows_all, y_all = family.prepare(cfg, dataset, folder, progress)  # {name: (N, ...)}, (N,)
+    rows_all, y_all = family.prepare(cfg, dataset, parts)  # {name: (N, ...)}, (N,)
     torch.manual_seed(cfg.seed)
-    net = family.build(cfg, dataset.num_classes, folder).to(device)
+    net = family.build(cfg, dataset.num_classes, parts).to(device)
     if init is not None:
         net.load_state_dict(init)
     ema = copy.deepcopy(net).requires_grad_(False)
@@ -279,8 +232,10 @@ def train(
             )
         dist.barrier()  # no process reads on before rank 0 has written
 
+    hooks = list(hooks) if dist.is_main() else []
     with StopSignals() as signals, hold_lock(folder):
-        logger = logs.open_log(log, folder, eval_every, rows_from) if dist.is_main() else None
+        for hook in hooks:
+            hook.start(cfg, folder, dataset.num_classes, data_name or cfg.data)
         bar = tqdm(
             total=seconds if timed else cfg.steps,
             initial=0 if timed else step,
@@ -292,7 +247,7 @@ def train(
             spent = dist.from_main((time.perf_counter() - start) / seconds) if timed else None  # rank 0's clock
             if timed and spent >= 1 and done > 0:
                 break
-            rows, y = draw_batch(family, cfg, rows_all, y_all, dataset.num_classes, generator)
+            rows, y = draw_batch(family, cfg, rows_all, y_all, dataset.num_classes, generator, parts)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, step, spent)
             optimizer.zero_grad(set_to_none=True)
@@ -321,8 +276,8 @@ def train(
             done = step + 1
             if callback:
                 callback(done, loss, net, ema)
-            if logger:
-                logger.step(done, loss, optimizer.param_groups[0]["lr"], grad_norm, ema, cfg, dataset.num_classes)
+            for hook in hooks:
+                hook.step(done, loss, optimizer.param_groups[0]["lr"], grad_norm, ema)
             bar.update(min(seconds, time.perf_counter() - start) - bar.n if timed else 1)
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{loss:.4f}", step=done)
@@ -335,6 +290,5 @@ def train(
         bar.close()
         if last_saved != done:  # a time budget ran out between checkpoints
             save(done, True)
-        if logger:
-            logger.finish(done, ema, cfg, dataset.num_classes)
-    return Run.load(folder)
+        for hook in hooks:
+            hook.finish(done, ema)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .. import data
-from ..config import DEFAULT_SCALES
+from ..families.tokenizer import DEFAULT_SCALES
 from ..samplers import default_spacing, timesteps
 from ..tokenizers.multiscale import latent_side
 from .decision import continue_from, model_units, trajectories

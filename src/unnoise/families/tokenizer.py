@@ -1,105 +1,116 @@
 """The vq family: VAR's multi-scale residual tokenizer, or with one scale a plain VQ-VAE (tokenizers/multiscale.py).
 
-A tokenizer is a run like any other. The priors that use one (ar --tokens, var) keep a copy in their
-own folder, `tokenizer/`, and the sha256 of its weights in their config, so a prior is never loaded
-against a tokenizer it was not trained on.
+A tokenizer is a run like any other. The priors that use one (ar --tokens, var) ask for it as a part
+(`stage`): the pipeline trains it into, or copies it to, their own folder's `tokenizer/`, and keeps the
+sha256 of its weights in their config, so a prior is never loaded against a tokenizer it was not trained on.
 """
 
-import hashlib
-import shutil
-from pathlib import Path
+import functools
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .. import dist
-from ..checkpoint import atomic_write
 from ..errors import UnnoiseError
-from ..tokenizers.multiscale import MultiScaleVQ, parse_scales
+from ..tokenizers.multiscale import MultiScaleVQ, latent_side, parse_scales
+from .base import Stage
+from .tokens import LEVELS, TokenFamily
 
 SUBFOLDER = "tokenizer"
-FILES = ("model.safetensors", "config.json")
+DEFAULT_SCALES = {8: "1,2,3,4,6,8", 7: "1,2,3,5,7"}  # latent side -> VAR's scale list (others: 1,2,..)
 
 
-def build(cfg, num_classes=0, folder=None):
-    scales = parse_scales(cfg.scales, int(cfg.scales.split(",")[-1]))
-    return MultiScaleVQ(cfg.channels, cfg.size, scales, cfg.codebook, cfg.latent_channels, cfg.width, warmup=cfg.warmup)
+@dataclass(frozen=True)
+class Tokenizer(TokenFamily):
+    """It encodes and decodes; it does not sample."""
+
+    generates: bool = False
+    whole_batch: bool = True  # k-means init and dead-code restarts read the batch: every process computes all of it
+
+    def check_tokens(self, cfg):
+        side = latent_side(cfg.size)
+        cfg.scales = ",".join(map(str, parse_scales(cfg.scales or DEFAULT_SCALES.get(side, side), side)))
+        if cfg.levels is not None:
+            raise UnnoiseError(LEVELS)
+
+    def build(self, cfg, num_classes=0, parts=None):
+        scales = parse_scales(cfg.scales, int(cfg.scales.split(",")[-1]))
+        return MultiScaleVQ(
+            cfg.channels, cfg.size, scales, cfg.codebook, cfg.latent_channels, cfg.width, warmup=cfg.warmup
+        )
+
+    def prepare(self, cfg, dataset, parts):
+        return {"x": dataset.normalize(dataset.x)}, dataset.y  # (N, C, H, W) in [-1, 1]
+
+    def loss(self, net, cfg, rows, y, generator):
+        """|decoder(f_hat) - x|^2 plus VAR's per-prefix VQ loss (no LPIPS or GAN term at this size)."""
+        x = rows["x"]
+        reconstruction, vq_loss = net(x)
+        return F.mse_loss(reconstruction, x) + vq_loss
+
+    def sample(self, run, *args, **kwargs):
+        raise UnnoiseError(
+            f"{run.folder} is a tokenizer (--family vq): it encodes and decodes but does not "
+            f"sample; train a prior on it: unnoise train --family var --tokens {run.folder} --out RUN"
+        )
+
+    def forward_passes(self, run, nfe=None):
+        return None
+
+    def report(self, run, n, seed, likelihood=False):
+        """Reconstruction error after each prefix of scales on held-out images, and code use."""
+        from ..tokenizers.multiscale import reconstruction_report
+
+        result = reconstruction_report(run.net, run.dataset.normalize(run.dataset.x))
+        result.update(codes=run.net.summary())
+        return result
+
+    def report_lines(self, run, result):
+        lines = [
+            f"{run.cfg.data} tokenizer, scales {run.cfg.scales}, {run.cfg.codebook} codes; "
+            f"{result['n']} held-out images, RMSE in [0, 1] pixel units after each prefix of scales:"
+        ]
+        used = result["codes"]["codes_used_per_scale"]
+        for side, rmse, codes in zip(run.net.scales, result["rmse_per_prefix"], used):
+            lines.append(f"  up to {side}x{side}: rmse {rmse:.4f}   codes in use at this scale {codes}")
+        return lines + [f"  autoencoder without quantization: rmse {result['rmse_unquantized']:.4f}"]
 
 
-def prepare(cfg, dataset, folder, progress=True):
-    return {"x": dataset.normalize(dataset.x)}, dataset.y  # (N, C, H, W) in [-1, 1]
-
-
-WHOLE_BATCH = True  # k-means init and dead-code restarts read the batch: every process computes all of it
-
-
-def loss(net, cfg, rows, y, generator):
-    """|decoder(f_hat) - x|^2 plus VAR's per-prefix VQ loss (no LPIPS or GAN term at this size)."""
-    x = rows["x"]
-    reconstruction, vq_loss = net(x)
-    return F.mse_loss(reconstruction, x) + vq_loss
-
-
-def sample(run, *args, **kwargs):
-    raise UnnoiseError(
-        f"{run.folder} is a tokenizer (--family vq): it encodes and decodes but does not "
-        f"sample; train a prior on it: unnoise train --family var --tokens {run.folder} --out RUN"
+def stage(cfg, single_scale):
+    """The tokenizer a prior (cfg) is built on: trained in its folder (tokens auto) or copied from cfg.tokens."""
+    scales = str(latent_side(cfg.size)) if single_scale else None
+    settings = {
+        "data": cfg.data,
+        "family": "vq",
+        "size": cfg.size,
+        "channels": cfg.channels,
+        "seed": cfg.seed,
+        "scales": scales,
+    }
+    return Stage(
+        settings,
+        pin="tokenizer_hash",
+        check=functools.partial(check, prior=cfg, single_scale=single_scale),
+        given=None if cfg.tokens == "auto" else cfg.tokens,
+        note=f"the tokenizer ({'single' if single_scale else 'multi'}-scale)",
     )
 
 
-def digest(folder):
-    """sha256 of a tokenizer run's weights."""
-    return hashlib.sha256((Path(folder) / "model.safetensors").read_bytes()).hexdigest()
-
-
-def ensure(cfg, folder, single_scale, progress=True):
-    """The prior's tokenizer run in folder/tokenizer: trained there (tokens auto) or copied from cfg.tokens."""
-    from ..train import train
-
-    sub = Path(folder) / SUBFOLDER
-    present = (sub / "config.json").exists()
-    dist.barrier()  # every process has looked before rank 0 writes (under torchrun)
-    if not present:
-        if cfg.tokens == "auto":
-            from ..config import TrainConfig
-            from ..tokenizers.multiscale import latent_side
-
-            scales = str(latent_side(cfg.size)) if single_scale else None
-            tok_cfg = TrainConfig(
-                data=cfg.data, family="vq", size=cfg.size, channels=cfg.channels, seed=cfg.seed, scales=scales
-            )
-            if progress:
-                print(f"training the tokenizer ({'single' if single_scale else 'multi'}-scale) into {sub}")
-            train(tok_cfg, sub, progress=progress)
-        else:
-            source = Path(cfg.tokens)
-            load(source, cfg, single_scale)  # refuse anything but a fitting tokenizer
-            for name in FILES if dist.is_main() else ():  # config.json last: a half-copied tokenizer is not one
-                atomic_write(sub / name, lambda tmp, name=name: shutil.copyfile(source / name, tmp))
-            dist.barrier()
-    cfg.tokenizer_hash = cfg.tokenizer_hash or digest(sub)
-    return load(sub, cfg, single_scale)
-
-
-def load(folder, cfg, single_scale):
-    """The tokenizer network (eval mode) of a vq run folder, checked against the prior's data and kind."""
-    from ..run import Run
-
-    folder = Path(folder)
-    if not (folder / "config.json").exists():
+def check(folder, cfg, net, prior, single_scale):
+    """Refuse a tokenizer run (cfg, net; None where folder holds no run) that does not fit the prior."""
+    if cfg is None:
         raise UnnoiseError(
             f"--tokens {folder}: not a tokenizer run (no config.json); train one with "
-            f"unnoise train --family vq --data {cfg.data} --out RUN, or pass --tokens auto"
+            f"unnoise train --family vq --data {prior.data} --out RUN, or pass --tokens auto"
         )
-    run = Run.load(folder)
-    if run.cfg.family != "vq":
-        raise UnnoiseError(f"--tokens {folder}: a {run.cfg.family} run, not a tokenizer (--family vq)")
-    if (run.cfg.data, run.cfg.size) != (cfg.data, cfg.size) or (cfg.channels and run.cfg.channels != cfg.channels):
+    if cfg.family != "vq":
+        raise UnnoiseError(f"--tokens {folder}: a {cfg.family} run, not a tokenizer (--family vq)")
+    if (cfg.data, cfg.size) != (prior.data, prior.size) or (prior.channels and cfg.channels != prior.channels):
         raise UnnoiseError(
-            f"--tokens {folder}: a tokenizer of {run.cfg.data} at {run.cfg.size}x{run.cfg.size}, "
-            f"but this run models {cfg.data} at {cfg.size}x{cfg.size}"
+            f"--tokens {folder}: a tokenizer of {cfg.data} at {cfg.size}x{cfg.size}, "
+            f"but this run models {prior.data} at {prior.size}x{prior.size}"
         )
-    scales = run.net.scales
+    scales = net.scales
     if single_scale and len(scales) != 1:
         raise UnnoiseError(
             f"--tokens {folder}: raster AR needs a single-scale tokenizer (--scales {scales[-1]}), "
@@ -110,22 +121,17 @@ def load(folder, cfg, single_scale):
             f"--tokens {folder}: VAR needs a multi-scale tokenizer (e.g. --scales "
             f"1,2,3,4,6,{scales[0]}), this one has the single scale {scales[0]}"
         )
-    return run.net.requires_grad_(False)
-
-
-def check_hash(cfg, folder):
-    """Refuse a prior whose tokenizer/ is not the one it was trained on."""
-    sub = Path(folder) / SUBFOLDER
-    if not (sub / "model.safetensors").exists():
-        raise UnnoiseError(f"{folder} is a {cfg.family} run without its tokenizer ({sub} is missing)")
-    if cfg.tokenizer_hash and digest(sub) != cfg.tokenizer_hash:
-        raise UnnoiseError(
-            f"{sub} is not the tokenizer {folder} was trained on (its codebook and weights "
-            "differ); put back the original or train the prior again"
-        )
 
 
 @torch.no_grad()
 def encode(tok, x, batch=500):
     """Token ids (N, L) of images x (N, C, H, W) in model units, in batches."""
     return torch.cat([tok.tokens(chunk) for chunk in x.split(batch)])
+
+
+VQ = Tokenizer(
+    "vq",
+    "a tokenizer (VAR's multi-scale VQ-VAE)",
+    # used as trained (its codebook restarts do not average well), at the batch of 128 it was measured with
+    defaults={"steps": 800, "batch_size": 128, "lr": 2e-3, "width": 16, "ema": 0.0, "warmup": 100},
+)

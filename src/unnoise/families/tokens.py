@@ -7,15 +7,105 @@ on (seed, i), never on the batch it is drawn in.
 """
 
 import math
+from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
 
 from .. import guidance as cfg_guidance
 from ..errors import UnnoiseError, positive_int
+from .base import Family, positive_settings
 
 OPTIONS = ("temperature", "top_k", "top_p", "guidance_ramp")
 CONTINUOUS_ONLY = ("sampler", "nfe", "eta", "spacing", "s_churn")
+
+
+@dataclass(frozen=True)
+class TokenFamily(Family):
+    """A family over images as tokens (a tokenizer, raster AR, VAR): no Gaussian path, no schedule or sampler."""
+
+    discrete: bool = True
+    kinds: tuple = ("images",)
+
+    def check(self, cfg, kind):
+        """The token families' settings: images only, no schedule or prediction; then the family's own."""
+        if cfg.source != "gaussian":
+            raise UnnoiseError(f"--source belongs to flow matching on points, not the {self.name} family")
+        if cfg.time_density is not None:
+            raise UnnoiseError(f"--time-density belongs to diffusion and flow, not the {self.name} family")
+        if kind != "images":
+            raise UnnoiseError(
+                f"the {self.name} family models images (digits, mnist or a folder), "
+                f"not the 2D set {cfg.data!r}; for points use diffusion, flow or edm"
+            )
+        if cfg.schedule is not None or cfg.prediction is not None or cfg.patch is not None:
+            raise UnnoiseError(
+                f"--schedule, --prediction and --patch belong to diffusion, flow and edm, not {self.name}"
+            )
+        if cfg.coupling != "independent" or cfg.min_snr_gamma is not None:
+            raise UnnoiseError(f"--coupling and --min-snr-gamma belong to the continuous families, not {self.name}")
+        from ..data.images import default_size
+
+        cfg.size = positive_int("size", cfg.size or default_size(cfg.data))
+        names = ("steps", "batch_size", "width", "depth", "checkpoint_every", "heads", "codebook", "latent_channels")
+        positive_settings(cfg, names)
+        self.check_tokens(cfg)
+
+    def check_tokens(self, cfg):
+        """The family's own settings (scales, tokens, levels)."""
+
+    def sample(self, run, n=2000, seed=0, **kwargs):
+        return sample(run, self, n, seed, **kwargs)
+
+    def sampler_name(self, run, sampler=None):
+        return self.name
+
+    def figure_sampler(self, run):
+        return None
+
+    def forward_passes(self, run, nfe=None):
+        """One transformer call per level (a token, or a scale), the decoder not counted."""
+        return len(self.lengths(run))
+
+    def report(self, run, n, seed, likelihood=False):
+        return self.bits(run, run.dataset.x)
+
+    def report_lines(self, run, result):
+        exact = (
+            f", {result['bpd']:.3f} bits per dimension (exact, on the {result['grid']} grid)"
+            if result["bpd"]
+            else f" ({result['grid']}; per scale {result.get('bits_per_scale')})"
+        )
+        return [
+            f"  code length {result['bits_per_image']:.1f} +- {result['bits_per_image_stderr']:.1f} bits per "
+            f"held-out image{exact}, n={result['n']}"
+        ]
+
+
+@dataclass(frozen=True)
+class Prior(TokenFamily):
+    """A token family that generates: the transformer over a tokenizer's codes (or pixels)."""
+
+    def check_tokens(self, cfg):
+        if cfg.width % cfg.heads:
+            raise UnnoiseError(f"--width {cfg.width} must be a multiple of the {cfg.heads} heads")
+        if cfg.scales is not None:
+            raise UnnoiseError(
+                "--scales belongs to the tokenizer (--family vq); ar and var take the scales of "
+                "their tokenizer (--tokens RUN, or auto)"
+            )
+
+    def role(self, run):
+        return f"images-{self.name}"
+
+    def describe(self, cfg, net):
+        return f"{sum(p.numel() for p in net.parameters()):,} parameters"
+
+
+LEVELS = "--levels is for raster AR over pixels (--family ar without --tokens)"
+# the transformer of raster AR and VAR measured best at 3 blocks, batch 16 and lr 4e-3 (docs/performance.md,
+# "Raster AR and VAR")
+TRANSFORMER = {"steps": 6000, "batch_size": 16, "lr": 4e-3, "width": 64, "depth": 3, "ema": 0.999}
 
 
 def check_options(run, options):
@@ -138,6 +228,11 @@ def sample(
     **options,
 ):
     """Images (n, C, H, W) in [0, 1] from a token run; callback(level, tokens so far) after each level."""
+    if options.pop("guide", None) is not None:
+        raise UnnoiseError(
+            "--autoguide is for diffusion, flow and edm runs; ar and var runs guide with --guidance only"
+        )
+    options.pop("clip", None)  # token runs draw ids on a grid: nothing to clamp
     cfg_guidance.check(run, label, guidance)
     checked = check_options(run, options)
     tokens = generate(run, family, n, seed, label, guidance, checked, batch_size, callback, progress, first)

@@ -25,7 +25,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import samplers
 from ..errors import UnnoiseError
-from ..run import default_nfe
 from . import encode
 
 MAX_BODY = 16 * 1024  # bytes of a request body
@@ -80,7 +79,7 @@ def describe(run):
     else:
         inputs.update(
             sampler={"choices": list(SERVED_SAMPLERS), "default": run.default_sampler},
-            nfe={"min": 1, "max": MAX_NFE, "default": default_nfe(run.default_sampler)},
+            nfe={"min": 1, "max": MAX_NFE, "default": samplers.get(run.default_sampler).default_nfe},
             frames={
                 "max_nfe": MAX_FRAMES_NFE,
                 "max_values": MAX_FRAME_VALUES,
@@ -114,7 +113,7 @@ def check(runs, req):
     if req.sampler is not None and not run.cfg.discrete and req.sampler not in SERVED_SAMPLERS:
         fail(400, f"sampler: unknown sampler {req.sampler!r}; choose one of {', '.join(SERVED_SAMPLERS)}")
     if req.frames and not run.cfg.discrete:
-        nfe = default_nfe(req.sampler or run.default_sampler) if req.nfe is None else req.nfe
+        nfe = samplers.get(req.sampler or run.default_sampler).default_nfe if req.nfe is None else req.nfe
         if nfe > MAX_FRAMES_NFE:
             fail(422, f"nfe: must be <= {MAX_FRAMES_NFE} with frames: true")
         if req.n * nfe * math.prod(run.shape) > MAX_FRAME_VALUES:

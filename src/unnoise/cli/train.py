@@ -1,0 +1,120 @@
+"""`unnoise train`: its arguments made from the settings' own definitions (config.py), then the pipeline."""
+
+from .. import data, dist, families, logs
+from ..config import DEFAULTS, SETTINGS, TrainConfig
+from ..coupling import COUPLINGS
+from ..errors import UnnoiseError
+from ..families.tokens import TRANSFORMER
+from ..paths import PREDICTIONS, SCHEDULES
+from ..pipeline import train
+from .common import add_dist, positive
+
+CHOICES = {"families": families.NAMES, "predictions": PREDICTIONS, "schedules": SCHEDULES, "couplings": COUPLINGS}
+WORDS = {  # what a setting's help may name
+    "data": ", ".join(data.names()),
+    "families": "; ".join(f"{name} ({f.help})" for name, f in families.FAMILIES.items()),
+    "points": DEFAULTS["points"],
+    "images": DEFAULTS["images"],
+    "transformer_depth": TRANSFORMER["depth"],
+}
+
+
+def add_setting(p, name, f):
+    """One `unnoise train` argument from a TrainConfig field's metadata (defaults left to the config)."""
+    meta = f.metadata
+    flag = "--" + name.replace("_", "-")
+    if meta["kind"] == "flag":
+        return p.add_argument(flag, action="store_true", help=meta["help"])
+    options = dict(meta["argparse"])
+    if isinstance(options.get("choices"), str):
+        options["choices"] = CHOICES[options["choices"]]
+    kind = {"int": positive(name.replace("_", "-")) if meta["bound"] or name == "levels" else int, "float": float}
+    if name in ("seed", "subset_part", "channels"):
+        kind["int"] = int
+    p.add_argument(flag, type=kind.get(meta["kind"]), help=meta["help"].format(**WORDS), **options)
+
+
+def add_parser(sub):
+    p = sub.add_parser("train", help="train a model into a run folder")
+    for name, f in SETTINGS.items():
+        if f.metadata["cli"]:
+            add_setting(p, name, f)
+    p.add_argument("--out", required=True, help="run folder (config.json + model.safetensors)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        help="train for this many seconds of wall time: the warm-up ends by "
+        "a tenth of it, the learning rate decays over the time and --steps, if given, only caps the steps",
+    )
+    p.add_argument(
+        "--accumulate",
+        type=positive("accumulate"),
+        default=1,
+        help="split each process's share of the batch into K micro-batches (gradient accumulation; "
+        "--batch-size stays the global batch)",
+    )
+    p.add_argument("--device", default="auto", choices=dist.DEVICES, help="auto (CUDA when present), cpu or cuda")
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=dist.PRECISIONS,
+        help="fp32 (TF32 off, as EDM), tf32 (CUDA GPUs of compute capability 8+), or bf16 autocast "
+        "(fp32 weights, optimizer state and EMA; no grad scaler); docs/scale.md",
+    )
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="images: NHWC memory order (a GPU option; no gain on the CPU, measured in BENCHMARKS.md)",
+    )
+    p.add_argument("--compile", action="store_true", help="run the forward through torch.compile (docs/scale.md)")
+    p.add_argument(
+        "--tensorboard",
+        "--log",  # torchrun takes --log for its own --log-dir: use --tensorboard there
+        dest="log",
+        nargs="?",
+        const="tensorboard",
+        metavar="DIR",
+        help="write TensorBoard event files: loss, learning rate, gradient norm, steps per second (into RUN/logs, "
+        "or DIR); needs pip install 'unnoise[tensorboard]'",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=positive("eval-every"),
+        metavar="K",
+        help="with --tensorboard: every K steps, sample the EMA model and log its main metric beside its floor (W2, "
+        "or FID and class accuracy) and a picture of samples",
+    )
+    add_dist(p)
+    p.set_defaults(command_fn=cmd_train)
+
+
+def config_of(args):
+    """The TrainConfig the arguments describe (settings not given are left to the config's defaults)."""
+    given = {name: getattr(args, name) for name, f in SETTINGS.items() if f.metadata["cli"]}
+    given = {k: v for k, v in given.items() if v is not None and v is not False or k == "conditional"}
+    return TrainConfig(**{"data": "moons", **given})
+
+
+def cmd_train(args):
+    if args.resume and args.checkpoint_every is not None:
+        raise UnnoiseError("--checkpoint-every is fixed when a run starts; --resume keeps the run's own")
+    cfg = None if args.resume else config_of(args)
+    hooks = logs.hooks(args.log, args.out, args.eval_every)
+    run = train(
+        cfg,
+        args.out,
+        resume=args.resume,
+        steps=args.steps,
+        seconds=args.seconds,
+        accumulate=args.accumulate,
+        device=args.device,
+        precision=args.precision,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        data_path=args.data if args.resume else None,
+        hooks=hooks,
+    )
+    if dist.is_main():
+        words = run.family.describe(run.cfg, run.net)
+        print(f"trained {run.cfg.family} ({words}) on {run.trained_on} for {run.step} steps: {args.out}")
