@@ -16,6 +16,8 @@ from unnoise.paths import make_path
 from unnoise.samplers import SAMPLERS, timesteps
 from unnoise.schedules import sigma_ratio
 
+pytestmark = pytest.mark.slow
+
 TOL = dict(rtol=1e-5, atol=1e-5)
 
 
