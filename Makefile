@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest
 
-# the same house checks, then every test not marked slow (about 2 minutes on 2 cores)
+# the same house checks, then every test not marked slow (1 to 1.5 minutes on 2 cores; `make test` about 10)
 test-fast: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
