@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = os.environ.get("UNNOISE_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
     "--disable-gpu",

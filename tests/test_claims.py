@@ -13,6 +13,8 @@ from unnoise.paths import make_path
 from unnoise.run import Run
 from unnoise.samplers import PerSampleNoise, sample_ddim, timesteps
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("D,d", [(2, 1), (64, 10), (784, 10)])
 def test_the_tangent_share_follows_its_beta_law(D, d):

@@ -12,6 +12,8 @@ from unnoise.errors import UnnoiseError
 from unnoise.nets.conv1d import Denoiser1d, WaveNet
 from unnoise.paths import make_path
 
+pytestmark = pytest.mark.slow
+
 
 def test_mnist1d_is_made_by_code_deterministic_with_the_stated_shapes_and_classes():
     x, y = signals1d.mnist1d("train")

@@ -99,6 +99,7 @@ def test_missing_and_broken_runs(tmp_path, run_folder, capsys):
     fails_cleanly(capsys, ["evaluate", str(broken)], "truncated or corrupted")
 
 
+@pytest.mark.slow
 def test_console_script_exit_code_and_no_traceback(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "unnoise.cli", "sample", str(tmp_path), "--out", "s.npy"], capture_output=True, text=True

@@ -69,6 +69,7 @@ def test_report_puts_every_metric_beside_its_floor():
     assert np.isclose(bad["w2"] / bad["w2_floor"], bad["w2_ratio"])
 
 
+@pytest.mark.slow
 def test_a_point_file_of_any_dimension_trains_samples_and_is_measured(tmp_path, capsys):
     import numpy as np
 

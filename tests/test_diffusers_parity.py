@@ -16,6 +16,8 @@ from unnoise.paths import make_path
 from unnoise.samplers import SAMPLERS, timesteps
 from unnoise.schedules import sigma_ratio
 
+pytestmark = pytest.mark.slow
+
 TOL = dict(rtol=1e-5, atol=1e-5)
 
 
@@ -175,6 +177,86 @@ def test_ddim_linspace_shows_diffusers_previous_timestep_rule(monkeypatch):
     assert (first_ours - first_theirs).abs().max() > 1e-2  # a real difference
     quirk = ours("ddim", path, "eps", torch.tensor([999.0, 899.0]), x, per_1000)[0][1]
     torch.testing.assert_close(quirk, first_theirs, **TOL)
+
+
+# diffusers' DDIM steps from t to t - T // n (its `prev_timestep`), not to the next timestep of its own grid
+# (diffusers issue #12633). On the trailing grid the two agree exactly when n divides T; unnoise steps along
+# the grid at every n. docs/diffusers.md states this.
+
+
+def ddim_lands_on_its_grid(sched, ts):
+    """Whether diffusers' rule t - T // n reaches each next point of the grid ts (the last step: any t < 0)."""
+    gap = sched.config.num_train_timesteps // sched.num_inference_steps
+    return all(t - gap == s or (t - gap < 0 and s < 0) for t, s in zip(ts.tolist(), ts[1:].tolist()))
+
+
+def test_ddim_trailing_lands_on_its_grid_exactly_when_the_nfe_divides_1000():
+    path, cfg = discrete("scaled_linear")
+    sched = diffusers.DDIMScheduler(**cfg, timestep_spacing="trailing")
+    on_grid = []
+    for nfe in range(1, 1001):
+        sched.set_timesteps(nfe)
+        ts = timesteps(path, nfe, "trailing")
+        if sched.timesteps.tolist() == ts[:-1].tolist() and ddim_lands_on_its_grid(sched, ts):
+            on_grid.append(nfe)
+    assert on_grid == [n for n in range(1, 1001) if 1000 % n == 0]  # 1, 2, 4, 5, 8, 10, 20, 25, 40, ..., 1000
+
+
+@pytest.mark.parametrize("prediction,nfe", [("v_prediction", 25), ("epsilon", 40), ("sample", 20)])
+def test_ddim_trailing_agrees_with_diffusers_own_loop_when_the_nfe_divides_1000(prediction, nfe, monkeypatch):
+    path, cfg = discrete("scaled_linear")
+    ts = timesteps(path, nfe, "trailing")
+    sched = diffusers.DDIMScheduler(
+        **cfg, prediction_type=prediction, clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing"
+    )
+    sched.set_timesteps(nfe)
+    assert sched.timesteps.tolist() == ts[:-1].tolist() and ddim_lands_on_its_grid(sched, ts)
+    x = start()
+    assert_agree(ours("ddim", path, PREDICTIONS[prediction], ts, x, per_1000), theirs(sched, x, per_1000, monkeypatch))
+
+
+class OnTheGrid:
+    """diffusers' own DDIM step, landing on the next grid point: its step() goes to t - T // num_inference_steps,
+    so for each call num_inference_steps is set to a count whose T // count is the grid's gap (asserted)."""
+
+    def __init__(self, sched, ts):
+        self.sched, self.next = sched, dict(zip(ts[:-1].tolist(), ts[1:].tolist()))
+
+    def step(self, out, t, sample, **kw):
+        T, gap = self.sched.config.num_train_timesteps, int(t) - int(self.next[float(t)])
+        count, self.sched.num_inference_steps = self.sched.num_inference_steps, T // gap
+        assert T // self.sched.num_inference_steps == gap, f"no count gives the gap {gap}"
+        try:
+            return self.sched.step(out, t, sample, **kw)
+        finally:
+            self.sched.num_inference_steps = count
+
+    def __getattr__(self, name):
+        return getattr(self.sched, name)
+
+
+@pytest.mark.parametrize("prediction", list(PREDICTIONS))
+def test_ddim_trailing_at_30_nfe_is_diffusers_step_on_the_grid_not_diffusers_loop(prediction, monkeypatch):
+    """30 does not divide 1000: the trailing grid is 999, 966, 932, 899, ... (gaps 33 and 34), diffusers' step
+    always goes 33 down (966 -> 933, then evaluates at 932). unnoise equals diffusers' own step sent to the
+    grid's next point, to 1e-5 at every evaluation; diffusers' own loop differs. With this fake network its
+    final sample is off by 5.5e-3 (x0), 6.7e-3 (v) and 3.1e-2 (eps); with trained moons runs (docs/diffusers.md)
+    by 3.5e-3 (v, scaled_linear) and 4.1e-3 (eps, linear), relative to the data's scale."""
+    path, cfg = discrete("scaled_linear")
+    ts = timesteps(path, 30, "trailing")
+    sched = diffusers.DDIMScheduler(
+        **cfg, prediction_type=prediction, clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing"
+    )
+    sched.set_timesteps(30)
+    assert sched.timesteps.tolist() == ts[:-1].tolist()  # the same grid ...
+    assert not ddim_lands_on_its_grid(sched, ts)  # ... which diffusers' rule leaves
+    x = start()
+    mine = ours("ddim", path, PREDICTIONS[prediction], ts, x, per_1000)
+    assert_agree(mine, theirs(OnTheGrid(sched, ts), x, per_1000, monkeypatch))
+    sched.set_timesteps(30)
+    own_loop = theirs(sched, x, per_1000, monkeypatch)[-1][0]
+    off = float((own_loop - mine[-1][1]).abs().max()) / max(1.0, float(mine[-1][1].abs().max()))
+    assert off > 1e-3, off  # a real difference, a hundred times the tolerance
 
 
 # Euler-family schedulers hold x / alpha and evaluate at sigma / alpha; x / alpha is compared.

@@ -214,16 +214,19 @@ def spawned(tmp_path_factory):
     return tmp
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EQUAL)  # diffusion, flow with OT-CFM pairing, EDM, raster AR
 def test_two_processes_take_the_one_process_step(spawned, name):
     for rank in (0, 1):
         compare(spawned / "ref" / f"{name}.safetensors", spawned / f"rank{rank}" / f"{name}.safetensors")
 
 
+@pytest.mark.slow
 def test_micro_batches_take_the_same_step(spawned):
     compare(spawned / "ref" / "eq.safetensors", spawned / "rank0" / "eq-micro.safetensors")
 
 
+@pytest.mark.slow
 def test_a_run_trained_on_2_processes_resumes_on_1(spawned, tmp_path):
     assert Run.load(spawned / "shared" / "resume").step == 4
     losses, last = trained(None, spawned / "shared" / "resume", tmp_path, "resumed", resume=True)
@@ -234,6 +237,7 @@ def test_a_run_trained_on_2_processes_resumes_on_1(spawned, tmp_path):
     assert max(float((reference[k] - resumed[k]).abs().max()) for k in reference) <= 1e-6
 
 
+@pytest.mark.slow
 def test_a_nan_on_one_rank_stops_both_with_the_message(spawned):
     for rank in (0, 1):
         text = (spawned / f"rank{rank}" / "nan.txt").read_text()
@@ -241,17 +245,20 @@ def test_a_nan_on_one_rank_stops_both_with_the_message(spawned):
     assert Run.load(spawned / "shared" / "nan").step == 2
 
 
+@pytest.mark.slow
 def test_a_time_budget_stops_both_at_the_same_step(spawned):
     steps = [json.loads((spawned / f"rank{r}" / "budget.json").read_text())["step"] for r in (0, 1)]
     assert steps[0] == steps[1] > 1
 
 
+@pytest.mark.slow
 def test_only_rank_0_writes_and_all_hold_the_same_weights(spawned):
     rank0, rank1 = (json.loads((spawned / f"rank{r}" / "writes.json").read_text()) for r in (0, 1))
     assert rank0["writes"] > 0 and rank1["writes"] == 0
     assert rank0["same_weights"] and rank1["same_weights"]
 
 
+@pytest.mark.slow
 def test_sampling_sharded_over_2_processes_equals_1(spawned):
     one = (Run.load(spawned / "shared" / "ref-eq"), Run.load(spawned / "shared" / "ref-eq-ar"))
     expected = {"points": one[0].sample(7, sampler="ddim", nfe=5, seed=3), "tokens": one[1].sample(5, seed=3)}
@@ -261,12 +268,14 @@ def test_sampling_sharded_over_2_processes_equals_1(spawned):
         assert torch.equal(got["tokens"], expected["tokens"])
 
 
+@pytest.mark.slow
 def test_a_process_that_dies_does_not_hang_the_others(spawned):
     lost = json.loads((spawned / "rank0" / "lost.json").read_text())
     assert lost["message"].startswith("rank 0 of 2: lost contact with the other processes")
     assert "--dist-timeout" in lost["message"] and "\n" not in lost["message"] and lost["seconds"] < 30
 
 
+@pytest.mark.slow
 def test_a_batch_that_does_not_divide_is_refused_on_every_rank(spawned):
     assert all((spawned / f"rank{r}" / "layout.txt").exists() for r in (0, 1))
     assert not (spawned / "shared" / "layout").exists()
@@ -330,6 +339,7 @@ def torchrun(*argv, cwd):
     )
 
 
+@pytest.mark.slow
 def test_the_command_line_under_torchrun(tmp_path):
     done = torchrun(
         "train",

@@ -30,6 +30,7 @@ def test_encoding_round_trips_within_its_quantization_step():
     assert decode(encode.encode(torch.full((4,), 2.5)))[0] == 2.5  # a constant array keeps its value
 
 
+@pytest.mark.slow
 def test_the_page_is_one_offline_file_under_its_size_budget(explained):
     path, _ = explained
     html = path.read_text()
@@ -41,6 +42,7 @@ def test_the_page_is_one_offline_file_under_its_size_budget(explained):
     assert '<meta name="viewport"' in html and 'lang="en"' in html
 
 
+@pytest.mark.slow
 def test_every_section_is_filled_from_the_runs(explained):
     path, root = explained
     b = bundle_of(path.read_text())
@@ -82,6 +84,7 @@ def test_every_section_is_filled_from_the_runs(explained):
     assert "claims" in s["claims"]["missing"]
 
 
+@pytest.mark.slow
 def test_every_run_carries_its_stamp(explained):
     path, root = explained
     stamps = bundle_of(path.read_text())["runs"]
@@ -93,6 +96,7 @@ def test_every_run_carries_its_stamp(explained):
     assert "--family ar" in stamps["images-ar"]["command"]
 
 
+@pytest.mark.slow
 def test_roles_follow_the_kind_of_run(explained):
     _, root = explained
     roles = explain.assign([root / "pf", root / "ia"])
@@ -105,6 +109,7 @@ def one_line(capsys, argv, *words):
     assert len(err.splitlines()) == 1 and err.startswith("unnoise: error:") and all(w in err for w in words), err
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_exit_2(explained, tmp_path, capsys):
     _, root = explained
     one_line(capsys, ["explain", "--budget", "huge", "--out", str(tmp_path / "p")], "budget", "quick", "full")
@@ -122,6 +127,7 @@ def test_bad_input_is_one_line_and_exit_2(explained, tmp_path, capsys):
     assert not (tmp_path / "p").exists()
 
 
+@pytest.mark.slow
 def test_serving_reads_the_written_page(explained):
     path, root = explained
     runs, html = explain.for_serving(None, path.parent)
@@ -149,6 +155,7 @@ def test_a_budget_recipe_changes_what_its_role_trains(tmp_path, monkeypatch):
     assert "--width 16 --depth 1" in explain.train_command(run)
 
 
+@pytest.mark.slow
 def test_a_budget_trains_its_roles_once_then_reuses_them(tmp_path, monkeypatch, capsys):
     """OT-CFM and reflow (which starts from the flow) as the full budget trains them, in seconds."""
     monkeypatch.setitem(explain.BUDGETS, "tiny", {"points-flow": 2, "points-ot": 2, "points-reflow": 2})

@@ -45,6 +45,7 @@ def diffusers_ddim(run, folder, n, steps, seed):
     return x
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["eps", "v"])
 def test_diffusers_ddim_with_the_runs_network_reproduces_unnoise_sample(runs, tmp_path, capsys, name):
     run = runs[name]

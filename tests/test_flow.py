@@ -100,18 +100,21 @@ def straight(run):
     return straightness(run.dataset.normalize(xs), ts)
 
 
+@pytest.mark.slow
 def test_flow_matching_learns_8gaussians(runs, real):
     heldout, floor = real
     assert euler_w2(runs["independent"], 50, heldout) < 1.25 * floor  # measured 1.04 x floor
     assert euler_w2(runs["independent"], 1, heldout) > 3 * floor  # curved paths: one step fails (4.6 x)
 
 
+@pytest.mark.slow
 def test_ot_coupling_straightens_the_flow(runs, real):
     heldout, floor = real
     assert straight(runs["ot"]) < 0.1 * straight(runs["independent"])  # measured 0.007 vs 0.92
     assert euler_w2(runs["ot"], 1, heldout) < 1.5 * floor  # measured 1.19 x floor
 
 
+@pytest.mark.slow
 def test_reflow_straightens_and_fixes_one_step_sampling(runs, real):
     heldout, floor = real
     assert straight(runs["reflow"]) < 0.1 * straight(runs["independent"])  # measured 0.003 vs 0.92
@@ -119,6 +122,7 @@ def test_reflow_straightens_and_fixes_one_step_sampling(runs, real):
     assert runs["reflow"].cfg.coupling == "reflow"
 
 
+@pytest.mark.slow
 def test_reflow_run_resumes_from_its_saved_pairs(runs, tmp_path):
     folder = runs["reflow"].folder
     resumed = train(None, folder, resume=True, steps=310, progress=False)
@@ -128,6 +132,7 @@ def test_reflow_run_resumes_from_its_saved_pairs(runs, tmp_path):
 # --- classifier-free guidance -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_guidance_at_one_is_the_conditional_model_and_at_zero_the_unconditional(runs):
     run = runs["conditional"]
     x, y, t = torch.randn(64, 2, generator=gen(0)), torch.arange(64) % 8, 0.6
@@ -141,6 +146,7 @@ def test_guidance_at_one_is_the_conditional_model_and_at_zero_the_unconditional(
     )  # w = 1 is the default, exactly
 
 
+@pytest.mark.slow
 def test_guidance_is_the_same_in_velocity_and_noise_space(runs):
     run, w = runs["conditional"], 3.0
     x, y, t = torch.randn(64, 2, generator=gen(1)), torch.full((64,), 5), 0.4
@@ -151,6 +157,7 @@ def test_guidance_is_the_same_in_velocity_and_noise_space(runs):
     torch.testing.assert_close(run.path.add_noise(x0, eps, torch.tensor(t)), x, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_guidance_draws_each_class_closer_to_its_mode(runs):
     run = runs["conditional"]
     centre = run.dataset.x[run.dataset.y == 2].mean(0)
@@ -159,6 +166,7 @@ def test_guidance_draws_each_class_closer_to_its_mode(runs):
     assert spread[1] < 0.5  # the class's own mode (radius-2 ring)
 
 
+@pytest.mark.slow
 def test_evaluate_compares_a_class_with_that_class_only(runs, capsys):
     import json
 
@@ -189,6 +197,7 @@ def weak(runs, tmp_path_factory):
         torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_autoguidance_by_the_run_itself_changes_nothing_and_w_1_is_the_run(runs, weak):
     run = runs["independent"]
     plain = run.sample(300, "dpmpp_2m", 10)
@@ -196,6 +205,7 @@ def test_autoguidance_by_the_run_itself_changes_nothing_and_w_1_is_the_run(runs,
     assert torch.equal(run.sample(300, "dpmpp_2m", 10, guidance=1.0, guide=weak), plain)
 
 
+@pytest.mark.slow
 def test_autoguidance_sharpens_an_unconditional_run_away_from_its_blurrier_self(runs, weak):
     """The short run blurs the eight modes more than the full one; guiding away from it tightens them (Karras et al.
     2024's 2D demonstration). Median distance to the nearest mode: real 0.12; weak 0.49; run 0.42, 0.39 at w = 2 and
@@ -225,6 +235,7 @@ def diffusion_run(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_bad_inputs_fail_in_one_line_with_exit_code_2(runs, diffusion_run, tmp_path, capsys):
     flow, cond = str(runs["independent"].folder), str(runs["conditional"].folder)
     cases = [
@@ -257,6 +268,7 @@ def test_bad_inputs_fail_in_one_line_with_exit_code_2(runs, diffusion_run, tmp_p
 # --- likelihood of a trained run ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_likelihood_cli_reports_nats_bits_and_stderr_in_data_units(runs, capsys):
     import json
     import math
@@ -275,6 +287,7 @@ def test_likelihood_cli_reports_nats_bits_and_stderr_in_data_units(runs, capsys)
     assert -1.83 < exact["nll_nats"] < 2.5  # measured 1.51
 
 
+@pytest.mark.slow
 def test_figures_command_writes_every_flow_picture(runs, tmp_path, capsys):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -144,6 +144,7 @@ def command_lines(run_folder, out):
     return line()
 
 
+@pytest.mark.slow
 def test_any_command_line_ends_in_exit_0_or_2_with_one_line(run_folder, tmp_path_factory):
     codes = []
 
@@ -170,6 +171,7 @@ def test_any_command_line_ends_in_exit_0_or_2_with_one_line(run_folder, tmp_path
     assert codes.count(0) >= 10 and codes.count(2) >= 10, (codes.count(0), codes.count(2))  # both kinds drawn
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(
     sampler=st.sampled_from(sorted(set(SAMPLERS) - {"dopri5"})),

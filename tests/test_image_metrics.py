@@ -112,6 +112,7 @@ def cache(classifier_cache):
     return classifier_cache
 
 
+@pytest.mark.slow
 def test_digits_classifier_is_accurate_and_cached_without_pickles(cache):
     files = sorted(p.name for p in cache.iterdir())
     assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".safetensors")
@@ -123,6 +124,7 @@ def test_digits_classifier_is_accurate_and_cached_without_pickles(cache):
     assert float((clf.predict(net, x) == y).float().mean()) == pytest.approx(info["heldout_accuracy"])
 
 
+@pytest.mark.slow
 def test_a_corrupt_cache_is_retrained(cache, tmp_path, monkeypatch):
     for path in cache.iterdir():
         (tmp_path / path.name).write_bytes(
@@ -134,6 +136,7 @@ def test_a_corrupt_cache_is_retrained(cache, tmp_path, monkeypatch):
     assert trained == [1] and (tmp_path / next(p.name for p in cache.iterdir() if p.suffix == ".json")).exists()
 
 
+@pytest.mark.slow
 def test_report_puts_heldout_images_at_their_floor_and_noise_far_from_it(cache):
     x, y, _ = load_images("digits", "heldout")
     real = report(x, y, "digits", cache=cache)
@@ -147,6 +150,7 @@ def test_report_puts_heldout_images_at_their_floor_and_noise_far_from_it(cache):
     assert "fid" in format_report(noise)
 
 
+@pytest.mark.slow
 def test_a_folder_without_classes_gets_rotation_features(tmp_path, monkeypatch):
     """No labels: the classifier learns quarter turns instead, and class accuracy is left out."""
     import numpy as np

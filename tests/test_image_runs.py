@@ -41,6 +41,7 @@ def test_image_defaults_are_written_into_the_config(tmp_path):
     assert run.shape == (1, 8, 8) and run.num_classes == 10
 
 
+@pytest.mark.slow
 def test_images_sample_with_the_sde_solver_at_30_nfe_by_default(digits_run):
     """Images default to dpmpp_2m_sde at 30 NFE (docs/performance.md, "Eighth round"); points keep dpmpp_2m at 20."""
     default = digits_run.sample(10, label="each")
@@ -49,6 +50,7 @@ def test_images_sample_with_the_sde_solver_at_30_nfe_by_default(digits_run):
     assert [unnoise.samplers.get(s).default_nfe for s in ("dpmpp_2m", "dpmpp_2m_sde", "ddim")] == [20, 30, 50]
 
 
+@pytest.mark.slow
 def test_sample_and_data_write_images_in_the_same_form(digits_run, tmp_path, capsys):
     assert (
         main(
@@ -76,6 +78,7 @@ def test_sample_and_data_write_images_in_the_same_form(digits_run, tmp_path, cap
     assert Image.open(tmp_path / "grid.png").size[0] > 100
 
 
+@pytest.mark.slow
 def test_short_training_already_draws_the_asked_class(digits_run, capsys):
     """Measured on the fixture's run (seed 0): class accuracy 0.94, FID 5.7 x floor, memorization ratio 1.14."""
     assert main(["evaluate", str(digits_run.folder), "--sampler", "euler", "--nfe", "10", "--n", "360", "--json"]) == 0
@@ -100,6 +103,7 @@ def test_short_training_already_draws_the_asked_class(digits_run, capsys):
     assert result["memorization_ratio"] >= 0.9
 
 
+@pytest.mark.slow
 def test_guidance_raises_class_accuracy(digits_run):
     from unnoise.metrics import classifier as clf
     from unnoise.metrics.images import class_accuracy
@@ -111,6 +115,7 @@ def test_guidance_raises_class_accuracy(digits_run):
     assert class_accuracy(net, guided, labels) > class_accuracy(net, unguided, labels) + 0.3
 
 
+@pytest.mark.slow
 def test_figures_of_an_image_run(digits_run, tmp_path):
     assert main(["figures", str(digits_run.folder), "--out", str(tmp_path / "fig")]) == 0
     for name in ("samples.png", "guidance.png", "denoising.png", "denoising.gif"):
@@ -118,6 +123,7 @@ def test_figures_of_an_image_run(digits_run, tmp_path):
     assert Image.open(tmp_path / "fig" / "denoising.gif").n_frames == 20
 
 
+@pytest.mark.slow
 def test_likelihood_of_heldout_images_in_bits_per_dimension(digits_run, capsys):
     assert main(["likelihood", str(digits_run.folder), "--n", "8", "--json"]) == 0
     result = last_json(capsys)
@@ -177,6 +183,7 @@ def test_a_folder_of_images_trains_and_samples(tmp_path, capsys):
     assert np.load(tmp_path / "s.npy").shape == (4, 1, 16, 16)
 
 
+@pytest.mark.slow
 def test_bad_image_input(digits_run, tmp_path, capsys):
     run = str(digits_run.folder)
     fails_cleanly(capsys, ["sample", run, "--class", "10", "--out", "x.npy"], "class 10", "0..9")

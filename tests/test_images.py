@@ -38,6 +38,7 @@ def test_digits_split_is_disjoint_stratified_and_pinned():
     assert hx.shape[0] == 359 and torch.equal(hx, again)
 
 
+@pytest.mark.slow
 def test_mnist_default_size_is_16_and_the_split_holds_100_per_class():
     x, y, _ = load_images("mnist", "heldout")
     assert x.shape == (1000, 1, 16, 16) and torch.bincount(y).tolist() == [100] * 10
@@ -175,6 +176,7 @@ def test_unet_rejects_sizes_it_cannot_take():
         UNet(1)(torch.randn(1, 1, 9, 9), torch.rand(1))
 
 
+@pytest.mark.slow
 def test_unet_learns_to_use_class_and_time():
     """Trained briefly to draw class c's pattern scaled by t, it must tell classes and times apart."""
     torch.manual_seed(0)

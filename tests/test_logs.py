@@ -22,6 +22,7 @@ def read(folder):
     return acc
 
 
+@pytest.mark.slow
 def test_a_point_run_logs_scalars_its_metric_beside_the_floor_and_a_scatter(tmp_path):
     out = tmp_path / "run"
     assert (
@@ -69,6 +70,7 @@ def test_a_point_run_logs_scalars_its_metric_beside_the_floor_and_a_scatter(tmp_
     assert picture.size[0] > 200
 
 
+@pytest.mark.slow
 def test_an_image_run_logs_fid_beside_its_floor_accuracy_and_a_grid(tmp_path):
     logs = tmp_path / "elsewhere"
     assert (

@@ -86,6 +86,7 @@ def test_flow_frames_follow_the_x0_estimate(runs):
     assert all(f.shape == (1, 8, 8) and 0 <= f.min() and f.max() <= 1 for f in frames)
 
 
+@pytest.mark.slow
 def test_figures_of_a_tokenizer_and_three_runs_side_by_side(runs, tmp_path, capsys):
     out = tmp_path / "figs"
     args = [str(runs[name]) for name in ("tok", "ar", "var", "flow")]
@@ -101,6 +102,7 @@ def test_figures_of_a_tokenizer_and_three_runs_side_by_side(runs, tmp_path, caps
         assert png.format == "PNG" and png.width > 2 * png.height  # 3 rows of 8
 
 
+@pytest.mark.slow
 def test_figures_of_one_var_run(runs, tmp_path):
     out = tmp_path / "var"
     assert main(["figures", str(runs["var"]), "--out", str(out)]) == 0

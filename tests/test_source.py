@@ -59,6 +59,7 @@ def in_pool(points, pool):
     return torch.cdist(points.double(), pool.double()).min(1).values
 
 
+@pytest.mark.slow
 def test_samples_start_at_source_points_and_reach_the_data(runs, real):
     run, (heldout, floor) = runs["independent"], real
     x = run.sample(N, "euler", 50)
@@ -70,6 +71,7 @@ def test_samples_start_at_source_points_and_reach_the_data(runs, real):
     assert torch.allclose(run.sample(N, "euler", 50, batch_size=7), x, atol=1e-5)  # sample i: (seed, i) only
 
 
+@pytest.mark.slow
 def test_training_pairs_data_with_source_points_and_ot_shortens_them(runs):
     cfg, train_split = runs["ot"].cfg, data.load("moons", "train")
     start = source.Source(cfg.source, source.pool(runs["ot"].folder, 2), train_split.shift, train_split.scale)
@@ -84,12 +86,14 @@ def test_training_pairs_data_with_source_points_and_ot_shortens_them(runs):
     assert cost["ot"] < 0.5 * cost["independent"]
 
 
+@pytest.mark.slow
 def test_ot_coupling_from_the_source_makes_one_step_work(runs, real):
     heldout, floor = real
     one = {c: w2(r.sample(N, "euler", 1), heldout) / floor for c, r in runs.items()}
     assert one["ot"] < 0.6 * one["independent"]  # measured 1.47 vs 4.63 x floor
 
 
+@pytest.mark.slow
 def test_reflow_pairs_start_from_the_source(runs):
     run = runs["independent"]
     x0, eps, _ = generate_pairs(run, 200)
@@ -149,6 +153,7 @@ def test_bad_sources_fail_in_one_line(args, words, tmp_path, capsys):
     assert words in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_stochastic_samplers_are_refused_for_a_source_run(runs):
     for sampler in ("ddpm", "euler_ancestral"):
         with pytest.raises(UnnoiseError, match="deterministic sampler"):

@@ -102,6 +102,7 @@ def test_inverse_cdf_draws_follow_the_probabilities():
     assert torch.allclose(torch.bincount(ids, minlength=3) / len(u), probs, atol=0.005)
 
 
+@pytest.mark.slow
 def test_bits_of_a_known_discrete_distribution_match_its_entropy():
     """A raster AR fitted to 4-pixel images: pixel 0 ~ Bernoulli(0.3) over {0, 3}, pixel 1 copies it, the rest 1.
 
@@ -165,6 +166,7 @@ def token_runs(tmp_path_factory):
     return {"root": root, "tok": tok, "var": var, "ar": ar}
 
 
+@pytest.mark.slow
 def test_multiscale_tokenizer_improves_with_every_prefix_and_uses_its_codes(token_runs):
     tok = token_runs["tok"]
     heldout = tok.dataset.normalize(tok.dataset.x)
@@ -178,6 +180,7 @@ def test_multiscale_tokenizer_improves_with_every_prefix_and_uses_its_codes(toke
     assert used[-1] >= 16
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["ar", "var"])
 def test_a_sample_does_not_depend_on_its_batch(token_runs, family):
     run = token_runs[family]
@@ -187,6 +190,7 @@ def test_a_sample_does_not_depend_on_its_batch(token_runs, family):
     assert not torch.equal(one, run.sample(7, seed=4, label="each", guidance=1.5))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["ar", "var"])
 def test_guidance_one_is_the_conditional_model_and_zero_the_unconditional(token_runs, family):
     run = token_runs[family]
@@ -204,6 +208,7 @@ def test_guidance_one_is_the_conditional_model_and_zero_the_unconditional(token_
         del run.net.step
 
 
+@pytest.mark.slow
 def test_pixel_ar_bits_are_exact_and_below_uniform(token_runs):
     run = token_runs["ar"]
     bits = run.family.bits(run, run.dataset.x)
@@ -211,6 +216,7 @@ def test_pixel_ar_bits_are_exact_and_below_uniform(token_runs):
     assert bits["bpd"] < math.log2(17) - 0.5  # learnt something beyond the uniform 4.09 bits
 
 
+@pytest.mark.slow
 def test_samples_follow_what_the_model_learnt(token_runs, capsys, classifier_cache):
     """150 steps of pixel AR on digits: `evaluate` counts 64 forward passes, the exact bits fall well below
     uniform, and the samples' share of black pixels (49% of real digit pixels) matches the data's."""
@@ -223,6 +229,7 @@ def test_samples_follow_what_the_model_learnt(token_runs, capsys, classifier_cac
     assert torch.equal(samples, (samples * 16).round() / 16)  # on the 17-level grid
 
 
+@pytest.mark.slow
 def test_a_prior_refuses_a_tokenizer_it_was_not_trained_on(token_runs, tmp_path):
     import shutil
 
@@ -254,6 +261,7 @@ def test_bad_training_input(argv, message, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_tokens_must_name_a_fitting_tokenizer(token_runs, tmp_path, capsys):
     root = token_runs["root"]
     cases = [
@@ -267,6 +275,7 @@ def test_tokens_must_name_a_fitting_tokenizer(token_runs, tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "family, extra, message",
     [
@@ -287,6 +296,7 @@ def test_bad_sampling_input(token_runs, family, extra, message, tmp_path, capsys
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_token_options_on_a_diffusion_run_and_guidance_on_an_unconditional_run(token_runs, tmp_path, capsys):
     flow = unnoise.train(
         unnoise.TrainConfig(data="digits", family="flow", steps=2, width=8), tmp_path / "flow", progress=False
@@ -302,6 +312,7 @@ def test_token_options_on_a_diffusion_run_and_guidance_on_an_unconditional_run(t
     assert "not a conditional model" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["vq", "var"])
 def test_a_resumed_token_run_equals_an_uninterrupted_one(family, tmp_path, monkeypatch):
     """Killed after step 30 of 60 and resumed: through the tokenizer's k-means (step 11) and code restart

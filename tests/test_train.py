@@ -22,6 +22,7 @@ def trained(tmp_path_factory):
     return unnoise.train(unnoise.TrainConfig(steps=600, **SMALL), folder, progress=False)
 
 
+@pytest.mark.slow
 def test_short_seeded_training_reaches_the_floor_on_8_gaussians(trained):
     # Measured: W2 / floor = 1.26, 1.18, 1.11 for sample seeds 0, 1, 2 (n = 1000); untrained it is > 10.
     held, fresh = load("8gaussians", "heldout", 1000).x, load("8gaussians", "fresh", 1000).x
