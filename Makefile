@@ -17,20 +17,22 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# the explainer page (quick budget, about 4 minutes on 2 cores); `unnoise demo` keeps the older figure folder
+# the explainer page (quick budget, about 2.5 minutes on 2 cores); `unnoise demo` is the same page
 demo: $(STAMP)
 	$(BIN)/unnoise explain --budget quick --out page
 
-# the house first (lint, format), then every test
+# the house first (lint, format, the layers of .importlinter), then every test
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # the same house checks, then every test not marked slow (1 to 1.5 minutes on 2 cores; `make test` about 10)
 test-fast: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -m "not slow"
 
 bench: $(STAMP)
