@@ -17,6 +17,8 @@ from PIL import Image
 
 from ..checkpoint import atomic_write
 from .figures2d import save
+from .frames import denoising_trace, figure_sampler, show
+from .order import write_order
 
 
 def tile(images, ncol, pad=1, fill=1.0):
@@ -31,18 +33,6 @@ def tile(images, ncol, pad=1, fill=1.0):
     return out
 
 
-def _show(ax, image):
-    """Draw one (C, H, W) image in [0, 1] with square pixels and no axes."""
-    image = torch.as_tensor(image).detach().float().cpu().clamp(0, 1)
-    if image.shape[0] == 1:
-        ax.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    else:
-        ax.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
-    ax.set_xticks([]), ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-
-
 def labelled_grid(rows, row_labels=None, col_labels=None, title=None, cell=0.6):
     """A grid of images, rows[i] (K, C, H, W) on row i, with a label left of each row and above each column."""
     nrows, ncols = len(rows), max(len(r) for r in rows)
@@ -53,7 +43,7 @@ def labelled_grid(rows, row_labels=None, col_labels=None, title=None, cell=0.6):
         for j in range(ncols):
             ax = axes[i][j]
             if j < len(row):
-                _show(ax, row[j])
+                show(ax, row[j])
             else:
                 ax.axis("off")
             if j == 0 and row_labels is not None:
@@ -113,7 +103,7 @@ def denoising_gif(xts, x0s, ts, out, ms=120):
     for xt, x0, t in zip(xts, x0s, ts):
         pair = tile(torch.stack([_cell(xt), _cell(x0)]), ncol=2, pad=2)  # (C, h, 2 w + 2)
         fig, ax = plt.subplots(figsize=(4, 2.3))
-        _show(ax, pair)
+        show(ax, pair)
         ax.set_title(f"x_t  |  x0 estimate    t={float(t):.2f}", fontsize=9)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
@@ -154,25 +144,6 @@ CAPTIONS = {
     "reconstruction.png": "Held-out images (top) and the tokenizer's decoding of them from the first scales only, "
     "one row per prefix of scales: coarse layout first, detail last.",
 }
-
-
-def figure_sampler(run):
-    """The deterministic sampler the figures use: DDIM for discrete diffusion, Euler on every other path."""
-    return "ddim" if run.cfg.family == "diffusion" else "euler"
-
-
-def denoising_trace(run, nfe=20, label=None, seed=0, n=4):
-    """[(x_t, x0 estimate, t)] before each step of one deterministic sampling of n images, all in [0, 1]."""
-    from ..samplers import PerSampleNoise
-
-    trace, state = [], [run.to_data(run.initial(PerSampleNoise.for_range(seed, 0, n)))]  # x_T, as sample() draws it
-
-    def record(i, t, x, x0):  # x is the state after step i; state[-1] the one it started from
-        trace.append((state[-1], run.to_data(x0), float(t)))
-        state.append(run.to_data(x))
-
-    run.sample(n, figure_sampler(run), nfe, seed, label=label, callback=record)
-    return trace
 
 
 def write_reconstruction(run, out, n=10):
@@ -228,8 +199,6 @@ def write_all(run, out, nfe=20, seed=0):
         figures2d.save(guidance_grid(rows, scales, title=f"{same}, rising guidance scale w"), out / "guidance.png")
         written.append("guidance.png")
     if run.cfg.discrete:
-        from .order import write_order
-
         return written + write_order([run], out, label=0 if conditional else None, seed=seed)
     frames = denoising_trace(run, nfe, label=0 if conditional else None, seed=seed)
     pick = sorted(set(round(k * (len(frames) - 1) / 7) for k in range(8)))

@@ -18,7 +18,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..checkpoint import atomic_write
 from ..errors import UnnoiseError
-from .images import _show, denoising_trace, save
+from .figures2d import save
+from .frames import denoising_trace, show
 
 FILL = 0.5  # the value drawn for cells not generated yet
 MAX_FRAMES = 64  # raster AR: at most this many frames (evenly spaced tokens)
@@ -154,7 +155,7 @@ def write_strip(orders, names, out, title):
     for (frames, captions), name, row in zip(orders, names, axes):
         for j, ax in enumerate(row):
             i = at(len(frames), j, cols)
-            _show(ax, frames[i])
+            show(ax, frames[i])
             ax.set_title(captions[i], fontsize=6.5, pad=2)
         row[0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(title, fontsize=8, y=1 - 0.04 / height, va="top")
