@@ -1,7 +1,7 @@
 """`unnoise explain`: train (or reuse) the runs the page needs, compute its sections, write one HTML file.
 
-Each run plays a role on the page (ROLES). `--budget quick|full` trains the roles its budget names, for
-that many seconds each, into OUT/runs/ROLE, and reuses a role's folder when it already holds a run;
+Each run plays a role on the page (unnoise.recipes). `--budget quick|full` trains the roles its budget names,
+for that many seconds each, into OUT/runs/ROLE, and reuses a role's folder when it already holds a run;
 `--runs` uses the given folders instead and trains nothing. A section whose runs are missing still
 appears, with the command that fills it.
 """
@@ -14,92 +14,12 @@ from tqdm import tqdm
 from ..checkpoint import atomic_write, load_json, save_json
 from ..claims import geometry
 from ..config import TrainConfig
-from ..errors import UnnoiseError, choose
+from ..errors import UnnoiseError
+from ..recipes import REFLOW, assign, train_budget
 from ..run import Run
 from . import sections
 
-# role -> the training recipe of the run that plays it (reflow starts from points-flow)
-ROLES = {
-    "points-diffusion": {"data": "moons", "family": "diffusion"},
-    "points-flow": {"data": "moons", "family": "flow"},
-    "points-ot": {"data": "moons", "family": "flow", "coupling": "ot"},
-    "points-reflow": {"data": "moons", "family": "flow", "coupling": "reflow"},
-    "images-diffusion": {"data": "digits", "family": "diffusion", "conditional": True},
-    "images-ar": {"data": "digits", "family": "ar", "conditional": True},
-    "images-var": {"data": "digits", "family": "var", "conditional": True},
-}
-# budget -> training seconds per role (the quick page is `make demo`: about 4 minutes on 2 cores in all)
-BUDGETS = {
-    "quick": {"points-diffusion": 20, "points-flow": 15, "images-diffusion": 50, "images-ar": 25},
-    "full": {
-        "points-diffusion": 90,
-        "points-flow": 60,
-        "points-ot": 60,
-        "points-reflow": 60,
-        "images-diffusion": 180,
-        "images-ar": 180,
-        "images-var": 180,
-    },
-}
-# budget -> role -> settings over ROLES for that budget: in 25 s a 2-block raster AR learns digits (accuracy
-# 0.91 at 1,160 steps) where the family's 3 blocks reach 0.81 (docs/performance.md, "Raster AR and VAR")
-RECIPES = {"quick": {"images-ar": {"depth": 2}}}
 PAGE, BUNDLE = "index.html", "bundle.json"
-REFLOW = {"pairs": 5000, "min_steps": 200}  # reflow's (noise, sample) pairs, and its least training steps
-
-
-def role_of(run):
-    """The page role a run can play, from its kind; a tokenizer plays none."""
-    if run.cfg.family == "vq":
-        raise UnnoiseError(
-            f"{run.folder} is a tokenizer (vq) run; the page uses diffusion, flow or edm runs on "
-            "points or images, and ar or var runs on images"
-        )
-    if run.images:
-        return f"images-{run.cfg.family}" if run.cfg.discrete else "images-diffusion"
-    if run.cfg.family == "flow" and run.cfg.coupling != "independent":
-        return "points-reflow" if run.cfg.coupling == "reflow" else "points-ot"
-    return "points-flow" if run.cfg.family == "flow" else "points-diffusion"
-
-
-def assign(folders):
-    """{role: Run} for the given run folders; two runs for one role are refused."""
-    roles = {}
-    for folder in folders:
-        run = Run.load(folder)
-        role = role_of(run)
-        if role in roles:
-            raise UnnoiseError(f"{folder} and {roles[role].folder} both play {role} on the page; give one of them")
-        roles[role] = run
-    return roles
-
-
-def train_role(role, seconds, folder, runs, recipe=None):
-    """Train the run for role under the time budget into folder (or reuse the run already there); recipe:
-    settings over the role's own."""
-    from ..reflow import reflow
-    from ..train import train
-
-    if (folder / "config.json").exists():
-        run = Run.load(folder)
-        print(f"explain: reusing {role} from {folder} ({run.step} steps)")
-        return run
-    print(f"explain: training {role} for {seconds:g} s into {folder}")
-    if role == "points-reflow":
-        source = runs.get("points-flow")
-        if source is None:
-            raise UnnoiseError("points-reflow starts from points-flow; give the budget a points-flow run too")
-        return reflow(source.folder, folder, pairs=REFLOW["pairs"], steps=max(REFLOW["min_steps"], source.step // 2))
-    cfg = TrainConfig(**{**ROLES[role], **(recipe or {})}, steps=10**6)
-    return train(cfg, folder, seconds=seconds)
-
-
-def train_budget(budget, out):
-    """{role: Run} for every role the budget names, trained in order (reflow after its flow)."""
-    runs = {}
-    for role, seconds in BUDGETS[choose("budget", budget, tuple(BUDGETS))].items():
-        runs[role] = train_role(role, seconds, Path(out) / "runs" / role, runs, RECIPES.get(budget, {}).get(role))
-    return runs
 
 
 def train_command(run):
