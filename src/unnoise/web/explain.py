@@ -15,6 +15,8 @@ from ..checkpoint import atomic_write, load_json, save_json
 from ..claims import geometry
 from ..config import TrainConfig
 from ..errors import UnnoiseError
+from ..metrics import measure
+from ..metrics.measure import cpu_name
 from ..recipes import REFLOW, assign, train_budget
 from ..run import Run
 from . import sections
@@ -76,7 +78,7 @@ def stamp(run, metric):
         "seed": run.cfg.seed,
         "steps": run.step,
         "train_seconds": config.get("train_seconds"),
-        "cpu": sections.cpu_name(),
+        "cpu": cpu_name(),
         "metric": metric,
         "command": train_command(run),
     }
@@ -111,7 +113,7 @@ def collect(runs, budget=None, claims=None, progress=True):
     bundle = {
         "budget": budget,
         "made": time.strftime("%Y-%m-%d %H:%M"),
-        "cpu": sections.cpu_name(),
+        "cpu": cpu_name(),
         "runs": {},
         "sections": {},
     }
@@ -137,7 +139,7 @@ def collect(runs, budget=None, claims=None, progress=True):
         else {
             **sections.arrows(arrows_run),
             "trajectories": sections.trajectories(methods),
-            "w2": sections.w2_curves(methods),
+            "w2": measure.w2_curves(methods, n=sections.W2_N),
         }
     )
     gone = [r for r in ("points-diffusion", "points-flow", "points-ot", "points-reflow") if r not in runs]

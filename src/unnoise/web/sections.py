@@ -6,38 +6,25 @@ fills it. Points are shown in data units; images in [0, 1].
 """
 
 import statistics
-import time
 
 import torch
 
 from .. import data
 from ..data import images as image_data
 from ..guidance import EACH
-from ..metrics import points as point_metrics
+from ..metrics import measure
 from ..samplers import PerSampleNoise, default_spacing, timesteps
 from ..viz.images import figure_sampler
 from ..viz.order import order_frames
 from . import encode
 
-NFE = 20  # the figure sampler's network evaluations (DDIM / Euler)
+NFE = measure.NFE  # the figure sampler's network evaluations (DDIM / Euler)
 POINTS = 600  # points drawn in the 2D figures
 LEVELS = 41  # noise levels the noise and field sliders step through
 TRAJ = 200  # trajectories drawn per method
 GUIDANCE = (0.0, 1.0, 2.0, 4.0)
 QUALITY_N = None  # samples behind each accuracy / FID figure (None: as many as held-out images)
-
-
-def cpu_name():
-    """The CPU's model name (Linux), for the stamps."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
+W2_N = 1000  # points behind each W2 figure (and its floor)
 
 
 def grid(path, k=LEVELS):
@@ -163,64 +150,13 @@ def trajectories(methods, seed=1):
     return out
 
 
-W2_N = 1000  # points behind each W2 figure (and its floor)
-
-
-def w2_curves(methods, nfes=(2, 4, 8, 16, 32), n=None):
-    """Section 4: exact W2 to held-out points against NFE, beside the real-vs-real floor at the same n."""
-    curves, floors, n = [], {}, n or W2_N
-    for name, run, sampler in methods:
-        held = data.load(run.cfg.data, "heldout", n).x
-        if run.cfg.data not in floors:
-            floors[run.cfg.data] = point_metrics.w2_floor(run.cfg.data, held)  # mean of 4 real draws
-        usable = [nfe for nfe in nfes if sampler != "heun" or nfe >= 3]  # Heun: 2 NFE per step
-        ys = [point_metrics.w2(run.sample(n, sampler, nfe, seed=2), held) for nfe in usable]
-        curves.append({"name": name, "nfe": usable, "w2": ys, "run": str(run.folder), "floor": floors[run.cfg.data]})
-    return {"nfe": list(nfes), "curves": curves, "floor": curves[0]["floor"] if curves else None, "n": n}
-
-
-def label_of(run, label):
-    """label for a conditional run; None (unconditional) for one trained without classes."""
-    return label if run.cfg.conditional else None
-
-
-def image_quality(run, n=None, **options):
-    """Class accuracy (conditional runs) and FID beside its floor, for samples of every class in turn."""
-    from ..metrics.images import report
-
-    n = n or QUALITY_N or len(run.dataset.x)
-    extra = {} if run.cfg.discrete else {"sampler": "dpmpp_2m", "nfe": NFE}
-    images = run.sample(n, seed=0, label=label_of(run, EACH), **extra, **options)
-    labels = torch.arange(n) % run.num_classes if run.cfg.conditional else None
-    r = report(images, labels, run.cfg.data, run.cfg.size, run.cfg.channels, verbose=False)
-    return {
-        "accuracy": r["class_accuracy"],
-        "fid": r["fid"],
-        "floor": r["fid_floor"],
-        "ratio": r["fid"] / r["fid_floor"],
-        "n": r["n"],
-    }
-
-
 def guidance(run):
     """Section 5: 4 samples per class at each w (same noise), and accuracy and FID ratio against w."""
     rows, curve = [], []
     for w in GUIDANCE:
         rows.append(run.sample(4 * run.num_classes, "dpmpp_2m", NFE, seed=0, label=EACH, guidance=w))
-        curve.append({"w": w, **image_quality(run, guidance=w)})
+        curve.append({"w": w, **measure.image_quality(run, n=QUALITY_N, nfe=NFE, guidance=w)})
     return {"w": list(GUIDANCE), "samples": encode.images(torch.stack(rows)), "curve": curve, "run": str(run.folder)}
-
-
-def ms_per_image(run, repeats=3):
-    """Median milliseconds to draw one image (batch 1) after a warm-up, on this machine's threads."""
-    extra = {} if run.cfg.discrete else {"sampler": "dpmpp_2m", "nfe": NFE}
-    run.sample(1, label=label_of(run, 0), **extra)
-    times = []
-    for seed in range(repeats):
-        start = time.perf_counter()
-        run.sample(1, seed=seed + 1, label=label_of(run, 0), **extra)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def forward_passes(run):
@@ -245,13 +181,13 @@ def debate(runs, frames=24, quality=None):
         panels.append(
             {"name": name, "frames": encode.images(stack), "captions": per_class[0][1][:length], "run": str(run.folder)}
         )
-        q = (quality or {}).get(str(run.folder)) or image_quality(run)
+        q = (quality or {}).get(str(run.folder)) or measure.image_quality(run, n=QUALITY_N, nfe=NFE)
         table.append(
             {
                 "name": name,
                 "params": sum(p.numel() for p in run.net.parameters()),
                 "nfe": forward_passes(run),
-                "ms": ms_per_image(run),
+                "ms": measure.ms_per_image(run, nfe=NFE),
                 **q,
                 "run": str(run.folder),
                 "role": role,
