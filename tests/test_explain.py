@@ -42,6 +42,16 @@ def test_the_page_is_one_offline_file_under_its_size_budget(explained):
     assert '<meta name="viewport"' in html and 'lang="en"' in html
 
 
+def test_every_section_has_its_template_and_its_drawing_function():
+    """A section is one object: its key names its HTML fragment and page.js's function that draws it."""
+    table = re.search(r"const SECTIONS = \{(.*?)\};", web_page.asset("page.js"), re.S).group(1)
+    assert [entry.split(":")[0].strip() for entry in table.split(",")] == [s.key for s in sections.SECTIONS]
+    for section in sections.SECTIONS:
+        html = web_page.section_html(section)
+        assert html.startswith(f'<section id="{section.key}">') and f'id="{section.key}-missing"' in html
+        assert "{{" not in html and "}}" not in html
+
+
 def test_every_section_is_filled_from_the_runs(explained):
     path, root = explained
     b = bundle_of(path.read_text())
