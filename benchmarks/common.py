@@ -2,7 +2,6 @@
 
 import datetime
 import os
-import platform
 import shlex
 import sys
 from pathlib import Path
@@ -14,14 +13,9 @@ RESULTS = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 
 def machine():
     """nproc, CPU model, threads and load: what a reader needs to weigh a timing."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from unnoise.metrics.measure import cpu_name
+
+    model = cpu_name() or "unknown CPU"
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return f"{os.cpu_count()} CPUs ({model}), torch {torch.__version__} with {torch.get_num_threads()} threads, load average {load}"
 

@@ -31,9 +31,8 @@ from unnoise import data  # noqa: E402
 from unnoise.config import TrainConfig  # noqa: E402
 from unnoise.errors import UnnoiseError  # noqa: E402
 from unnoise.metrics.points import w2  # noqa: E402
-from unnoise.run import Run  # noqa: E402
+from unnoise.pipeline import get_or_train  # noqa: E402
 from unnoise.samplers import SAMPLERS  # noqa: E402
-from unnoise.train import train  # noqa: E402
 
 FLOOR_SEEDS = (100, 101, 102)
 TARGET, LOW_NFE = 1.5, 10
@@ -41,13 +40,12 @@ COLUMNS = ("data", "family", "sampler", "nfe_requested", "nfe_counted", "w2", "f
 
 
 def run_for(root, name, family, steps):
-    """The trained run for (data set, family): loaded if its folder holds one, else trained; and train seconds."""
+    """The trained run for (data set, family): loaded if its folder holds one, else trained; and the seconds it
+    took to train here (None for a run that was there already)."""
     folder = Path(root) / name / family
-    if (folder / "config.json").exists():
-        return Run.load(folder), None
-    start = time.perf_counter()
-    run = train(TrainConfig(data=name, family=family, steps=steps), folder, progress=False)
-    return run, time.perf_counter() - start
+    reused, start = (folder / "config.json").exists(), time.perf_counter()
+    run = get_or_train(TrainConfig(data=name, family=family, steps=steps), folder, progress=False)
+    return run, None if reused else time.perf_counter() - start
 
 
 def floor_of(name, heldout, n):

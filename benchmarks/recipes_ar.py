@@ -3,7 +3,7 @@
 Each recipe trains `TrainConfig(data="digits", family=FAMILY, conditional=True, **recipe)` for `--budget`
 seconds of training (the learning rate decays over the clock, no step cap), one after another in this
 process with 2 threads, then draws --n class-conditional samples (classes in turn, temperature 1, no
-guidance) and scores them as the explainer page does (`web.sections.image_quality`): class accuracy and
+guidance) and scores them as the explainer page does (`unnoise.metrics.measure.image_quality`): class accuracy and
 FID over its held-out floor, default judge. A recipe is `default` or comma-separated settings over the
 defaults, e.g. `depth=2,batch_size=16,lr=0.004`; recipes are separated by ';'.
 
@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 import unnoise
-from unnoise.web.sections import image_quality
+from unnoise.metrics.measure import image_quality
 
 FLOATS = ("lr", "ema", "label_dropout")
 TITLES = {"ar": "Raster AR", "var": "VAR"}

@@ -28,7 +28,8 @@ def classifier_cache(tmp_path_factory):
 def explained(tmp_path_factory, classifier_cache):
     """A page written by `unnoise explain --runs` from tiny runs of every role but VAR (path, runs by role)."""
     import unnoise
-    from unnoise.web import explain, sections
+    from unnoise.web import explain
+    from unnoise.web.sections import Params
 
     root = tmp_path_factory.mktemp("explain")
     tiny = {"width": 16, "progress": False}
@@ -40,10 +41,6 @@ def explained(tmp_path_factory, classifier_cache):
     }
     for name, recipe in recipes.items():
         unnoise.train(unnoise.TrainConfig(**recipe), root / name, progress=tiny["progress"])
-    saved = (sections.GUIDANCE, sections.QUALITY_N, sections.W2_N, sections.NFE)
-    sections.GUIDANCE, sections.QUALITY_N, sections.W2_N, sections.NFE = (1.0, 3.0), 100, 300, 8
-    try:
-        page = explain.explain(root / "page", [str(root / name) for name in recipes])
-    finally:
-        sections.GUIDANCE, sections.QUALITY_N, sections.W2_N, sections.NFE = saved
+    small = Params(guidance=(1.0, 3.0), quality_n=100, w2_n=300, nfe=8)
+    page = explain.explain(root / "page", [str(root / name) for name in recipes], params=small)
     return page, root

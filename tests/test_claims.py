@@ -189,9 +189,9 @@ def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys, monkeypatch
     assert saved["results"]["perpendicular"]["oracle"]["estimate"] == 10
     assert [r["ratio"] for r in saved["results"]["projection"]["dimension"]] == list(projection.RATIOS)
     assert "| claim |" in (out / "claims.md").read_text()
-    from unnoise.web import explain
+    from unnoise.web import sections
 
-    assert explain.claims_section(out)["rows"] == saved["rows"]  # the page's section 7 reads them
+    assert sections.claims_table(out)["rows"] == saved["rows"]  # the page's section 7 reads them
 
 
 def stationary_field(n, size, c, seed):

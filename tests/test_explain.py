@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import unnoise
+from unnoise import recipes
 from unnoise.cli import main
 from unnoise.web import encode, explain, sections
 from unnoise.web import page as web_page
@@ -40,6 +41,16 @@ def test_the_page_is_one_offline_file_under_its_size_budget(explained):
     assert "@import" not in html and "url(" not in html  # no fonts or CSS to fetch
     assert html.count("<script") == 2  # the bundle and page.js
     assert '<meta name="viewport"' in html and 'lang="en"' in html
+
+
+def test_every_section_has_its_template_and_its_drawing_function():
+    """A section is one object: its key names its HTML fragment and page.js's function that draws it."""
+    table = re.search(r"const SECTIONS = \{(.*?)\};", web_page.asset("page.js"), re.S).group(1)
+    assert [entry.split(":")[0].strip() for entry in table.split(",")] == [s.key for s in sections.SECTIONS]
+    for section in sections.SECTIONS:
+        html = web_page.section_html(section)
+        assert html.startswith(f'<section id="{section.key}">') and f'id="{section.key}-missing"' in html
+        assert "{{" not in html and "}}" not in html
 
 
 @pytest.mark.slow
@@ -99,7 +110,7 @@ def test_every_run_carries_its_stamp(explained):
 @pytest.mark.slow
 def test_roles_follow_the_kind_of_run(explained):
     _, root = explained
-    roles = explain.assign([root / "pf", root / "ia"])
+    roles = recipes.assign([root / "pf", root / "ia"])
     assert set(roles) == {"points-flow", "images-ar"}
 
 
@@ -134,23 +145,23 @@ def test_serving_reads_the_written_page(explained):
     assert set(runs) == set(bundle_of(path.read_text())["roles"]) and bundle_of(html)["live"] is True
 
 
-@pytest.mark.parametrize("budget", sorted(explain.BUDGETS))
+@pytest.mark.parametrize("budget", sorted(recipes.BUDGETS))
 def test_budgets_name_known_roles(budget):
-    assert set(explain.BUDGETS[budget]) <= set(explain.ROLES) and all(s > 0 for s in explain.BUDGETS[budget].values())
+    assert set(recipes.BUDGETS[budget]) <= set(recipes.ROLES) and all(s > 0 for s in recipes.BUDGETS[budget].values())
 
 
-@pytest.mark.parametrize("budget", sorted(explain.RECIPES))
+@pytest.mark.parametrize("budget", sorted(recipes.RECIPES))
 def test_budget_recipes_set_known_settings_of_their_roles(budget):
     fields = set(unnoise.TrainConfig.__dataclass_fields__)
-    for role, recipe in explain.RECIPES[budget].items():
-        assert role in explain.BUDGETS[budget] and set(recipe) <= fields
-        unnoise.TrainConfig(**{**explain.ROLES[role], **recipe})  # a valid config
+    for role, recipe in recipes.RECIPES[budget].items():
+        assert role in recipes.BUDGETS[budget] and set(recipe) <= fields
+        unnoise.TrainConfig(**{**recipes.ROLES[role], **recipe})  # a valid config
 
 
 def test_a_budget_recipe_changes_what_its_role_trains(tmp_path, monkeypatch):
-    monkeypatch.setitem(explain.BUDGETS, "tiny", {"points-flow": 1})
-    monkeypatch.setitem(explain.RECIPES, "tiny", {"points-flow": {"width": 16, "depth": 1}})
-    run = explain.train_budget("tiny", tmp_path)["points-flow"]
+    monkeypatch.setitem(recipes.BUDGETS, "tiny", {"points-flow": 1})
+    monkeypatch.setitem(recipes.RECIPES, "tiny", {"points-flow": {"width": 16, "depth": 1}})
+    run = recipes.train_budget("tiny", tmp_path)["points-flow"]
     assert (run.cfg.width, run.cfg.depth, run.cfg.family) == (16, 1, "flow")
     assert "--width 16 --depth 1" in explain.train_command(run)
 
@@ -158,12 +169,12 @@ def test_a_budget_recipe_changes_what_its_role_trains(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_a_budget_trains_its_roles_once_then_reuses_them(tmp_path, monkeypatch, capsys):
     """OT-CFM and reflow (which starts from the flow) as the full budget trains them, in seconds."""
-    monkeypatch.setitem(explain.BUDGETS, "tiny", {"points-flow": 2, "points-ot": 2, "points-reflow": 2})
-    monkeypatch.setattr(explain, "REFLOW", {"pairs": 500, "min_steps": 20})
-    runs = explain.train_budget("tiny", tmp_path)
+    monkeypatch.setitem(recipes.BUDGETS, "tiny", {"points-flow": 2, "points-ot": 2, "points-reflow": 2})
+    monkeypatch.setattr(recipes, "REFLOW", {"pairs": 500, "min_steps": 20})
+    runs = recipes.train_budget("tiny", tmp_path)
     assert runs["points-ot"].cfg.coupling == "ot" and runs["points-reflow"].cfg.coupling == "reflow"
-    assert explain.role_of(runs["points-reflow"]) == "points-reflow"
-    again = explain.train_budget("tiny", tmp_path)
-    assert "reusing points-reflow" in capsys.readouterr().out
+    assert recipes.role_of(runs["points-reflow"]) == "points-reflow"
+    again = recipes.train_budget("tiny", tmp_path)
+    assert f"reusing {tmp_path / 'runs' / 'points-reflow'} " in capsys.readouterr().out
     assert {r: run.step for r, run in again.items()} == {r: run.step for r, run in runs.items()}
     assert (runs["points-reflow"].folder / "pairs.safetensors").exists()

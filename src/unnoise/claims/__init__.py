@@ -3,8 +3,8 @@
 A claim is a module with NAME, TITLE, ROLES (the runs it needs, as the explainer page names them),
 measure(runs, quick) -> numbers (measure(runs, quick, folder) for a claim with TRAINS, which trains its own runs
 into OUT/runs/NAME), figure(numbers, path) -> a matplotlib figure, row(numbers) -> the
-claims table's row. The runs are trained (or reused) as `unnoise explain` does, into OUT/runs/ROLE,
-or taken from --runs. Every function here works on your own runs from Python as well.
+claims table's row. The runs are trained (or reused) as `unnoise explain` does (unnoise.recipes), into
+OUT/runs/ROLE, or taken from --runs. Every function here works on your own runs from Python as well.
 """
 
 import time
@@ -14,11 +14,11 @@ from tqdm import tqdm
 
 from ..checkpoint import atomic_write, save_json
 from ..errors import UnnoiseError
+from ..recipes import CLAIM_BUDGETS, assign, train_role
 from . import audio, decision, efficiency, generalise, geometry, projection, same_idea, spectral
 
 CLAIMS = {m.NAME: m for m in (decision, geometry, projection, same_idea, spectral, generalise, efficiency, audio)}
 PLANNED = {}  # claims of the issue not built yet, and what they will measure: none today
-BUDGETS = {"quick": {"points-flow": 10, "images-diffusion": 40}, "full": {"points-flow": 60, "images-diffusion": 180}}
 
 
 def choose_claims(only):
@@ -35,18 +35,16 @@ def choose_claims(only):
 
 def runs_for(chosen, out, given, quick):
     """{role: Run} that the chosen claims need: from --runs, else trained (or reused) under OUT/runs."""
-    from ..web import explain
-
     need = {role for claim in chosen for role in claim.ROLES}
-    runs = explain.assign(given) if given else {}
-    budget = BUDGETS["quick" if quick else "full"]
+    runs = assign(given) if given else {}
+    budget = CLAIM_BUDGETS["quick" if quick else "full"]
     for role in sorted(need - set(runs)):
         if given:
             raise UnnoiseError(
                 f"claims {', '.join(c.NAME for c in chosen if role in c.ROLES)} need a {role} run; "
                 "add one to --runs, or leave --runs out to train it"
             )
-        runs[role] = explain.train_role(role, budget[role], Path(out) / "runs" / role, runs)
+        runs[role] = train_role(role, budget[role], Path(out) / "runs" / role, runs)
     return runs
 
 

@@ -18,7 +18,7 @@ import torch
 
 from .. import data
 from ..config import TrainConfig
-from ..run import Run
+from ..pipeline import get_or_train
 from ..samplers import PerSampleNoise, default_spacing, sample_ddim, timesteps
 from .decision import model_units
 
@@ -51,17 +51,15 @@ def nearest(samples, images):
 
 def pair_runs(source, size, seconds, folder, seed=0):
     """The two runs of one size, trained on disjoint parts 0 and 1 (or reused from folder/N-part)."""
-    from ..train import train
-
-    runs = []
-    for part in (0, 1):
-        out = Path(folder) / f"{size}-{part}"
-        if (out / "config.json").exists():
-            runs.append(Run.load(out))
-            continue
-        cfg = TrainConfig(data=source, subset=size, subset_part=part, steps=10**6, seed=seed, **RECIPE)
-        runs.append(train(cfg, out, seconds=seconds, progress=False))
-    return runs
+    return [
+        get_or_train(
+            TrainConfig(data=source, subset=size, subset_part=part, seed=seed, **RECIPE),
+            Path(folder) / f"{size}-{part}",
+            seconds=seconds,
+            progress=False,
+        )
+        for part in (0, 1)
+    ]
 
 
 def deterministic_samples(run, n, nfe, seed=0):

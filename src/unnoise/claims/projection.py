@@ -19,7 +19,7 @@ import torch
 from .. import data
 from ..checkpoint import atomic_write
 from ..config import TrainConfig
-from ..run import Run
+from ..pipeline import get_or_train
 
 NAME = "projection"
 TITLE = "Denoising is the shortest way back (a denoiser on a known sphere)"
@@ -79,18 +79,14 @@ def projection_gap(x0_hat, x_t, q):
 
 
 def sphere_run(settings, folder):
-    """The data file and the run trained on it (or reused)."""
-    from ..train import train
-
+    """The run trained on the sphere's data file (written first) into folder/run, or the one already there."""
     folder = Path(folder)
-    out = folder / "run"
-    if (out / "config.json").exists():
-        return Run.load(out)
-    points, _ = sphere(settings["d"], settings["D"], settings["rows"])
     target = folder / f"sphere-{settings['d']}-in-{settings['D']}.npy"
-    atomic_write(target, lambda tmp: np.save(open(tmp, "wb"), points.float().numpy()))
-    cfg = TrainConfig(data=str(target), steps=10**6, **RECIPE)
-    return train(cfg, out, seconds=settings["seconds"], progress=False)
+    if not target.exists():  # written once, before its run
+        points, _ = sphere(settings["d"], settings["D"], settings["rows"])
+        atomic_write(target, lambda tmp: np.save(open(tmp, "wb"), points.float().numpy()))
+    cfg = TrainConfig(data=str(target), **RECIPE)
+    return get_or_train(cfg, folder / "run", seconds=settings["seconds"], progress=False)
 
 
 @torch.no_grad()

@@ -8,40 +8,16 @@ a fixed `train` / `heldout` split (images.split_mask); their floors compare held
 import dataclasses
 import functools
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..errors import Elsewhere, UnnoiseError, bounded, refuse_elsewhere
 from . import images, points_file, toy2d
+from .dataset import Dataset
 
 SPLITS = {"train": 0, "heldout": 1, "fresh": 2}
 TRAIN_SIZE_2D = 20000
-
-
-@dataclass
-class Dataset:
-    """Real data: x (N, ...) float32, labels y (N,) int64, and the affine map into model units."""
-
-    name: str
-    x: torch.Tensor
-    y: torch.Tensor
-    num_classes: int
-    shift: torch.Tensor  # model units: (x - shift) / scale
-    scale: torch.Tensor
-    low: torch.Tensor  # the training data's range in model units, for clipping x0 estimates
-    high: torch.Tensor
-
-    @property
-    def kind(self):
-        return "points" if self.x.dim() == 2 else "images"
-
-    def normalize(self, x):
-        return (x - self.shift) / self.scale
-
-    def denormalize(self, z):
-        return z * self.scale + self.shift
 
 
 def names():

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from ..errors import UnnoiseError, positive_int, refuse_elsewhere
+from .dataset import Dataset
 
 SOURCES = ("digits", "mnist")
 DEFAULT_SIZE = {"digits": 8, "mnist": 16, "folder": 32}
@@ -53,8 +54,6 @@ def load_images(source, split="train", size=None, channels=None):
 
 def image_dataset(source, split="train", size=None, channels=None):
     """load_images wrapped in unnoise.data.Dataset, with model units (x - 0.5) / 0.5 in [-1, 1]."""
-    from . import Dataset
-
     x, y, class_names = load_images(source, split, size, channels)
     name = source if source in SOURCES else Path(source).resolve().name
     return Dataset(

@@ -17,6 +17,8 @@ from PIL import Image
 
 from ..checkpoint import atomic_write
 from .figures2d import save
+from .frames import denoising_trace, figure_sampler, show
+from .order import write_order
 
 
 def tile(images, ncol, pad=1, fill=1.0):
@@ -31,18 +33,6 @@ def tile(images, ncol, pad=1, fill=1.0):
     return out
 
 
-def _show(ax, image):
-    """Draw one (C, H, W) image in [0, 1] with square pixels and no axes."""
-    image = torch.as_tensor(image).detach().float().cpu().clamp(0, 1)
-    if image.shape[0] == 1:
-        ax.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    else:
-        ax.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
-    ax.set_xticks([]), ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-
-
 def labelled_grid(rows, row_labels=None, col_labels=None, title=None, cell=0.6):
     """A grid of images, rows[i] (K, C, H, W) on row i, with a label left of each row and above each column."""
     nrows, ncols = len(rows), max(len(r) for r in rows)
@@ -53,7 +43,7 @@ def labelled_grid(rows, row_labels=None, col_labels=None, title=None, cell=0.6):
         for j in range(ncols):
             ax = axes[i][j]
             if j < len(row):
-                _show(ax, row[j])
+                show(ax, row[j])
             else:
                 ax.axis("off")
             if j == 0 and row_labels is not None:
@@ -113,7 +103,7 @@ def denoising_gif(xts, x0s, ts, out, ms=120):
     for xt, x0, t in zip(xts, x0s, ts):
         pair = tile(torch.stack([_cell(xt), _cell(x0)]), ncol=2, pad=2)  # (C, h, 2 w + 2)
         fig, ax = plt.subplots(figsize=(4, 2.3))
-        _show(ax, pair)
+        show(ax, pair)
         ax.set_title(f"x_t  |  x0 estimate    t={float(t):.2f}", fontsize=9)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
@@ -156,25 +146,6 @@ CAPTIONS = {
 }
 
 
-def figure_sampler(run):
-    """The deterministic sampler the figures use: DDIM for discrete diffusion, Euler on every other path."""
-    return "ddim" if run.cfg.family == "diffusion" else "euler"
-
-
-def denoising_trace(run, nfe=20, label=None, seed=0, n=4):
-    """[(x_t, x0 estimate, t)] before each step of one deterministic sampling of n images, all in [0, 1]."""
-    from ..samplers import PerSampleNoise
-
-    trace, state = [], [run.to_data(run.initial(PerSampleNoise.for_range(seed, 0, n)))]  # x_T, as sample() draws it
-
-    def record(i, t, x, x0):  # x is the state after step i; state[-1] the one it started from
-        trace.append((state[-1], run.to_data(x0), float(t)))
-        state.append(run.to_data(x))
-
-    run.sample(n, figure_sampler(run), nfe, seed, label=label, callback=record)
-    return trace
-
-
 def write_reconstruction(run, out, n=10):
     """reconstruction.png for a tokenizer (vq) run: held-out images, then their decoding after each prefix of scales."""
     tok = run.net
@@ -187,6 +158,43 @@ def write_reconstruction(run, out, n=10):
     return ["reconstruction.png"]
 
 
+def figure_draws(run, nfe, seed):
+    """(draw(n, label, w), how it samples, what the guidance rows share) for an image run's figures: a token
+    run's own sampler, one pass per token or scale, or the continuous families' figure sampler at nfe."""
+    if run.cfg.discrete:
+
+        def draw(n, label, w=1.0):
+            return run.sample(n, seed=seed, label=label, guidance=w)
+
+        levels = run.family.lengths(run)
+        return draw, f"{sum(levels)} tokens in {len(levels)} steps", "same random draws"
+    sampler = figure_sampler(run)
+
+    def draw(n, label, w=1.0):
+        return run.sample(n, sampler, nfe, seed, label=label, guidance=w)
+
+    return draw, f"{sampler}, {nfe} NFE", "same noise"
+
+
+def write_denoising(run, out, nfe, label=None, seed=0):
+    """denoising.png (x_t and the x0 estimate at 8 of the steps) and denoising.gif (every step)."""
+    frames = denoising_trace(run, nfe, label=label, seed=seed)
+    pick = sorted(set(round(k * (len(frames) - 1) / 7) for k in range(8)))
+    xts, x0s, ts = zip(*[frames[k] for k in pick])
+    title = f"{figure_sampler(run)}, {nfe} steps: x_t and the x0 estimate"
+    save(denoising_strip(xts, x0s, ts, title=title), Path(out) / "denoising.png")
+    xts, x0s, ts = zip(*frames)
+    denoising_gif(xts, x0s, ts, Path(out) / "denoising.gif")
+    return ["denoising.png", "denoising.gif"]
+
+
+def write_generation(run, out, nfe, label=None, seed=0):
+    """How the run builds one image: its generation order for a token run, its denoising otherwise."""
+    if run.cfg.discrete:
+        return write_order([run], out, label=label, seed=seed)
+    return write_denoising(run, out, nfe, label, seed)
+
+
 def write_all(run, out, nfe=20, seed=0):
     """samples.png, guidance.png (conditional runs), denoising.png and denoising.gif for an image run.
 
@@ -194,49 +202,21 @@ def write_all(run, out, nfe=20, seed=0):
     (vq) writes reconstruction.png only. nfe is the continuous families' figure sampler budget.
     """
     from ..guidance import EACH
-    from . import figures2d
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if run.cfg.family == "vq":
+    if run.cfg.family == "vq":  # a tokenizer samples nothing
         return write_reconstruction(run, out)
     conditional = run.cfg.conditional
-    label = EACH if conditional else None
-    sampler = figure_sampler(run)
-    if run.cfg.discrete:
-
-        def draw(n, label, w=1.0):
-            return run.sample(n, seed=seed, label=label, guidance=w)
-
-        levels = run.family.lengths(run)
-        how = f"{sum(levels)} tokens in {len(levels)} steps"
-    else:
-
-        def draw(n, label, w=1.0):
-            return run.sample(n, sampler, nfe, seed, label=label, guidance=w)
-
-        how = f"{sampler}, {nfe} NFE"
+    draw, how, same = figure_draws(run, nfe, seed)
     n = 10 * run.num_classes if conditional else 100
-    images = draw(n, label)
+    images = draw(n, EACH if conditional else None)
     labels = torch.arange(n) % run.num_classes if conditional else None
-    figures2d.save(sample_grid(images, labels, title=f"{run.cfg.family}, {how}"), out / "samples.png")
+    save(sample_grid(images, labels, title=f"{run.cfg.family}, {how}"), out / "samples.png")
     written = ["samples.png"]
     if conditional:
         scales = (0.0, 1.0, 2.0, 4.0)
         rows = [draw(run.num_classes, EACH, w) for w in scales]
-        same = "same random draws" if run.cfg.discrete else "same noise"
-        figures2d.save(guidance_grid(rows, scales, title=f"{same}, rising guidance scale w"), out / "guidance.png")
+        save(guidance_grid(rows, scales, title=f"{same}, rising guidance scale w"), out / "guidance.png")
         written.append("guidance.png")
-    if run.cfg.discrete:
-        from .order import write_order
-
-        return written + write_order([run], out, label=0 if conditional else None, seed=seed)
-    frames = denoising_trace(run, nfe, label=0 if conditional else None, seed=seed)
-    pick = sorted(set(round(k * (len(frames) - 1) / 7) for k in range(8)))
-    xts, x0s, ts = zip(*[frames[k] for k in pick])
-    figures2d.save(
-        denoising_strip(xts, x0s, ts, title=f"{sampler}, {nfe} steps: x_t and the x0 estimate"), out / "denoising.png"
-    )
-    xts, x0s, ts = zip(*frames)
-    denoising_gif(xts, x0s, ts, out / "denoising.gif")
-    return written + ["denoising.png", "denoising.gif"]
+    return written + write_generation(run, out, nfe, label=0 if conditional else None, seed=seed)

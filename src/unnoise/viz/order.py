@@ -18,7 +18,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..checkpoint import atomic_write
 from ..errors import UnnoiseError
-from .images import _show, denoising_trace, save
+from .figures2d import save
+from .frames import denoising_trace, show
 
 FILL = 0.5  # the value drawn for cells not generated yet
 MAX_FRAMES = 64  # raster AR: at most this many frames (evenly spaced tokens)
@@ -154,7 +155,7 @@ def write_strip(orders, names, out, title):
     for (frames, captions), name, row in zip(orders, names, axes):
         for j, ax in enumerate(row):
             i = at(len(frames), j, cols)
-            _show(ax, frames[i])
+            show(ax, frames[i])
             ax.set_title(captions[i], fontsize=6.5, pad=2)
         row[0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(title, fontsize=8, y=1 - 0.04 / height, va="top")
@@ -169,17 +170,22 @@ def write_strip(orders, names, out, title):
     save(fig, out)
 
 
-def write_order(runs, out, label=0, seed=0):
-    """order.gif and order.png for image runs side by side (label: the class, for conditional runs)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    orders = [order_frames(r, label if r.cfg.conditional else None, seed) for r in runs]
-    names = titles(runs)
+def reading_notes(runs):
+    """How to read the still's panels: what each family's frames show."""
     notes = ["left to right: the same share of each run's own generation"] if len(runs) > 1 else []
     if any(r.cfg.family == "ar" for r in runs):
         notes.append("ar: cells not generated yet are gray")
     if any(not r.cfg.discrete for r in runs):
         notes.append(f"{', '.join(sorted({r.cfg.family for r in runs if not r.cfg.discrete}))}: the x0 estimate")
+    return notes
+
+
+def write_order(runs, out, label=0, seed=0):
+    """order.gif and order.png for image runs side by side (label: the class, for conditional runs)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    orders = [order_frames(r, label if r.cfg.conditional else None, seed) for r in runs]
+    names, notes = titles(runs), reading_notes(runs)
     which = f"class {label}" if label is not None and any(r.cfg.conditional for r in runs) else "unconditional"
     title = f"generation order, one sample ({which}, seed {seed})" + ("\n" + "; ".join(notes) if notes else "")
     write_strip(orders, names, out / "order.png", title)

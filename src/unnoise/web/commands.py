@@ -29,7 +29,8 @@ def cmd_explain(args):
     from pathlib import Path
 
     from ..errors import choose
-    from .explain import BUDGETS, explain
+    from ..recipes import BUDGETS
+    from .explain import explain
 
     if args.runs is None:
         choose("budget", args.budget, tuple(BUDGETS))

@@ -2,8 +2,8 @@
 // One classic script, no modules, no workers, no network (file:// safe). In live mode (unnoise serve)
 // the live controls ask the server's /api/sample for new draws and redraw with the same functions.
 "use strict";
-const B = JSON.parse(document.getElementById("bundle").textContent);
-const LIVE = B.live === true;
+const bundle = JSON.parse(document.getElementById("bundle").textContent);
+const LIVE = bundle.live === true;
 const $ = (id) => document.getElementById(id);
 const COLORS = ["#d1495b", "#30638e", "#edae49", "#00798c", "#6a4c93", "#66a182"];
 
@@ -156,7 +156,7 @@ function stamps() {
   document.querySelectorAll(".stamp").forEach((el) => {
     el.textContent = "";
     el.dataset.roles.split(" ").forEach((role) => {
-      const s = B.runs[role];
+      const s = bundle.runs[role];
       if (!s) return;
       const p = document.createElement("p");
       p.textContent = `${role}: run ${s.run}, ${s.family} on ${s.data}, seed ${s.seed}, ${s.steps} steps, ` +
@@ -171,97 +171,108 @@ function stamps() {
 }
 function missing(id, text) { const el = $(id); if (el && text) { el.hidden = false; el.textContent = "Not on this page yet: " + text; } }
 
-// ---- 1. noise ------------------------------------------------------------------------------------
-function noiseSection() {
-  const S = B.sections.noise, P = S.points, I = S.image;
-  if (!P && !I) return missing("noise-missing", "unnoise explain --budget quick --out page");
-  const ref = P || I, sch = ref.schedule, pts = P && {x0: dec(P.x0).a, eps: dec(P.eps).a};
-  const img = I && {x0: dec(I.x0), eps: dec(I.eps).a};
-  const lim = [-3.5, 3.5, -3.5, 3.5];
-  slider("noise-t", sch.t.length - 1, 0, (k) => {
-    if (P) {
-      const s = P.schedule, cv = $("noise-points"), c = clear(cv), at = mapper(cv, lim), n = pts.x0.length / 2, xt = new Float32Array(2 * n);
+// ---- the sections: one function each, called with its data from the bundle (sections.py: SECTIONS) ------------
+
+// 1. noise: a slider over t mixes the clean data with one fixed noise draw
+function drawNoise(data) {
+  const pointsPart = data.points, imagePart = data.image;
+  if (!pointsPart && !imagePart) return missing("noise-missing", "unnoise explain --budget quick --out page");
+  const schedule = (pointsPart || imagePart).schedule, lim = [-3.5, 3.5, -3.5, 3.5];
+  const pts = pointsPart && {x0: dec(pointsPart.x0).a, eps: dec(pointsPart.eps).a};
+  const img = imagePart && {x0: dec(imagePart.x0), eps: dec(imagePart.eps).a};
+  const curve = (name, s) => ({name: name + s.name, xs: s.t.map((t, i) => i / (s.t.length - 1)), ys: s.logsnr});
+  slider("noise-t", schedule.t.length - 1, 0, (k) => {
+    if (pointsPart) {
+      const s = pointsPart.schedule, cv = $("noise-points"), c = clear(cv), at = mapper(cv, lim);
+      const n = pts.x0.length / 2, xt = new Float32Array(2 * n);
       for (let i = 0; i < 2 * n; i++) xt[i] = s.alpha[k] * pts.x0[i] + s.sigma[k] * pts.eps[i];
       dots(c, xt, 0, n, at, "#30638e", 1.5);
-      label(cv, `${n} two-moons points mixed with noise at t = ${fmt(s.t[k])}: alpha ${s.alpha[k].toFixed(2)}, sigma ${s.sigma[k].toFixed(2)}`);
+      label(cv, `${n} two-moons points mixed with noise at t = ${fmt(s.t[k])}: ` +
+        `alpha ${s.alpha[k].toFixed(2)}, sigma ${s.sigma[k].toFixed(2)}`);
     }
-    if (I) {
-      const s = I.schedule, d = img.x0, xt = new Float32Array(d.a.length);
+    if (imagePart) {
+      const s = imagePart.schedule, d = img.x0, xt = new Float32Array(d.a.length);
       for (let i = 0; i < xt.length; i++) xt[i] = s.alpha[k] * d.a[i] + s.sigma[k] * img.eps[i];
       const [C, H, W] = d.shape.slice(-3), cv = $("noise-image");
-      cv.width = cv.height = 160; image(clear(cv), xt, 0, C, H, W, 0, 0, 160 / W, I.view);
+      cv.width = cv.height = 160; image(clear(cv), xt, 0, C, H, W, 0, 0, 160 / W, imagePart.view);
       label(cv, `a training digit mixed with noise at t = ${fmt(s.t[k])}`);
     }
     const series = [];
-    if (P) series.push({name: "2D points: " + P.schedule.name, xs: P.schedule.t.map((t, i) => i / (P.schedule.t.length - 1)), ys: P.schedule.logsnr});
-    if (I) series.push({name: "images: " + I.schedule.name, xs: I.schedule.t.map((t, i) => i / (I.schedule.t.length - 1)), ys: I.schedule.logsnr});
-    const u = k / (sch.t.length - 1), tmax = sch.t[sch.t.length - 1], tmin = sch.t[0];
+    if (pointsPart) series.push(curve("2D points: ", pointsPart.schedule));
+    if (imagePart) series.push(curve("images: ", imagePart.schedule));
+    const u = k / (schedule.t.length - 1), tmax = schedule.t[schedule.t.length - 1], tmin = schedule.t[0];
     chart($("noise-snr"), series, {xlabel: "t / t_max", ylabel: "log SNR", marker: [u, series[0].ys[k]],
-      ticks: sch.steps.map((t) => (t - tmin) / (tmax - tmin))});
-    say("noise-now", `t = ${fmt(sch.t[k])} of ${fmt(tmax)}: alpha = ${sch.alpha[k].toFixed(3)}, sigma = ${sch.sigma[k].toFixed(3)}, log SNR = ${sch.logsnr[k].toFixed(2)}`);
+      ticks: schedule.steps.map((t) => (t - tmin) / (tmax - tmin))});
+    say("noise-now", `t = ${fmt(schedule.t[k])} of ${fmt(tmax)}: alpha = ${schedule.alpha[k].toFixed(3)}, ` +
+      `sigma = ${schedule.sigma[k].toFixed(3)}, log SNR = ${schedule.logsnr[k].toFixed(2)}`);
   });
 }
 
-// ---- 2. denoise ----------------------------------------------------------------------------------
-let denoiseData = null, denoiseMax = 1;
-function denoiseLoad(S) {
-  denoiseData = {P: S.points && {xt: dec(S.points.xt), x0: dec(S.points.x0), t: S.points.t},
-                 I: S.image && {xt: dec(S.image.xt), x0: dec(S.image.x0), t: S.image.t}};
-}
-// the slider runs over the longest trace; each panel shows the same share of its own F steps
-function denoiseDraw(f) {
-  const {P, I} = denoiseData, step = (d) => Math.round(f / denoiseMax * d.x0.shape[0]);
-  if (P) {
-    const n = P.xt.shape[1], F = P.x0.shape[0], k = step(P), lim = bounds(P.xt.a.subarray(0, 2 * n), 0.05);
-    [["denoise-xt", P.xt, k, "#30638e"], ["denoise-x0", P.x0, Math.min(k, F - 1), "#d1495b"]].forEach(([id, d, j, col]) => {
-      const cv = $(id), c = clear(cv); dots(c, d.a, j * 2 * n, n, mapper(cv, lim), col, 1.5);
-    });
-    label($("denoise-xt"), `step ${k} of ${F}: the points x_t`);
-  }
-  if (I) {
-    const n = I.xt.shape[1], F = I.x0.shape[0], k = step(I), cols = Math.min(n, 10);
-    images($("denoise-img-xt"), I.xt, k * n, n, cols, 8, null);
-    images($("denoise-img-x0"), I.x0, Math.min(k, F - 1) * n, n, cols, 8, null);
-    label($("denoise-img-x0"), `the model's estimate of the clean digits before step ${Math.min(k, F - 1) + 1} of ${F}`);
-  }
-  const ref = I || P, F = ref.x0.shape[0], k = step(ref);
-  say("denoise-now", k < F ? `step ${k + 1} of ${F}, t = ${fmt(ref.t[k])}` : `done: ${F} steps`);
-}
-function denoiseSection() {
-  const S = B.sections.denoise;
-  if (!S.points && !S.image) return missing("denoise-missing", "unnoise explain --budget quick --out page");
-  denoiseLoad(S);
-  const longest = () => Math.max(...[denoiseData.P, denoiseData.I].filter((d) => d).map((d) => d.x0.shape[0]));
-  denoiseMax = longest();
-  const s = slider("denoise-step", denoiseMax, denoiseMax, denoiseDraw);
+// 2. denoise: the sampler's states x_t and x0 estimates, step by step (live: a new draw from the server)
+function drawDenoise(data) {
+  if (!data.points && !data.image) return missing("denoise-missing", "unnoise explain --budget quick --out page");
+  const traceOf = (part) => part && {xt: dec(part.xt), x0: dec(part.x0), t: part.t};
+  const traces = {points: traceOf(data.points), image: traceOf(data.image)};
+  const longest = () => Math.max(...[traces.points, traces.image].filter((d) => d).map((d) => d.x0.shape[0]));
+  let last = longest();
+  // the slider runs over the longest trace; each panel shows the same share of its own F steps
+  const draw = (f) => {
+    const pointsTrace = traces.points, imageTrace = traces.image;
+    const step = (d) => Math.round(f / last * d.x0.shape[0]);
+    if (pointsTrace) {
+      const n = pointsTrace.xt.shape[1], F = pointsTrace.x0.shape[0], k = step(pointsTrace);
+      const lim = bounds(pointsTrace.xt.a.subarray(0, 2 * n), 0.05);
+      [["denoise-xt", pointsTrace.xt, k, "#30638e"], ["denoise-x0", pointsTrace.x0, Math.min(k, F - 1), "#d1495b"]]
+        .forEach(([id, d, j, col]) => { const cv = $(id), c = clear(cv); dots(c, d.a, j * 2 * n, n, mapper(cv, lim), col, 1.5); });
+      label($("denoise-xt"), `step ${k} of ${F}: the points x_t`);
+    }
+    if (imageTrace) {
+      const n = imageTrace.xt.shape[1], F = imageTrace.x0.shape[0], k = step(imageTrace), cols = Math.min(n, 10);
+      images($("denoise-img-xt"), imageTrace.xt, k * n, n, cols, 8, null);
+      images($("denoise-img-x0"), imageTrace.x0, Math.min(k, F - 1) * n, n, cols, 8, null);
+      label($("denoise-img-x0"),
+        `the model's estimate of the clean digits before step ${Math.min(k, F - 1) + 1} of ${F}`);
+    }
+    const ref = imageTrace || pointsTrace, F = ref.x0.shape[0], k = step(ref);
+    say("denoise-now", k < F ? `step ${k + 1} of ${F}, t = ${fmt(ref.t[k])}` : `done: ${F} steps`);
+  };
+  const s = slider("denoise-step", last, last, draw);
   player(s, 6); stepper(s);
-  if (LIVE && S.image) live("denoise-live", "images-diffusion", (body) => Object.assign(body, {frames: true, n: 10}), (r) => {
-    denoiseData.I = {xt: dec(r.frames.xt), x0: dec(r.frames.x0), t: r.frames.t};
-    denoiseMax = longest(); s.max = denoiseMax; s.value = 0; denoiseDraw(0);
-  });
+  if (LIVE && data.image) {
+    live("denoise-live", "images-diffusion", (body) => Object.assign(body, {frames: true, n: 10}), (r) => {
+      traces.image = traceOf(r.frames);
+      last = longest(); s.max = last; s.value = 0; draw(0);
+    });
+  }
 }
 
-// ---- 3. why it works -----------------------------------------------------------------------------
-function whySection() {
-  const G = B.sections.why.geometry, T = B.sections.why.tangent;
-  chart($("why-chart"), [{name: "measured share", xs: G.map((r) => r.D), ys: G.map((r) => r.mean)},
-    {name: "1 / D", xs: G.map((r) => r.D), ys: G.map((r) => r.law_mean), color: "#777"}],
+// 3. why it works: the share of noise along the data against the dimension
+const PERPENDICULAR = "perpendicular";   // the claim (claims/geometry.py NAME) that measures the same share
+function drawWhy(data) {
+  const rows = data.geometry, tangent = data.tangent, xs = rows.map((r) => r.D);
+  chart($("why-chart"), [{name: "measured share", xs: xs, ys: rows.map((r) => r.mean)},
+    {name: "1 / D", xs: xs, ys: rows.map((r) => r.law_mean), color: "#777"}],
     {xlog: true, ylog: true, xlabel: "dimension D", ylabel: "share of noise along the data",
-     band: {xs: G.map((r) => r.D), lo: G.map((r) => Math.max(r.lo, 1e-6)), hi: G.map((r) => r.hi)}});
-  say("why-now", G.map((r) => `D = ${r.D}: ${(100 * r.mean).toFixed(1)} %`).join(", "));
-  const P = (B.sections.claims.rows || []).find((r) => r.name === "perpendicular");
-  if (P) say("why-claim", `Measured by unnoise claims: ${P.ours}. ${P.verdict}`);
-  if (T) say("why-tangent", `On the digits (D = ${T.D}), the ${T.d}-dimensional tangent space at each of ${T.n} held-out digits (local PCA of its ${T.k} nearest training digits) holds ${(100 * T.mean).toFixed(1)} % of a noise draw's energy, d / D = ${(100 * T.expected).toFixed(1)} % as for any subspace of that size: noise does not know where the data is. It lands nearly perpendicular because the data's dimension is small beside D: ${(100 - 100 * T.mean).toFixed(1)} % of it points off the data.`);
+     band: {xs: xs, lo: rows.map((r) => Math.max(r.lo, 1e-6)), hi: rows.map((r) => r.hi)}});
+  say("why-now", rows.map((r) => `D = ${r.D}: ${(100 * r.mean).toFixed(1)} %`).join(", "));
+  const claim = (bundle.sections.claims.rows || []).find((r) => r.name === PERPENDICULAR);
+  if (claim) say("why-claim", `Measured by unnoise claims: ${claim.ours}. ${claim.verdict}`);
+  if (tangent) {
+    say("why-tangent", `On the digits (D = ${tangent.D}), the ${tangent.d}-dimensional tangent space at each of ` +
+      `${tangent.n} held-out digits (local PCA of its ${tangent.k} nearest training digits) holds ` +
+      `${(100 * tangent.mean).toFixed(1)} % of a noise draw's energy, d / D = ${(100 * tangent.expected).toFixed(1)} % ` +
+      "as for any subspace of that size: noise does not know where the data is. It lands nearly perpendicular " +
+      `because the data's dimension is small beside D: ${(100 - 100 * tangent.mean).toFixed(1)} % of it points off the data.`);
+  }
 }
 
-// ---- 4. the learned field ------------------------------------------------------------------------
-function fieldSection() {
-  const S = B.sections.field;
-  missing("field-missing-methods", S.missing_methods);
-  if (S.missing) return missing("field-missing", S.missing);
-  const where = dec(S.where).a, arrows = dec(S.arrows), real = dec(S.real).a, n = where.length / 2;
+// 4. the learned field: arrows at t, each method's paths from the same noise, W2 against NFE
+function drawField(data) {
+  missing("field-missing-methods", data.missing_methods);
+  if (data.missing) return missing("field-missing", data.missing);
+  const where = dec(data.where).a, arrows = dec(data.arrows), real = dec(data.real).a, n = where.length / 2;
   const lim = bounds(where, 0.02);
-  slider("field-t", S.t.length - 1, Math.round(S.t.length / 3), (k) => {
+  slider("field-t", data.t.length - 1, Math.round(data.t.length / 3), (k) => {
     const cv = $("field-arrows"), c = clear(cv), at = mapper(cv, lim);
     dots(c, real, 0, real.length / 2, at, "#bbb", 1);
     let top = 1e-9;
@@ -269,29 +280,35 @@ function fieldSection() {
     const scale = 0.9 * (lim[1] - lim[0]) / Math.sqrt(n) / top;
     c.strokeStyle = "#30638e"; c.lineWidth = 1.2;
     for (let i = 0; i < n; i++) {
-      const x = where[2 * i], y = where[2 * i + 1], dx = arrows.a[(k * n + i) * 2] * scale, dy = arrows.a[(k * n + i) * 2 + 1] * scale;
+      const x = where[2 * i], y = where[2 * i + 1];
+      const dx = arrows.a[(k * n + i) * 2] * scale, dy = arrows.a[(k * n + i) * 2 + 1] * scale;
       const p = at(x, y), q = at(x + dx, y + dy), ang = Math.atan2(q[1] - p[1], q[0] - p[0]);
       c.beginPath(); c.moveTo(p[0], p[1]); c.lineTo(q[0], q[1]);
       c.lineTo(q[0] - 4 * Math.cos(ang - 0.5), q[1] - 4 * Math.sin(ang - 0.5)); c.moveTo(q[0], q[1]);
       c.lineTo(q[0] - 4 * Math.cos(ang + 0.5), q[1] - 4 * Math.sin(ang + 0.5)); c.stroke();
     }
-    say("field-now", `t = ${fmt(S.t[k])}: each arrow points from x to the model's estimate of the clean point (lengths scaled to fit)`);
+    say("field-now", `t = ${fmt(data.t[k])}: each arrow points from x to the model's estimate of the clean point ` +
+      "(lengths scaled to fit)");
   });
-  const box = $("field-paths"), trajs = S.trajectories.map((m) => ({m: m, d: dec(m.xt)}));
+  const box = $("field-paths"), trajs = data.trajectories.map((m) => ({m: m, d: dec(m.xt)}));
   box.textContent = "";
   const canvases = trajs.map((tr) => {
-    const fig = document.createElement("figure"), cv = document.createElement("canvas"), cap = document.createElement("figcaption");
+    const fig = document.createElement("figure"), cv = document.createElement("canvas");
+    const cap = document.createElement("figcaption");
     cv.width = cv.height = 200; cv.setAttribute("role", "img"); cap.textContent = `${tr.m.name}, ${tr.m.sampler}`;
     fig.appendChild(cv); fig.appendChild(cap); box.appendChild(fig); return cv;
   });
   const all = trajs.length ? bounds(trajs[0].d.a, 0.05) : lim, last = trajs.length ? trajs[0].d.shape[0] - 1 : 0;
   const s = slider("field-progress", last, 0, (f) => {
     trajs.forEach((tr, j) => {
-      const cv = canvases[j], c = clear(cv), at = mapper(cv, all), [F, m] = tr.d.shape, k = Math.round(f * (F - 1) / Math.max(1, last));
+      const cv = canvases[j], c = clear(cv), at = mapper(cv, all), [F, m] = tr.d.shape;
+      const k = Math.round(f * (F - 1) / Math.max(1, last));
       c.strokeStyle = "rgba(48,99,142,0.25)";
       for (let i = 0; i < m; i++) {
         c.beginPath();
-        for (let t = 0; t <= k; t++) { const p = at(tr.d.a[(t * m + i) * 2], tr.d.a[(t * m + i) * 2 + 1]); t ? c.lineTo(p[0], p[1]) : c.moveTo(p[0], p[1]); }
+        for (let t = 0; t <= k; t++) {
+          const p = at(tr.d.a[(t * m + i) * 2], tr.d.a[(t * m + i) * 2 + 1]); t ? c.lineTo(p[0], p[1]) : c.moveTo(p[0], p[1]);
+        }
         c.stroke();
       }
       dots(c, tr.d.a, k * m * 2, m, at, "#d1495b", 1.5);
@@ -299,39 +316,44 @@ function fieldSection() {
     });
   });
   player(s, 12);
-  const W = S.w2;
-  chart($("field-w2"), W.curves.map((c) => ({name: c.name, xs: c.nfe || W.nfe, ys: c.w2})),
-    {xlog: true, ylog: true, xticks: W.nfe, xlabel: "network evaluations per sample (NFE)", ylabel: "W2 to held-out", hline: W.floor, hlabel: `real-vs-real floor ${W.floor.toFixed(3)}`});
+  const w2 = data.w2;
+  chart($("field-w2"), w2.curves.map((c) => ({name: c.name, xs: c.nfe || w2.nfe, ys: c.w2})),
+    {xlog: true, ylog: true, xticks: w2.nfe, xlabel: "network evaluations per sample (NFE)", ylabel: "W2 to held-out",
+     hline: w2.floor, hlabel: `real-vs-real floor ${w2.floor.toFixed(3)}`});
 }
 
-// ---- 5. guidance ---------------------------------------------------------------------------------
-function guidanceSection() {
-  const S = B.sections.guidance;
-  if (S.missing) return missing("guidance-missing", S.missing);
-  const d = dec(S.samples), per = d.shape[1];
-  const C = S.curve, draw = (k) => {
-    images($("guidance-grid"), d, k * per, per, 10, 5, null);
-    label($("guidance-grid"), `samples at guidance w = ${S.w[k]}, classes 0 to 9 in each row`);
-    chart($("guidance-curve"), [{name: "", xs: C.map((r) => r.ratio), ys: C.map((r) => r.accuracy), labels: C.map((r) => `w=${r.w}`)}],
-      {xlog: true, xlabel: "FID / held-out floor (lower is better)", ylabel: "class accuracy", marker: [C[k].ratio, C[k].accuracy]});
-    say("guidance-now", `w = ${S.w[k]}: class accuracy ${C[k].accuracy.toFixed(3)}, FID ${C[k].fid.toFixed(2)} beside a floor of ${C[k].floor.toFixed(2)} (${C[k].ratio.toFixed(2)} x), n = ${C[k].n}`);
+// 5. guidance: samples at each w, and accuracy against FID / floor (live: a new draw at any w)
+function drawGuidance(data) {
+  if (data.missing) return missing("guidance-missing", data.missing);
+  const samples = dec(data.samples), per = samples.shape[1], curve = data.curve;
+  const draw = (k) => {
+    const row = curve[k];
+    images($("guidance-grid"), samples, k * per, per, 10, 5, null);
+    label($("guidance-grid"), `samples at guidance w = ${data.w[k]}, classes 0 to 9 in each row`);
+    chart($("guidance-curve"),
+      [{name: "", xs: curve.map((r) => r.ratio), ys: curve.map((r) => r.accuracy), labels: curve.map((r) => `w=${r.w}`)}],
+      {xlog: true, xlabel: "FID / held-out floor (lower is better)", ylabel: "class accuracy", marker: [row.ratio, row.accuracy]});
+    say("guidance-now", `w = ${data.w[k]}: class accuracy ${row.accuracy.toFixed(3)}, FID ${row.fid.toFixed(2)} ` +
+      `beside a floor of ${row.floor.toFixed(2)} (${row.ratio.toFixed(2)} x), n = ${row.n}`);
   };
-  slider("guidance-w", S.w.length - 1, S.w.indexOf(1), draw);
-  if (LIVE) live("guidance-live", "images-diffusion", (body) => Object.assign(body, {n: 40, label: "each"}), (r) => {
-    images($("guidance-grid"), dec(r.x), 0, r.x.shape[0], 10, 5, null);
-    say("guidance-now", `live draw: ${r.x.shape[0]} samples in ${r.seconds.toFixed(2)} s`);
-  });
+  slider("guidance-w", data.w.length - 1, data.w.indexOf(1), draw);
+  if (LIVE) {
+    live("guidance-live", "images-diffusion", (body) => Object.assign(body, {n: 40, label: "each"}), (r) => {
+      images($("guidance-grid"), dec(r.x), 0, r.x.shape[0], 10, 5, null);
+      say("guidance-now", `live draw: ${r.x.shape[0]} samples in ${r.seconds.toFixed(2)} s`);
+    });
+  }
 }
 
-// ---- 6. the debate -------------------------------------------------------------------------------
-function debateSection() {
-  const S = B.sections.debate;
-  missing("debate-missing", S.missing);
-  if (!S.panels.length) return;
-  const box = $("debate-panels"), panels = S.panels.map((p) => ({p: p, d: dec(p.frames)}));
+// 6. the debate: each family generating one image per class, frame by frame, and the measured table
+function drawDebate(data) {
+  missing("debate-missing", data.missing);
+  if (!data.panels.length) return;
+  const box = $("debate-panels"), panels = data.panels.map((p) => ({p: p, d: dec(p.frames)}));
   box.textContent = "";
   const cvs = panels.map((q) => {
-    const fig = document.createElement("figure"), cv = document.createElement("canvas"), cap = document.createElement("figcaption");
+    const fig = document.createElement("figure"), cv = document.createElement("canvas");
+    const cap = document.createElement("figcaption");
     cv.setAttribute("role", "img"); fig.appendChild(cv); fig.appendChild(cap); box.appendChild(fig); return {cv: cv, cap: cap};
   });
   const cls = $("debate-class"), steps = 48, classes = panels[0].d.shape[0];
@@ -348,9 +370,9 @@ function debateSection() {
   cls.addEventListener("change", () => draw(+s.value));
   player(s, 8);
   const body = $("debate-table");
-  S.table.forEach((r) => {
+  data.table.forEach((r) => {
     const tr = document.createElement("tr");
-    const trained = B.runs[r.role] ? Math.round(B.runs[r.role].train_seconds) : "?";
+    const trained = bundle.runs[r.role] ? Math.round(bundle.runs[r.role].train_seconds) : "?";
     [r.name, r.params.toLocaleString(), trained, r.nfe, r.ms.toFixed(0), r.accuracy === null ? "-" : r.accuracy.toFixed(3),
      `${r.fid.toFixed(2)} / ${r.floor.toFixed(2)} (${r.ratio.toFixed(2)} x)`]
       .forEach((v) => { const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); });
@@ -358,14 +380,15 @@ function debateSection() {
   });
 }
 
-// ---- 7. the claims -------------------------------------------------------------------------------
-function claimsSection() {
-  const S = B.sections.claims;
-  if (S.missing) return missing("claims-missing", S.missing);
+// 7. the claims: the table `unnoise claims` wrote
+function drawClaims(data) {
+  if (data.missing) return missing("claims-missing", data.missing);
   const body = $("claims-table");
-  S.rows.forEach((r) => {
+  data.rows.forEach((r) => {
     const tr = document.createElement("tr");
-    [r.claim, r.experiment, r.ours, r.reference, r.verdict].forEach((v) => { const td = document.createElement("td"); td.textContent = v === undefined ? "" : v; tr.appendChild(td); });
+    [r.claim, r.experiment, r.ours, r.reference, r.verdict].forEach((v) => {
+      const td = document.createElement("td"); td.textContent = v === undefined ? "" : v; tr.appendChild(td);
+    });
     body.appendChild(tr);
   });
 }
@@ -373,7 +396,7 @@ function claimsSection() {
 // ---- live controls (unnoise serve) -----------------------------------------------------------------
 function live(id, run, shape, done) {
   const box = $(id);
-  if (!box || !B.runs[run]) return;
+  if (!box || !bundle.runs[run]) return;
   box.hidden = false;
   const val = (name) => box.querySelector(`[name=${name}]`);
   box.querySelector("button").addEventListener("click", async () => {
@@ -392,7 +415,14 @@ function live(id, run, shape, done) {
   });
 }
 
-[noiseSection, denoiseSection, whySection, fieldSection, guidanceSection, debateSection, claimsSection, stamps].forEach((f) => {
-  try { f(); } catch (e) { console.error(f.name, e); }
+// ---- every section on the page, by its key (its <section id>, its key in bundle.sections) ----------------------
+const SECTIONS = {noise: drawNoise, denoise: drawDenoise, why: drawWhy, field: drawField, guidance: drawGuidance,
+                  debate: drawDebate, claims: drawClaims};
+document.querySelectorAll("main > section").forEach((el) => {
+  try {
+    if (!SECTIONS[el.id]) throw new Error(`page.js draws no section ${el.id}`);
+    SECTIONS[el.id](bundle.sections[el.id]);
+  } catch (e) { console.error(el.id, e); }
 });
+try { stamps(); } catch (e) { console.error("stamps", e); }
 document.body.dataset.ready = "yes";

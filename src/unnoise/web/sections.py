@@ -1,47 +1,71 @@
-"""The page's sections: numbers and quantized arrays computed from trained runs, one function per section.
+"""The page's sections: each one a Section, computed from trained runs into plain JSON (arrays through encode.py).
 
-Every function reads runs and returns plain JSON (arrays through encode.py); none trains. A run a
-section needs but does not have is None, and the section then carries `missing`: the command that
-fills it. Points are shown in data units; images in [0, 1].
+A Section is the one place a part of the page is defined. Its key is the id of its <section> element, the name
+of its HTML fragment (templates/KEY.html) and the key of its drawing function in page.js's SECTIONS; its roles
+are the runs it shows (their stamps appear under it); compute(runs, params, earlier) -> JSON reads {role: Run},
+the Params and the sections computed before it, and trains nothing. A run a section needs but does not have is
+absent, and the section then carries `missing`: the command that fills it. Points are shown in data units;
+images in [0, 1].
 """
 
 import statistics
-import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from .. import data
+from ..checkpoint import load_json
+from ..claims import geometry
 from ..data import images as image_data
 from ..guidance import EACH
-from ..metrics import points as point_metrics
+from ..metrics import measure
 from ..samplers import PerSampleNoise, default_spacing, timesteps
-from ..viz.images import figure_sampler
+from ..viz.frames import figure_sampler
 from ..viz.order import order_frames
 from . import encode
 
-NFE = 20  # the figure sampler's network evaluations (DDIM / Euler)
 POINTS = 600  # points drawn in the 2D figures
 LEVELS = 41  # noise levels the noise and field sliders step through
 TRAJ = 200  # trajectories drawn per method
-GUIDANCE = (0.0, 1.0, 2.0, 4.0)
-QUALITY_N = None  # samples behind each accuracy / FID figure (None: as many as held-out images)
+POINT_ROLES = ("points-diffusion", "points-flow", "points-ot", "points-reflow")
+IMAGE_ROLES = ("images-ar", "images-var", "images-diffusion")
 
 
-def cpu_name():
-    """The CPU's model name (Linux), for the stamps."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
+@dataclass(frozen=True)
+class Params:
+    """What the sections measure, and how much (the tests make it small)."""
 
-    return platform.processor() or platform.machine()
+    nfe: int = measure.NFE  # the figure sampler's network evaluations (DDIM / Euler), and the image sampler's
+    guidance: tuple = (0.0, 1.0, 2.0, 4.0)  # the guidance weights of section 5
+    quality_n: int | None = None  # samples behind each accuracy / FID figure (None: as many as held-out images)
+    w2_n: int = measure.W2_N  # points behind each W2 figure (and its floor)
+    claims: str | Path | None = None  # a folder written by `unnoise claims`, for section 7's table
 
 
-def grid(path, k=LEVELS):
-    """k times from the cleanest to the noisiest (integers on discrete paths), with alpha, sigma, log SNR."""
+@dataclass(frozen=True)
+class Section:
+    """One part of the page: its key, title, the roles of the runs it shows, and how its data is computed."""
+
+    key: str
+    title: str
+    roles: tuple
+    compute: Callable  # (runs {role: Run}, Params, earlier {key: JSON}) -> JSON
+
+
+def missing(roles, budget="full"):
+    """The command that fills a section whose runs are missing."""
+    return (
+        f"unnoise explain --budget {budget} --out page (trains {', '.join(roles)}), or train them and pass "
+        "them with --runs"
+    )
+
+
+def grid(path, nfe, k=LEVELS):
+    """k times from the cleanest to the noisiest (integers on discrete paths), with alpha, sigma, log SNR, and the
+    times the nfe-step figure sampler visits."""
     lo = 0.0 if path.discrete else getattr(path, "t_min", path.t_end)
     ts = torch.linspace(lo, path.t_max, k, dtype=torch.float64)
     ts = ts.round() if path.discrete else ts
@@ -53,12 +77,12 @@ def grid(path, k=LEVELS):
         "alpha": alpha.tolist(),
         "sigma": sigma.tolist(),
         "logsnr": logsnr.tolist(),
-        "steps": timesteps(path, NFE, default_spacing(path)).tolist()[:-1],
+        "steps": timesteps(path, nfe, default_spacing(path)).tolist()[:-1],
         "name": getattr(path, "name", ""),
     }
 
 
-def trace(run, n, sampler=None, nfe=None, label=None, seed=0):
+def trace(run, n, nfe, sampler=None, label=None, seed=0):
     """x_t from x_T to the sample (F + 1, n, ...), the x0 estimates (F, n, ...) and t (F,), in data units."""
     xs, x0s, ts = [run.to_data(run.initial(PerSampleNoise.for_range(seed, 0, n)))], [], []
 
@@ -67,7 +91,7 @@ def trace(run, n, sampler=None, nfe=None, label=None, seed=0):
         x0s.append(run.to_data(x0))
         ts.append(float(t))
 
-    run.sample(n, sampler or figure_sampler(run), nfe or NFE, seed, label=label, callback=record)
+    run.sample(n, sampler or figure_sampler(run), nfe, seed, label=label, callback=record)
     return torch.stack(xs), torch.stack(x0s), ts
 
 
@@ -76,11 +100,14 @@ def pack(x, run):
     return encode.images(x) if run.images else encode.points(x)
 
 
-def noise(points_run, image_run, seed=0):
-    """Section 1: clean data and one fixed noise draw per sample; the page mixes them as alpha x0 + sigma eps."""
+# ---- 1. noise ----------------------------------------------------------------------------------------------
+
+
+def noise(runs, params, earlier, seed=0):
+    """Clean data and one fixed noise draw per sample; the page mixes them as alpha x0 + sigma eps."""
     out = {}
     g = torch.Generator().manual_seed(seed)
-    for key, run in (("points", points_run), ("image", image_run)):
+    for key, run in (("points", runs.get("points-diffusion")), ("image", runs.get("images-diffusion"))):
         if run is None:
             continue
         if run.images:
@@ -94,21 +121,27 @@ def noise(points_run, image_run, seed=0):
             "x0": encode.encode(x0, 16),
             "eps": encode.encode(torch.randn(x0.shape, generator=g), 16),
             "view": view,
-            "schedule": grid(run.path),
+            "schedule": grid(run.path, params.nfe),
             "run": str(run.folder),
         }
     return out
 
 
-def denoise(points_run, image_run):
-    """Section 2: the deterministic sampler's states x_t and x0 estimates at every step."""
+# ---- 2. denoise --------------------------------------------------------------------------------------------
+
+
+def denoise(runs, params, earlier):
+    """The deterministic sampler's states x_t and x0 estimates at every step."""
     out = {}
-    for key, run, n in (("points", points_run, POINTS), ("image", image_run, None)):
+    for key, run, n in (
+        ("points", runs.get("points-diffusion"), POINTS),
+        ("image", runs.get("images-diffusion"), None),
+    ):
         if run is None:
             continue
         label = EACH if run.cfg.conditional else None
         n = n or (run.num_classes if run.cfg.conditional else 8)
-        xs, x0s, ts = trace(run, n, label=label)
+        xs, x0s, ts = trace(run, n, params.nfe, label=label)
         out[key] = {
             "xt": pack(xs, run),
             "x0": pack(x0s, run),
@@ -119,9 +152,12 @@ def denoise(points_run, image_run):
     return out
 
 
+# ---- 3. why it works ---------------------------------------------------------------------------------------
+
+
 def tangent_share(dataset_name="digits", k=10, d=5, n=200, seed=0):
-    """Section 3: noise energy inside each held-out digit's local tangent space (top d PCA directions of its
-    k nearest training digits), against d / D for a random subspace."""
+    """Noise energy inside each held-out digit's local tangent space (top d PCA directions of its k nearest
+    training digits), against d / D for a random subspace."""
     train = data.load(dataset_name, "train").x.flatten(1).double()  # (N, D)
     held = data.load(dataset_name, "heldout").x.flatten(1).double()[:n]
     g = torch.Generator().manual_seed(seed)
@@ -135,14 +171,45 @@ def tangent_share(dataset_name="digits", k=10, d=5, n=200, seed=0):
     return {"D": D, "d": d, "k": k, "n": n, "mean": statistics.mean(shares), "expected": d / D}
 
 
-def arrows(run, side=15):
-    """Section 4: the denoising direction x0_hat - x on a side x side grid over the data, at every level."""
+def why(runs, params, earlier):
+    """The share of noise along the data against the dimension, and on the digits' own tangent spaces."""
+    img = runs.get("images-diffusion")
+    return {
+        "geometry": geometry.geometry(dims=(2, 4, 16, 64, 256, 1024), ds=(1,), draws=2000),
+        "tangent": tangent_share(img.cfg.data) if img is not None and img.cfg.size <= 16 else None,
+    }
+
+
+# ---- 4. the learned field ----------------------------------------------------------------------------------
+
+
+def point_methods(runs):
+    """[(name, run, sampler)]: the ways from noise to points that section 4 races, for the runs present."""
+    pts = runs.get("points-diffusion")
+    methods = [
+        (name, run, sampler)
+        for name, run, sampler in (
+            ("reverse SDE (DDPM)", pts, "ddpm"),
+            ("probability-flow ODE (DDIM)", pts, "ddim"),
+            ("flow matching", runs.get("points-flow"), "euler"),
+            ("OT-CFM", runs.get("points-ot"), "euler"),
+            ("reflow", runs.get("points-reflow"), "euler"),
+        )
+        if run is not None
+    ]
+    if pts is not None and pts.cfg.family != "diffusion":  # an edm run: its ODE only
+        methods = [(name, run, "heun" if run is pts else s) for name, run, s in methods if s != "ddpm"]
+    return methods
+
+
+def arrows(run, nfe, side=15):
+    """The denoising direction x0_hat - x on a side x side grid over the data, at every level."""
     real = data.load(run.cfg.data, "heldout", POINTS).x
     lo, hi = real.min(0).values, real.max(0).values
     pad = 0.3 * (hi - lo)
     axes = [torch.linspace(float(lo[i] - pad[i]), float(hi[i] + pad[i]), side) for i in range(2)]
     where = torch.stack(torch.meshgrid(*axes, indexing="xy"), -1).reshape(-1, 2)  # (side^2, 2)
-    levels = grid(run.path)["t"][1:]
+    levels = grid(run.path, nfe)["t"][1:]
     model, units = run.model(), run.dataset
     field = [units.denormalize(model(units.normalize(where), t)[0]) - where for t in levels]
     return {
@@ -155,85 +222,83 @@ def arrows(run, side=15):
 
 
 def trajectories(methods, seed=1):
-    """Section 4: from the same starting noise, each method's path to its sample, (F + 1, TRAJ, 2) each."""
+    """From the same starting noise, each method's path to its sample, (F + 1, TRAJ, 2) each."""
     out = []
     for name, run, sampler in methods:
-        xs, _, _ = trace(run, TRAJ, sampler, nfe=40, seed=seed)
+        xs, _, _ = trace(run, TRAJ, 40, sampler, seed=seed)
         out.append({"name": name, "sampler": sampler, "xt": encode.points(xs), "run": str(run.folder)})
     return out
 
 
-W2_N = 1000  # points behind each W2 figure (and its floor)
+def field(runs, params, earlier):
+    """Arrows of the field (from the diffusion run, else the first flow), each method's paths, W2 against NFE."""
+    methods = point_methods(runs)
+    arrows_run = next((run for _, run, _ in methods), None)
+    out = (
+        {"missing": missing(["points-diffusion"])}
+        if arrows_run is None
+        else {
+            **arrows(arrows_run, params.nfe),
+            "trajectories": trajectories(methods),
+            "w2": measure.w2_curves(methods, n=params.w2_n),
+        }
+    )
+    gone = [role for role in POINT_ROLES if role not in runs]
+    return {**out, "missing_methods": missing(gone) if gone else None}
 
 
-def w2_curves(methods, nfes=(2, 4, 8, 16, 32), n=None):
-    """Section 4: exact W2 to held-out points against NFE, beside the real-vs-real floor at the same n."""
-    curves, floors, n = [], {}, n or W2_N
-    for name, run, sampler in methods:
-        held = data.load(run.cfg.data, "heldout", n).x
-        if run.cfg.data not in floors:
-            floors[run.cfg.data] = point_metrics.w2_floor(run.cfg.data, held)  # mean of 4 real draws
-        usable = [nfe for nfe in nfes if sampler != "heun" or nfe >= 3]  # Heun: 2 NFE per step
-        ys = [point_metrics.w2(run.sample(n, sampler, nfe, seed=2), held) for nfe in usable]
-        curves.append({"name": name, "nfe": usable, "w2": ys, "run": str(run.folder), "floor": floors[run.cfg.data]})
-    return {"nfe": list(nfes), "curves": curves, "floor": curves[0]["floor"] if curves else None, "n": n}
+# ---- 5. guidance -------------------------------------------------------------------------------------------
 
 
-def label_of(run, label):
-    """label for a conditional run; None (unconditional) for one trained without classes."""
-    return label if run.cfg.conditional else None
+def warm_judge(run):
+    """Load (or, the first time, train) the classifier that judges run's images, saying so: it takes a minute."""
+    from ..metrics import classifier
+
+    tqdm.write(f"explain: loading (or, the first time, training) the {run.cfg.data} judge classifier")
+    classifier.classifier(run.cfg.data, run.cfg.size, run.cfg.channels, verbose=True)
 
 
-def image_quality(run, n=None, **options):
-    """Class accuracy (conditional runs) and FID beside its floor, for samples of every class in turn."""
-    from ..metrics.images import report
-
-    n = n or QUALITY_N or len(run.dataset.x)
-    extra = {} if run.cfg.discrete else {"sampler": "dpmpp_2m", "nfe": NFE}
-    images = run.sample(n, seed=0, label=label_of(run, EACH), **extra, **options)
-    labels = torch.arange(n) % run.num_classes if run.cfg.conditional else None
-    r = report(images, labels, run.cfg.data, run.cfg.size, run.cfg.channels, verbose=False)
+def guidance(runs, params, earlier):
+    """4 samples per class at each w (same noise), and accuracy and FID ratio against w."""
+    run = runs.get("images-diffusion")
+    if run is not None:  # the judge of the image metrics (sections 5 and 6): trained once, then cached
+        warm_judge(run)
+    if run is None or not run.cfg.conditional:
+        return {"missing": missing(["images-diffusion"]) + " (a --conditional run)"}
+    rows, curve = [], []
+    for w in params.guidance:
+        rows.append(run.sample(4 * run.num_classes, "dpmpp_2m", params.nfe, seed=0, label=EACH, guidance=w))
+        quality = measure.image_quality(run, n=params.quality_n, nfe=params.nfe, guidance=w)
+        curve.append({"w": w, **quality})
     return {
-        "accuracy": r["class_accuracy"],
-        "fid": r["fid"],
-        "floor": r["fid_floor"],
-        "ratio": r["fid"] / r["fid_floor"],
-        "n": r["n"],
+        "w": list(params.guidance),
+        "samples": encode.images(torch.stack(rows)),
+        "curve": curve,
+        "run": str(run.folder),
     }
 
 
-def guidance(run):
-    """Section 5: 4 samples per class at each w (same noise), and accuracy and FID ratio against w."""
-    rows, curve = [], []
-    for w in GUIDANCE:
-        rows.append(run.sample(4 * run.num_classes, "dpmpp_2m", NFE, seed=0, label=EACH, guidance=w))
-        curve.append({"w": w, **image_quality(run, guidance=w)})
-    return {"w": list(GUIDANCE), "samples": encode.images(torch.stack(rows)), "curve": curve, "run": str(run.folder)}
+# ---- 6. the debate -----------------------------------------------------------------------------------------
 
 
-def ms_per_image(run, repeats=3):
-    """Median milliseconds to draw one image (batch 1) after a warm-up, on this machine's threads."""
-    extra = {} if run.cfg.discrete else {"sampler": "dpmpp_2m", "nfe": NFE}
-    run.sample(1, label=label_of(run, 0), **extra)
-    times = []
-    for seed in range(repeats):
-        start = time.perf_counter()
-        run.sample(1, seed=seed + 1, label=label_of(run, 0), **extra)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
-def forward_passes(run):
+def forward_passes(run, nfe):
     """Network evaluations per sample: the token families' levels, or the continuous sampler's NFE."""
-    return len(run.family.lengths(run)) if run.cfg.discrete else NFE
+    return len(run.family.lengths(run)) if run.cfg.discrete else nfe
 
 
-def debate(runs, frames=24, quality=None):
-    """Section 6: each run's generation of one image per class, frame by frame, and its measured cost and quality.
+def known_quality(earlier):
+    """{run folder: image quality} already measured: section 5's row at w = 1 (the model as trained)."""
+    section = earlier.get("guidance") or {}
+    ones = [row for row in section.get("curve", []) if row["w"] == 1.0]
+    return {section["run"]: {k: v for k, v in ones[0].items() if k != "w"}} if ones else {}
 
-    runs: [(name, role, Run)]."""
+
+def race(racers, params, quality, frames=24):
+    """Each run's generation of one image per class, frame by frame, and its measured cost and quality.
+
+    racers: [(name, role, Run)]; quality: {run folder: image quality} measured already."""
     panels, table = [], []
-    for name, role, run in runs:
+    for name, role, run in racers:
         per_class = [
             order_frames(run, c, seed=0, frames=frames)
             if run.cfg.conditional  # one per class, or
@@ -245,16 +310,57 @@ def debate(runs, frames=24, quality=None):
         panels.append(
             {"name": name, "frames": encode.images(stack), "captions": per_class[0][1][:length], "run": str(run.folder)}
         )
-        q = (quality or {}).get(str(run.folder)) or image_quality(run)
+        q = quality.get(str(run.folder)) or measure.image_quality(run, n=params.quality_n, nfe=params.nfe)
         table.append(
             {
                 "name": name,
                 "params": sum(p.numel() for p in run.net.parameters()),
-                "nfe": forward_passes(run),
-                "ms": ms_per_image(run),
+                "nfe": forward_passes(run, params.nfe),
+                "ms": measure.ms_per_image(run, nfe=params.nfe),
                 **q,
                 "run": str(run.folder),
                 "role": role,
             }
         )
     return {"panels": panels, "table": table}
+
+
+def debate(runs, params, earlier):
+    """Raster AR, VAR and diffusion side by side: how each builds an image, and what it costs."""
+    racers = [
+        (name, role, runs[role])
+        for name, role in (("raster AR", "images-ar"), ("VAR", "images-var"), ("diffusion", "images-diffusion"))
+        if runs.get(role) is not None
+    ]
+    out = race(racers, params, known_quality(earlier)) if racers else {"panels": [], "table": []}
+    gone = [role for role in IMAGE_ROLES if role not in runs]
+    return {**out, "missing": missing(gone) if gone else None}
+
+
+# ---- 7. the claims -----------------------------------------------------------------------------------------
+
+
+def claims_table(folder):
+    """The table of `unnoise claims`, when a claims folder is given and holds one."""
+    path = Path(folder) / "claims.json" if folder else None
+    if path is not None and path.exists():
+        return {"rows": load_json(path).get("rows", [])}
+    return {
+        "missing": "unnoise claims --out claims (about 24 minutes; --quick about 7), then unnoise explain "
+        "--claims claims"
+    }
+
+
+def claims(runs, params, earlier):
+    return claims_table(params.claims)
+
+
+SECTIONS = (
+    Section("noise", "1. Noise", ("points-diffusion", "images-diffusion"), noise),
+    Section("denoise", "2. Denoise", ("points-diffusion", "images-diffusion"), denoise),
+    Section("why", "3. Why it works", ("images-diffusion",), why),
+    Section("field", "4. The learned field", POINT_ROLES, field),
+    Section("guidance", "5. Guidance", ("images-diffusion",), guidance),
+    Section("debate", "6. The debate: line by line, coarse to fine, or everywhere at once", IMAGE_ROLES, debate),
+    Section("claims", "7. The claims", (), claims),
+)

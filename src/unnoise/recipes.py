@@ -1,0 +1,95 @@
+"""The runs the explainer page and the claims are made from: each run's role, the recipe that trains it, and the
+seconds a budget gives it; and the one way both train (or reuse) them, through pipeline.get_or_train.
+
+A role names what a run shows (`points-flow`: a flow on the two moons). `unnoise explain --budget quick|full`
+trains the roles its BUDGETS entry names; `unnoise claims` trains the roles its claims need for CLAIM_BUDGETS'
+seconds; both into OUT/runs/ROLE, reusing a role's folder when it already holds a run. `--runs` gives the
+runs instead, and role_of says which role each one plays.
+"""
+
+from pathlib import Path
+
+from .config import TrainConfig
+from .errors import UnnoiseError, choose
+from .pipeline import get_or_train
+from .run import Run
+
+# role -> the training recipe of the run that plays it (reflow starts from points-flow)
+ROLES = {
+    "points-diffusion": {"data": "moons", "family": "diffusion"},
+    "points-flow": {"data": "moons", "family": "flow"},
+    "points-ot": {"data": "moons", "family": "flow", "coupling": "ot"},
+    "points-reflow": {"data": "moons", "family": "flow", "coupling": "reflow"},
+    "images-diffusion": {"data": "digits", "family": "diffusion", "conditional": True},
+    "images-ar": {"data": "digits", "family": "ar", "conditional": True},
+    "images-var": {"data": "digits", "family": "var", "conditional": True},
+}
+# the page's budget -> training seconds per role (the quick page is `make demo`: about 4 minutes on 2 cores in all)
+BUDGETS = {
+    "quick": {"points-diffusion": 20, "points-flow": 15, "images-diffusion": 50, "images-ar": 25},
+    "full": {
+        "points-diffusion": 90,
+        "points-flow": 60,
+        "points-ot": 60,
+        "points-reflow": 60,
+        "images-diffusion": 180,
+        "images-ar": 180,
+        "images-var": 180,
+    },
+}
+# the page's budget -> role -> settings over ROLES for that budget: in 25 s a 2-block raster AR learns digits
+# (accuracy 0.91 at 1,160 steps) where the family's 3 blocks reach 0.81 (docs/performance.md, "Raster AR and VAR")
+RECIPES = {"quick": {"images-ar": {"depth": 2}}}
+# `unnoise claims` (quick, or the full set) -> training seconds per role its claims may need
+CLAIM_BUDGETS = {
+    "quick": {"points-flow": 10, "images-diffusion": 40},
+    "full": {"points-flow": 60, "images-diffusion": 180},
+}
+REFLOW = {"pairs": 5000, "min_steps": 200}  # reflow's (noise, sample) pairs, and its least training steps
+
+
+def role_of(run):
+    """The role a run can play, from its kind; a tokenizer plays none."""
+    if run.cfg.family == "vq":
+        raise UnnoiseError(
+            f"{run.folder} is a tokenizer (vq) run; the page uses diffusion, flow or edm runs on "
+            "points or images, and ar or var runs on images"
+        )
+    if run.images:
+        return f"images-{run.cfg.family}" if run.cfg.discrete else "images-diffusion"
+    if run.cfg.family == "flow" and run.cfg.coupling != "independent":
+        return "points-reflow" if run.cfg.coupling == "reflow" else "points-ot"
+    return "points-flow" if run.cfg.family == "flow" else "points-diffusion"
+
+
+def assign(folders):
+    """{role: Run} for the given run folders; two runs for one role are refused."""
+    roles = {}
+    for folder in folders:
+        run = Run.load(folder)
+        role = role_of(run)
+        if role in roles:
+            raise UnnoiseError(f"{folder} and {roles[role].folder} both play {role} on the page; give one of them")
+        roles[role] = run
+    return roles
+
+
+def train_role(role, seconds, folder, runs, recipe=None):
+    """The run for role in folder: reused when folder holds one, else trained there under the time budget
+    (recipe: settings over the role's own). runs: the roles trained so far (reflow starts from points-flow)."""
+    cfg = TrainConfig(**{**ROLES[role], **(recipe or {})})
+    if cfg.coupling != "reflow":
+        return get_or_train(cfg, folder, seconds=seconds)
+    source = runs.get("points-flow")
+    if source is None:
+        raise UnnoiseError("points-reflow starts from points-flow; give the budget a points-flow run too")
+    cfg.steps = max(REFLOW["min_steps"], source.step // 2)  # reflow counts steps, not seconds
+    return get_or_train(cfg, folder, base=source.folder, pairs=REFLOW["pairs"])
+
+
+def train_budget(budget, out):
+    """{role: Run} for every role the page's budget names, trained in order (reflow after its flow)."""
+    runs = {}
+    for role, seconds in BUDGETS[choose("budget", budget, tuple(BUDGETS))].items():
+        runs[role] = train_role(role, seconds, Path(out) / "runs" / role, runs, RECIPES.get(budget, {}).get(role))
+    return runs
