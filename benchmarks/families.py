@@ -84,7 +84,7 @@ def train_family(name, data, seed, budget, root, recipes="race"):
 def sample(run, n, seed=0, **options):
     """n class-conditional images (classes in turn) and the forward passes per sample, counted."""
     evals = []
-    extra = CONTINUOUS if not run.cfg.discrete else {}
+    extra = CONTINUOUS if not run.family.discrete else {}
     if options.get("top_k") == "20%":
         options["top_k"] = max(1, run.net.vocab // 5)
     images = run.sample(n, seed=seed, label="each", callback=lambda i, *_: evals.append(i), **extra, **options)
@@ -119,7 +119,7 @@ LIKELIHOOD = True  # --no-likelihood: skip the continuous families' ODE bound (m
 def bits(run, seed):
     """Held-out bits per dimension on the K-level grid: exact for pixel AR, a dequantized bound for continuous runs."""
     levels = 17 if run.cfg.data == "digits" else 16
-    if run.cfg.discrete:
+    if run.family.discrete:
         held = run.family.bits(run, run.dataset.x)
         train = run.family.bits(run, unnoise.data.load(run.cfg.data, "train", size=run.cfg.size).x)
         return {
@@ -141,7 +141,7 @@ def evaluate(run, name, n, seed, out):
     raw_images, nfe = sample(run, n)
     raw = judge(run, raw_images, n)
     tuned = []
-    for options in TUNED["tokens" if run.cfg.discrete else "continuous"]:
+    for options in TUNED["tokens" if run.family.discrete else "continuous"]:
         images, _ = sample(run, n, **dict(options))
         tuned.append({**judge(run, images, n), "options": options})
     best = min(tuned, key=lambda r: r["fid_ratios"][0])

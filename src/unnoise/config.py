@@ -159,10 +159,6 @@ class TrainConfig:
         if not (0 <= self.ema < 1 and 0 <= self.label_dropout < 1):
             raise UnnoiseError("ema and label-dropout must lie in [0, 1)")
 
-    @property
-    def discrete(self):
-        return families.get(self.family).discrete
-
     def to_dict(self):
         return asdict(self)
 

@@ -144,7 +144,7 @@ def reflow(source, out, pairs=20000, steps=None, lr=None, seed=0, progress=True)
 def write_pairs(source, folder, pairs=20000, seed=0):
     """Check that source is a flow run, write its pairs into the new run folder; returns the source Run."""
     run = Run.load(source)
-    if not getattr(run.family, "reflows", False):
+    if not run.family.reflows:
         raise UnnoiseError(f"{source} is a {run.cfg.family} run; reflow needs a flow model (--family flow)")
     folder = Path(folder)
     if (folder / "config.json").exists():

@@ -50,16 +50,13 @@ REFLOW = {"pairs": 5000, "min_steps": 200}  # reflow's (noise, sample) pairs, an
 
 def role_of(run):
     """The role a run can play, from its kind; a tokenizer plays none."""
-    if run.cfg.family == "vq":
+    role = run.family.role(run)
+    if role is None:
         raise UnnoiseError(
             f"{run.folder} is a tokenizer (vq) run; the page uses diffusion, flow or edm runs on "
             "points or images, and ar or var runs on images"
         )
-    if run.images:
-        return f"images-{run.cfg.family}" if run.cfg.discrete else "images-diffusion"
-    if run.cfg.family == "flow" and run.cfg.coupling != "independent":
-        return "points-reflow" if run.cfg.coupling == "reflow" else "points-ot"
-    return "points-flow" if run.cfg.family == "flow" else "points-diffusion"
+    return role
 
 
 def assign(folders):

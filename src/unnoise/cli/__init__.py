@@ -30,6 +30,8 @@ def build_parser():
     export.add_parser(sub)
     web_commands.add_explain(sub)
     web_commands.add_serve(sub, positive)
+    for name, command in ELSEWHERE.items():
+        sub.choices[name].set_defaults(command_fn=command)
     p = sub.add_parser("demo", help="the explainer page from the quick budget: unnoise explain --budget quick")
     p.add_argument("--out", default="page", help="output folder (default page/)")
     p.set_defaults(command_fn=web_commands.cmd_explain, runs=None, budget="quick", claims=None)
@@ -54,7 +56,7 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         join(args)
-        (getattr(args, "command_fn", None) or ELSEWHERE[args.command])(args)
+        args.command_fn(args)
         dist.close()
     except UnnoiseError as err:
         where = f"rank {dist.rank()} of {dist.world()}: " if dist.active() and "rank " not in str(err) else ""

@@ -92,7 +92,7 @@ def cmd_figures(args):
 
         names = write_images(runs[0], args.out)
         ordered = [r for r in runs if r.images and r.family.generates]  # tokenizers do not generate
-        wanted = sum(r.images for r in runs) > 1 or any(r.family.discrete for r in ordered)
+        wanted = sum(r.images for r in runs) > 1 or any(r.family.order != "denoising" for r in ordered)
         if wanted and ordered and not (len(ordered) == 1 and "order.gif" in names):  # else write_all drew it
             conditional = any(r.cfg.conditional for r in ordered)
             names += [n for n in write_order(ordered, args.out, label=0 if conditional else None) if n not in names]

@@ -76,6 +76,9 @@ class Raster(Prior):
         logits = net(ids[:, :-1], y)  # (B, L, V)
         return F.cross_entropy(logits.transpose(1, 2), ids)
 
+    def label(self, run):
+        return f"ar ({'pixels' if pixels(run.cfg) else 'VQ tokens'})"
+
     def lengths(self, run):
         return [1] * run.net.length
 
@@ -101,4 +104,9 @@ class Raster(Prior):
         }
 
 
-AR = Raster("ar", "raster autoregressive over pixels, or over a tokenizer's codes with --tokens", defaults=TRANSFORMER)
+AR = Raster(
+    "ar",
+    "raster autoregressive over pixels, or over a tokenizer's codes with --tokens",
+    defaults=TRANSFORMER,
+    order="raster",
+)

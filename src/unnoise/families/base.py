@@ -6,7 +6,7 @@ diffusers' from_pretrained assembles vae/ and unet/ the same way)."""
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import UnnoiseError, positive_int
+from ..errors import positive_int
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class Family:
     kinds: tuple = ("points", "images")
     whole_batch: bool = False
     defaults: dict = field(default_factory=dict)
+    order: str | None = None  # how a sample is built, as the figures show it: denoising, raster or scales
+    options: tuple = ()  # the sampling options it takes (Run.sample's keywords beyond n, seed, label, guidance)
+    reflows: bool = False  # its ODE maps noise to data in pairs that reflow can retrain on straighter
 
     def check(self, cfg, kind):
         """Fill this family's own defaults into cfg and refuse settings it cannot use (one line each)."""
@@ -82,6 +85,18 @@ class Family:
         """The sampler a draw uses when none is named (samplers.py), or None: it samples its own way."""
         return None
 
+    def sampler_options(self, sampler=None, nfe=None):
+        """The keywords that ask a run of this family for `sampler` at `nfe` ({}: it samples its own way)."""
+        return {}
+
+    def figure_sampler(self, run):
+        """The deterministic sampler the figures use, or None: it samples its own way."""
+        return None
+
+    def label(self, run):
+        """The run's family in a figure's title."""
+        return self.name
+
     def sampler_name(self, run, sampler=None):
         """The sampler a draw uses, in words (what `sample` and `evaluate` print)."""
         return self.name
@@ -103,10 +118,3 @@ def positive_settings(cfg, names):
     """Each named setting as a whole number > 0 (one line naming the first that is not)."""
     for name in names:
         setattr(cfg, name, positive_int(name.replace("_", "-"), getattr(cfg, name)))
-
-
-def refuse(cfg, names, why):
-    """One line when any named setting is set (a setting of another family)."""
-    given = [name for name in names if getattr(cfg, name) is not None]
-    if given:
-        raise UnnoiseError(why)

@@ -50,8 +50,11 @@ class Continuous(Family):
     prediction: str = "v"
     schedules: tuple = ()
     predictions: tuple = ()
-    reflows: bool = False  # its ODE maps noise to data in straight-line pairs that reflow can retrain on
     figure: str = "euler"  # the deterministic sampler the figures use
+    ode: str = "euler"  # the page's probability-flow ODE sampler on points
+    sde: str | None = None  # the page's reverse-SDE sampler on points, where it has one
+    order: str = "denoising"
+    options: tuple = ("sampler", "nfe", "eta", "spacing", "s_churn", "clip", "guide")
 
     def check(self, cfg, kind):
         if kind == "images":
@@ -158,6 +161,9 @@ class Continuous(Family):
 
     def figure_sampler(self, run):
         return self.figure
+
+    def sampler_options(self, sampler=None, nfe=None):
+        return {k: v for k, v in (("sampler", sampler), ("nfe", nfe)) if v is not None}
 
     def forward_passes(self, run, nfe=None):
         return nfe
@@ -307,6 +313,8 @@ DIFFUSION = Continuous(
     schedules=DISCRETE_SCHEDULES + ("vp-cosine",),
     predictions=("eps", "x0", "v"),
     figure="ddim",
+    ode="ddim",
+    sde="ddpm",
 )
 FLOW = Continuous(
     "flow",
@@ -324,4 +332,5 @@ EDM = Continuous(
     prediction="edm",
     schedules=("edm",),
     predictions=("edm",),
+    ode="heun",
 )

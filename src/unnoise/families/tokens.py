@@ -26,6 +26,7 @@ class TokenFamily(Family):
 
     discrete: bool = True
     kinds: tuple = ("images",)
+    options: tuple = OPTIONS
 
     def check(self, cfg, kind):
         """The token families' settings: images only, no schedule or prediction; then the family's own."""
@@ -33,7 +34,7 @@ class TokenFamily(Family):
             raise UnnoiseError(f"--source belongs to flow matching on points, not the {self.name} family")
         if cfg.time_density is not None:
             raise UnnoiseError(f"--time-density belongs to diffusion and flow, not the {self.name} family")
-        if kind != "images":
+        if kind not in self.kinds:
             raise UnnoiseError(
                 f"the {self.name} family models images (digits, mnist or a folder), "
                 f"not the 2D set {cfg.data!r}; for points use diffusion, flow or edm"
@@ -59,9 +60,6 @@ class TokenFamily(Family):
 
     def sampler_name(self, run, sampler=None):
         return self.name
-
-    def figure_sampler(self, run):
-        return None
 
     def forward_passes(self, run, nfe=None):
         """One transformer call per level (a token, or a scale), the decoder not counted."""

@@ -82,4 +82,4 @@ class NextScale(Prior):
         }
 
 
-VAR = NextScale("var", "next-scale prediction (VAR) over a multi-scale tokenizer", defaults=TRANSFORMER)
+VAR = NextScale("var", "next-scale prediction (VAR) over a multi-scale tokenizer", defaults=TRANSFORMER, order="scales")

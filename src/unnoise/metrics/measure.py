@@ -38,7 +38,7 @@ def label_of(run, label):
 def image_sampler(run, nfe=NFE):
     """The sampling options images are measured with: dpmpp_2m at nfe for a continuous run; a token run's own
     sampler (one pass per token or scale) takes none."""
-    return {} if run.cfg.discrete else {"sampler": "dpmpp_2m", "nfe": nfe}
+    return run.family.sampler_options("dpmpp_2m", nfe)
 
 
 def image_quality(run, n=None, nfe=NFE, **options):

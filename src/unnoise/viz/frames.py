@@ -7,8 +7,8 @@ from ..samplers import PerSampleNoise
 
 
 def figure_sampler(run):
-    """The deterministic sampler the figures use: DDIM for discrete diffusion, Euler on every other path."""
-    return "ddim" if run.cfg.family == "diffusion" else "euler"
+    """The deterministic sampler the figures use (the family's: DDIM for diffusion, Euler on the other paths)."""
+    return run.family.figure_sampler(run)
 
 
 def denoising_trace(run, nfe=20, label=None, seed=0, n=4):

@@ -161,7 +161,7 @@ def write_reconstruction(run, out, n=10):
 def figure_draws(run, nfe, seed):
     """(draw(n, label, w), how it samples, what the guidance rows share) for an image run's figures: a token
     run's own sampler, one pass per token or scale, or the continuous families' figure sampler at nfe."""
-    if run.cfg.discrete:
+    if run.family.figure_sampler(run) is None:  # it samples its own way
 
         def draw(n, label, w=1.0):
             return run.sample(n, seed=seed, label=label, guidance=w)
@@ -190,7 +190,7 @@ def write_denoising(run, out, nfe, label=None, seed=0):
 
 def write_generation(run, out, nfe, label=None, seed=0):
     """How the run builds one image: its generation order for a token run, its denoising otherwise."""
-    if run.cfg.discrete:
+    if run.family.order != "denoising":
         return write_order([run], out, label=label, seed=seed)
     return write_denoising(run, out, nfe, label, seed)
 
@@ -205,7 +205,7 @@ def write_all(run, out, nfe=20, seed=0):
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if run.cfg.family == "vq":  # a tokenizer samples nothing
+    if not run.family.generates:  # a tokenizer samples nothing
         return write_reconstruction(run, out)
     conditional = run.cfg.conditional
     draw, how, same = figure_draws(run, nfe, seed)

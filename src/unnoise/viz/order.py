@@ -87,18 +87,15 @@ def denoising_frames(run, label, seed, cap):
 
 def order_frames(run, label, seed=0, frames=None):
     """([(C, H, W) in [0, 1]], [caption]) of one sample's generation; frames caps their number."""
-    if not run.images or run.cfg.family == "vq":
+    if not run.images or run.family.order is None:
         raise UnnoiseError(f"{run.folder}: generation order is drawn for image models (not 2D runs or tokenizers)")
-    make = {"ar": raster_frames, "var": scale_frames}.get(run.cfg.family, denoising_frames)
+    make = {"raster": raster_frames, "scales": scale_frames, "denoising": denoising_frames}[run.family.order]
     return make(run, label, seed, frames)
 
 
 def titles(runs):
     """A panel title per run: its family (ar says pixels or VQ tokens), with the folder name when two agree."""
-    names = [
-        f"ar ({'pixels' if r.cfg.tokens is None else 'VQ tokens'})" if r.cfg.family == "ar" else r.cfg.family
-        for r in runs
-    ]
+    names = [r.family.label(r) for r in runs]
     return [f"{n} {r.folder.name}" if names.count(n) > 1 else n for n, r in zip(names, runs)]
 
 
@@ -173,10 +170,12 @@ def write_strip(orders, names, out, title):
 def reading_notes(runs):
     """How to read the still's panels: what each family's frames show."""
     notes = ["left to right: the same share of each run's own generation"] if len(runs) > 1 else []
-    if any(r.cfg.family == "ar" for r in runs):
-        notes.append("ar: cells not generated yet are gray")
-    if any(not r.cfg.discrete for r in runs):
-        notes.append(f"{', '.join(sorted({r.cfg.family for r in runs if not r.cfg.discrete}))}: the x0 estimate")
+    raster = sorted({r.family.name for r in runs if r.family.order == "raster"})
+    if raster:
+        notes.append(f"{', '.join(raster)}: cells not generated yet are gray")
+    denoising = sorted({r.family.name for r in runs if r.family.order == "denoising"})
+    if denoising:
+        notes.append(f"{', '.join(denoising)}: the x0 estimate")
     return notes
 
 

@@ -14,7 +14,7 @@ import math
 import re
 from importlib import resources
 
-from ..samplers import SAMPLERS
+from ..samplers import FIXED
 from .sections import SECTIONS
 
 SIZE_BUDGET = 5_000_000  # bytes: the quick page must stay under this (tested)
@@ -46,8 +46,8 @@ def fill(template, **values):
 
 
 def sampler_options():
-    """The live form's <option>s: every sampler with a fixed cost (dopri5's is adaptive), dpmpp_2m selected."""
-    return "".join(f"<option{' selected' if s == 'dpmpp_2m' else ''}>{s}</option>" for s in SAMPLERS if s != "dopri5")
+    """The live form's <option>s: every sampler with a fixed cost (not an adaptive one), dpmpp_2m selected."""
+    return "".join(f"<option{' selected' if s == 'dpmpp_2m' else ''}>{s}</option>" for s in FIXED)
 
 
 def section_html(section):

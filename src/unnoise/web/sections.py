@@ -186,19 +186,18 @@ def why(runs, params, earlier):
 def point_methods(runs):
     """[(name, run, sampler)]: the ways from noise to points that section 4 races, for the runs present."""
     pts = runs.get("points-diffusion")
+    sde, ode = (pts.family.sde, pts.family.ode) if pts is not None else (None, None)  # edm: its ODE (heun) only
     methods = [
         (name, run, sampler)
         for name, run, sampler in (
-            ("reverse SDE (DDPM)", pts, "ddpm"),
-            ("probability-flow ODE (DDIM)", pts, "ddim"),
+            ("reverse SDE (DDPM)", pts, sde),
+            ("probability-flow ODE (DDIM)", pts, ode),
             ("flow matching", runs.get("points-flow"), "euler"),
             ("OT-CFM", runs.get("points-ot"), "euler"),
             ("reflow", runs.get("points-reflow"), "euler"),
         )
-        if run is not None
+        if run is not None and sampler is not None
     ]
-    if pts is not None and pts.cfg.family != "diffusion":  # an edm run: its ODE only
-        methods = [(name, run, "heun" if run is pts else s) for name, run, s in methods if s != "ddpm"]
     return methods
 
 
@@ -283,7 +282,7 @@ def guidance(runs, params, earlier):
 
 def forward_passes(run, nfe):
     """Network evaluations per sample: the token families' levels, or the continuous sampler's NFE."""
-    return len(run.family.lengths(run)) if run.cfg.discrete else nfe
+    return run.family.forward_passes(run, nfe)
 
 
 def known_quality(earlier):

@@ -32,7 +32,7 @@ MAX_N = {"points": 2000, "images": 64}
 MAX_NFE, MAX_FRAMES_NFE = 200, 50  # nfe; nfe when every step is recorded
 MAX_FRAME_VALUES = 2_000_000  # n * frames * values per sample, with frames: true
 TOKEN_FRAMES = 32  # frames of a token run's generation order
-SERVED_SAMPLERS = tuple(s for s in samplers.SAMPLERS if s != "dopri5")  # dopri5's cost is adaptive
+SERVED_SAMPLERS = samplers.FIXED  # an adaptive sampler's cost is not the NFE the request bounds
 
 
 class SampleRequest(BaseModel):
@@ -69,14 +69,14 @@ def describe(run):
     if run.cfg.conditional:
         inputs["label"] = {"min": 0, "max": run.num_classes - 1, "default": None}
         inputs["guidance"] = {"min": 0, "max": 10, "default": 1}
-    if run.cfg.discrete:
+    if "temperature" in run.family.options:  # token by token
         inputs.update(
             temperature={"min": 0, "max": 10, "default": 1, "exclusive_min": True},
             top_k={"min": 1, "max": run.net.vocab, "default": None},
             top_p={"min": 0, "max": 1, "default": 1, "exclusive_min": True},
             frames={"count": TOKEN_FRAMES},
         )
-    else:
+    if "sampler" in run.family.options:  # a sampler over its path
         inputs.update(
             sampler={"choices": list(SERVED_SAMPLERS), "default": run.default_sampler},
             nfe={"min": 1, "max": MAX_NFE, "default": samplers.get(run.default_sampler).default_nfe},
@@ -110,9 +110,10 @@ def check(runs, req):
         fail(422, f"label: run {req.run!r} is unconditional; it takes no label")
     if isinstance(req.label, int) and req.label >= run.num_classes:
         fail(422, f"label: must be in 0..{run.num_classes - 1} for run {req.run!r}")
-    if req.sampler is not None and not run.cfg.discrete and req.sampler not in SERVED_SAMPLERS:
+    over_path = run.family.order == "denoising"  # its frames are steps of a sampler, priced by the NFE
+    if req.sampler is not None and "sampler" in run.family.options and req.sampler not in SERVED_SAMPLERS:
         fail(400, f"sampler: unknown sampler {req.sampler!r}; choose one of {', '.join(SERVED_SAMPLERS)}")
-    if req.frames and not run.cfg.discrete:
+    if req.frames and over_path:
         nfe = samplers.get(req.sampler or run.default_sampler).default_nfe if req.nfe is None else req.nfe
         if nfe > MAX_FRAMES_NFE:
             fail(422, f"nfe: must be <= {MAX_FRAMES_NFE} with frames: true")
@@ -125,7 +126,7 @@ def check(runs, req):
 def sample(run, req):
     """The response body of a checked request: samples, frames if asked, nfe per sample, seconds."""
     start, steps = time.perf_counter(), []
-    keep = req.frames and not run.cfg.discrete  # every step's (t, x_t, x0 estimate), in data units
+    keep = req.frames and run.family.order == "denoising"  # every step's (t, x_t, x0 estimate), in data units
 
     def record(*args):  # (i, t, x, x0), or (level, tokens) for token runs
         steps.append((float(args[1]), run.to_data(args[2]), run.to_data(args[3])) if keep else None)
@@ -144,7 +145,7 @@ def sample(run, req):
             **options,
         )
         frames = None
-        if req.frames and run.cfg.discrete:
+        if req.frames and not keep:  # a token run: its generation order
             from ..viz.order import order_frames
 
             label = (req.label if isinstance(req.label, int) else 0) if run.cfg.conditional else None
