@@ -195,14 +195,15 @@ def check_bounds(cfg):
             raise UnnoiseError(f"{name} must be true or false, got {value!r}")
 
 
-def differences(cfg, trained_on):
-    """[(name, value)] of the `unnoise train` arguments in which cfg differs from the defaults of its data and family
-    (what a command that rebuilds the run must say beside --data and --family)."""
+def train_arguments(cfg, trained_on, skip=("data", "family", "tokens", "steps")):
+    """The `unnoise train` arguments in which cfg differs from its data's and family's defaults, in field order
+    (what a command that rebuilds the run says beside --data, --family, --tokens and its length)."""
     default = TrainConfig(data=trained_on, family=cfg.family)
-    out = []
+    words = []
     for name, f in SETTINGS.items():
         value = getattr(cfg, name)
-        if f.metadata["cli"] and name not in ("data", "family", "tokens") and value is not None:
-            if value != getattr(default, name):
-                out.append((name, value))
-    return out
+        if not f.metadata["cli"] or name in skip or value is None or value == getattr(default, name):
+            continue
+        flag = "--" + name.replace("_", "-")
+        words.append(flag if f.metadata["kind"] == "flag" else f"{flag} {value}")
+    return words

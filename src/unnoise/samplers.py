@@ -419,6 +419,11 @@ def check_options(sampler, options):
     return options
 
 
+def sample_seed(seed, i):
+    """The seed of sample i's own random stream in a draw seeded `seed`, so a sample never depends on its batch."""
+    return seed * 1_000_003 + i
+
+
 class PerSampleNoise:
     """N(0, I) noise with one random generator per sample, so a sample never depends on the batch size.
 
@@ -433,7 +438,7 @@ class PerSampleNoise:
     @classmethod
     def for_range(cls, seed, start, stop):
         """Generators for samples start..stop-1 of the run seeded `seed`."""
-        return cls(seed * 1_000_003 + i for i in range(start, stop))
+        return cls(sample_seed(seed, i) for i in range(start, stop))
 
     def __call__(self, like):
         shape = tuple(like.shape[1:])

@@ -66,7 +66,7 @@ def default_spacing(path, sampler=None):
 
     A trailing grid's first step on VP cosine drops sigma / alpha from 637 to 6.3: Euler (one DDIM step) takes
     it exactly, but heun corrects it with the slope at 6.3 times the whole step, which multiplies the change in
-    the x0 estimate by about 50 (digits at 20 NFE: accuracy 0.31 and FID 66-81 x floor; docs/samplers.md).
+    the x0 estimate by about 50 (docs/performance.md, "Sixth round", measures what that costs on digits).
     A Karras grid steps down from 637 gradually (320, 149, 63, ... at 10 steps)."""
     if path.name == "edm" or (sampler in FAR_END and path.frame == "ve"):
         return "karras"

@@ -99,11 +99,13 @@ def load_net(folder, cfg=None, config=None):
 
 
 def load_stage(folder, stage):
-    """A Stage's run in folder (cfg, net; frozen), refused by the stage's check when it does not fit; (None, None)
-    where folder holds no run."""
+    """A Stage's run in folder (cfg, net; frozen), refused by the stage's check when it does not fit: first by its
+    config (nothing is built for a run of the wrong kind, so a stranger's folder cannot nest runs), then its net."""
     if not (Path(folder) / "config.json").exists():
         stage.check(folder, None, None)
-    _, cfg, net = load_net(folder)
+    config, cfg = read_config(folder)
+    stage.check(folder, cfg, None)
+    _, cfg, net = load_net(folder, cfg, config)
     stage.check(folder, cfg, net)
     return cfg, net.requires_grad_(False)
 

@@ -9,14 +9,26 @@ from ..paths import PREDICTIONS, SCHEDULES
 from ..pipeline import train
 from .common import add_dist, positive
 
-CHOICES = {"families": families.NAMES, "predictions": PREDICTIONS, "schedules": SCHEDULES, "couplings": COUPLINGS}
-WORDS = {  # what a setting's help may name
-    "data": ", ".join(data.names()),
-    "families": "; ".join(f"{name} ({f.help})" for name, f in families.FAMILIES.items()),
-    "points": DEFAULTS["points"],
-    "images": DEFAULTS["images"],
-    "transformer_depth": TRANSFORMER["depth"],
-}
+
+def choices():
+    """The names a setting may take, by the kind its metadata names (families: the registry as it is now)."""
+    return {
+        "families": tuple(families.FAMILIES),
+        "predictions": PREDICTIONS,
+        "schedules": SCHEDULES,
+        "couplings": COUPLINGS,
+    }
+
+
+def words():
+    """What a setting's help may name."""
+    return {
+        "data": ", ".join(data.names()),
+        "families": "; ".join(f"{name} ({f.help})" for name, f in families.FAMILIES.items()),
+        "points": DEFAULTS["points"],
+        "images": DEFAULTS["images"],
+        "transformer_depth": TRANSFORMER["depth"],
+    }
 
 
 def add_setting(p, name, f):
@@ -27,11 +39,11 @@ def add_setting(p, name, f):
         return p.add_argument(flag, action="store_true", help=meta["help"])
     options = dict(meta["argparse"])
     if isinstance(options.get("choices"), str):
-        options["choices"] = CHOICES[options["choices"]]
+        options["choices"] = choices()[options["choices"]]
     kind = {"int": positive(name.replace("_", "-")) if meta["bound"] or name == "levels" else int, "float": float}
     if name in ("seed", "subset_part", "channels"):
         kind["int"] = int
-    p.add_argument(flag, type=kind.get(meta["kind"]), help=meta["help"].format(**WORDS), **options)
+    p.add_argument(flag, type=kind.get(meta["kind"]), help=meta["help"].format(**words()), **options)
 
 
 def add_parser(sub):

@@ -22,12 +22,11 @@ from .tokenizer import VQ
 from .var import VAR
 
 FAMILIES = {f.name: f for f in (DIFFUSION, FLOW, EDM, VQ, AR, VAR)}
-NAMES = tuple(FAMILIES)
 
 
 def get(name):
     """The family called name, or one line naming the choices."""
-    return FAMILIES[choose("family", name, NAMES)]
+    return FAMILIES[choose("family", name, tuple(FAMILIES))]
 
 
 def of(cfg):

@@ -13,7 +13,8 @@ from ..errors import positive_int
 class Stage:
     """A run this one is built on, kept in its folder under the part's name: trained there from `settings`, or
     copied from the run folder `given`. `pin` names the setting that keeps the sha256 of its weights (checked
-    whenever the run is loaded); check(folder, cfg, net) refuses a run that does not fit (cfg None: no run)."""
+    whenever the run is loaded); check(folder, cfg, net) refuses a run that does not fit (cfg None: no run there;
+    net None: its config alone, before anything is built)."""
 
     settings: dict
     pin: str

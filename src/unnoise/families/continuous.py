@@ -181,43 +181,8 @@ class Continuous(Family):
             "bpd_n": result["n"],
         }
 
-    def sample(
-        self,
-        run,
-        n=2000,
-        seed=0,
-        label=None,
-        guidance=1.0,
-        batch_size=1000,
-        callback=None,
-        progress=False,
-        sampler=None,
-        nfe=None,
-        eta=None,
-        spacing=None,
-        clip=True,
-        first=0,
-        guide=None,
-        **options,
-    ):
-        return sample(
-            run,
-            n,
-            seed,
-            label,
-            guidance,
-            batch_size,
-            callback,
-            progress,
-            sampler,
-            nfe,
-            eta,
-            spacing,
-            clip,
-            first,
-            guide,
-            **options,
-        )
+    def sample(self, run, n=2000, seed=0, guidance=1.0, **options):
+        return sample(run, n, seed, w=guidance, **options)
 
 
 def draw(cfg, rows, generator, start=None):

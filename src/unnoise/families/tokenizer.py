@@ -97,7 +97,8 @@ def stage(cfg, single_scale):
 
 
 def check(folder, cfg, net, prior, single_scale):
-    """Refuse a tokenizer run (cfg, net; None where folder holds no run) that does not fit the prior."""
+    """Refuse a tokenizer run that does not fit the prior: cfg None where folder holds no run; net None to check
+    the config alone."""
     if cfg is None:
         raise UnnoiseError(
             f"--tokens {folder}: not a tokenizer run (no config.json); train one with "
@@ -110,6 +111,8 @@ def check(folder, cfg, net, prior, single_scale):
             f"--tokens {folder}: a tokenizer of {cfg.data} at {cfg.size}x{cfg.size}, "
             f"but this run models {prior.data} at {prior.size}x{prior.size}"
         )
+    if net is None:
+        return
     scales = net.scales
     if single_scale and len(scales) != 1:
         raise UnnoiseError(

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from .. import guidance as cfg_guidance
 from ..errors import UnnoiseError, positive_int
+from ..samplers import sample_seed
 from .base import Family, positive_settings
 
 OPTIONS = ("temperature", "top_k", "top_p", "guidance_ramp")
@@ -58,9 +59,6 @@ class TokenFamily(Family):
     def sample(self, run, n=2000, seed=0, **kwargs):
         return sample(run, self, n, seed, **kwargs)
 
-    def sampler_name(self, run, sampler=None):
-        return self.name
-
     def forward_passes(self, run, nfe=None):
         """One transformer call per level (a token, or a scale), the decoder not counted."""
         return len(self.lengths(run))
@@ -95,9 +93,6 @@ class Prior(TokenFamily):
 
     def role(self, run):
         return f"images-{self.name}"
-
-    def describe(self, cfg, net):
-        return f"{sum(p.numel() for p in net.parameters()):,} parameters"
 
 
 LEVELS = "--levels is for raster AR over pixels (--family ar without --tokens)"
@@ -154,9 +149,9 @@ def draw(logits, uniforms):
 
 
 def uniforms(seed, start, stop, length):
-    """(stop - start, length) uniforms, row i from generator seed * 1_000_003 + start + i (as PerSampleNoise)."""
+    """(stop - start, length) uniforms, row i from sample i's own generator (samplers.sample_seed, as PerSampleNoise)."""
     return torch.stack(
-        [torch.rand(length, generator=torch.Generator().manual_seed(seed * 1_000_003 + i)) for i in range(start, stop)]
+        [torch.rand(length, generator=torch.Generator().manual_seed(sample_seed(seed, i))) for i in range(start, stop)]
     )
 
 

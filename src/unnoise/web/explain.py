@@ -13,7 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..checkpoint import atomic_write, load_json, save_json
-from ..config import TrainConfig
+from ..config import train_arguments
 from ..errors import UnnoiseError
 from ..metrics.measure import cpu_name
 from ..recipes import REFLOW, assign, train_budget
@@ -28,40 +28,10 @@ def train_command(run):
     cfg, config = run.cfg, load_json(run.folder / "config.json")
     if cfg.coupling == "reflow":
         return f"unnoise reflow FLOW_RUN --pairs {REFLOW['pairs']} --steps {cfg.steps} --out {run.folder}"
-    default = TrainConfig(data=run.trained_on, family=cfg.family)
     words = ["unnoise train", f"--data {run.trained_on}", f"--family {cfg.family}"]
-    for name in (
-        "prediction",
-        "schedule",
-        "batch_size",
-        "lr",
-        "warmup",
-        "ema",
-        "width",
-        "depth",
-        "heads",
-        "coupling",
-        "seed",
-        "size",
-        "channels",
-        "patch",
-        "levels",
-        "scales",
-        "codebook",
-        "min_snr_gamma",
-        "sigma_data",
-        "subset",
-        "subset_part",
-        "source",
-        "time_density",
-    ):
-        value = getattr(cfg, name)
-        if value != getattr(default, name) and value is not None:
-            words.append(f"--{name.replace('_', '-')} {value}")
+    words += train_arguments(cfg, run.trained_on)
     if cfg.tokens is not None:
         words.append("--tokens " + ("auto" if str(run.folder) in str(cfg.tokens) else str(cfg.tokens)))
-    if cfg.conditional:
-        words.append("--conditional")
     seconds = config.get("train_seconds")
     words.append(f"--seconds {max(1, round(seconds))}" if config.get("timed") and seconds else f"--steps {cfg.steps}")
     return " ".join(words + [f"--out {run.folder}"])
