@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
-# the same house checks, then every test not marked slow (1 to 1.5 minutes on 2 cores; `make test` about 10)
+# the same house checks, then every test not marked slow (about 70 s on 2 cores; `make test` about 8 minutes)
 test-fast: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
