@@ -20,7 +20,6 @@ from .families import FAMILIES
 from .metrics.images import report
 from .metrics.points import w2, w2_floor
 from .run import Run
-from .viz.figures2d import pairs
 
 EVERY = 10  # steps between training scalars
 POINTS = 500  # samples per evaluation of a point run
@@ -86,7 +85,7 @@ class TensorBoard:
         """Sample the EMA model and log its main metric beside the floor, with a picture."""
         net = ema if next(ema.parameters()).device.type == "cpu" else copy.deepcopy(ema).cpu()  # samplers: CPU
         run = Run(self.run_folder, self.cfg, net, step, self.num_classes)
-        options = {} if run.path is None else {"nfe": NFE}
+        options = run.family.sampler_options(nfe=NFE)
         self.evaluated = step
         if run.images:
             self.evaluate_images(step, run, options)
@@ -94,6 +93,8 @@ class TensorBoard:
             self.evaluate_points(step, run, options)
 
     def evaluate_points(self, step, run, options):
+        from .viz.figures2d import pairs  # matplotlib: imported when a run is scored, not at every command's start
+
         held = data.load(run.cfg.data, "heldout", POINTS).x
         if self.floor is None:
             self.floor = w2_floor(run.cfg.data, held)  # the mean of 4 fresh real draws

@@ -402,14 +402,9 @@ def nfe_of(sampler, steps):
     return get(sampler).stages * (steps - 1) + 1
 
 
-def options_of(sampler):
-    """The keyword options a sampler accepts (eta, s_churn, ...), with their defaults."""
-    return get(sampler).options
-
-
 def check_options(sampler, options):
     """Refuse options the sampler does not take, naming those it does."""
-    known = options_of(sampler)
+    known = get(sampler).options
     for name in options:
         if name not in known:
             valid = ", ".join(known) or "none"

@@ -110,10 +110,9 @@ def check(runs, req):
         fail(422, f"label: run {req.run!r} is unconditional; it takes no label")
     if isinstance(req.label, int) and req.label >= run.num_classes:
         fail(422, f"label: must be in 0..{run.num_classes - 1} for run {req.run!r}")
-    over_path = run.family.order == "denoising"  # its frames are steps of a sampler, priced by the NFE
     if req.sampler is not None and "sampler" in run.family.options and req.sampler not in SERVED_SAMPLERS:
         fail(400, f"sampler: unknown sampler {req.sampler!r}; choose one of {', '.join(SERVED_SAMPLERS)}")
-    if req.frames and over_path:
+    if req.frames and run.family.order == "denoising":  # its frames are steps of a sampler, priced by the NFE
         nfe = samplers.get(req.sampler or run.default_sampler).default_nfe if req.nfe is None else req.nfe
         if nfe > MAX_FRAMES_NFE:
             fail(422, f"nfe: must be <= {MAX_FRAMES_NFE} with frames: true")
