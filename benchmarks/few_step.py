@@ -1,9 +1,11 @@
-"""Few-step sampling: W2 / floor at NFE 1, 2, 4, 8 for diffusion, flow matching, OT-CFM and reflow.
+"""Few-step sampling: W2 / floor at NFE 1, 2, 4, 8 for diffusion, flow matching, OT-CFM, reflow and the few-step
+families (shortcut, MeanFlow, consistency training and distillation).
 
 Each method gets the same wall-clock training budget (default 60 s; reflow's budget covers its base
 flow, the pair generation and the reflow training together). Step counts come from a timed
 calibration run, so the budget holds on any machine. Flows sample with Euler (DDIM eta = 0 on the
-rectified path); diffusion with the better of DDPM and DDIM at each NFE. Every W2 is exact (POT),
+rectified path); diffusion with the better of DDPM and DDIM at each NFE; the few-step families with their own
+sampler (shortcut and MeanFlow: Euler told the step; consistency: multistep consistency sampling). Every W2 is exact (POT),
 on n samples against n held-out points, beside the floor: W2 of n fresh real points to the same n.
 
     python benchmarks/few_step.py --seeds 0 1 2 --jobs 6 --append BENCHMARKS.md
@@ -31,7 +33,8 @@ from unnoise.metrics.points import w2
 from unnoise.pipeline import train, write_pairs
 
 NFES = (1, 2, 4, 8)
-METHODS = ("diffusion", "flow", "ot-cfm", "reflow")
+METHODS = ("diffusion", "flow", "ot-cfm", "reflow", "shortcut", "meanflow", "consistency", "consistency-distilled")
+OWN_SAMPLER = ("shortcut", "meanflow", "consistency", "consistency-distilled")
 
 
 def seconds_per_step(cfg, folder, steps=100):
@@ -67,10 +70,24 @@ def train_reflow(cfg, folder, budget, scratch, pairs):
     return run, f"{base_steps}+{steps}", time.perf_counter() - start
 
 
+def train_distilled(cfg, folder, budget, scratch):
+    """Half the budget for a flow teacher, the rest for consistency distillation from it (both counted)."""
+    start = time.perf_counter()
+    teacher, base_steps, _ = budgeted(cfg, folder / "teacher", 0.5 * budget, scratch / "teacher")
+    student = dataclasses.replace(cfg, family="consistency", teacher=str(folder / "teacher"))
+    left = budget - (time.perf_counter() - start)
+    run, steps, _ = budgeted(student, folder / "student", left, scratch / "student")
+    return run, f"{base_steps}+{steps}", time.perf_counter() - start
+
+
 def evaluate(method, run, heldout, n):
     """W2 at each NFE (and, for diffusion, which sampler won)."""
     out = {}
     for nfe in NFES:
+        if method in OWN_SAMPLER:
+            name = run.family.sampler_name(run)
+            out[nfe] = {"w2": w2(run.sample(n, nfe=nfe, seed=1), heldout), "sampler": name}
+            continue
         samplers = ("ddim", "ddpm") if method == "diffusion" else ("ddim",)
         scores = {s: w2(run.sample(n, s, nfe, seed=1), heldout) for s in samplers}
         best = min(scores, key=scores.get)
@@ -80,7 +97,7 @@ def evaluate(method, run, heldout, n):
 
 def job(args):
     """Train and measure the four methods on one data set with one seed."""
-    name, seed, budget, n, width, pairs, threads = args
+    name, seed, budget, n, width, pairs, threads, methods = args
     torch.set_num_threads(threads)
     heldout, fresh = data.load(name, "heldout", n).x, data.load(name, "fresh", n).x
     floor = w2(fresh, heldout)
@@ -89,14 +106,17 @@ def job(args):
         "diffusion": TrainConfig(family="diffusion", **base),
         "flow": TrainConfig(family="flow", **base),
         "ot-cfm": TrainConfig(family="flow", coupling="ot", **base),
+        **{m: TrainConfig(family=m, **base) for m in ("shortcut", "meanflow", "consistency")},
     }
     result = {"data": name, "seed": seed, "n": n, "floor": floor, "methods": {}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for method in METHODS:
+        for method in methods:
             scratch = tmp / f"{method}-calibration"
             if method == "reflow":
                 run, steps, seconds = train_reflow(cfgs["flow"], tmp / method, budget, scratch, pairs)
+            elif method == "consistency-distilled":
+                run, steps, seconds = train_distilled(cfgs["flow"], tmp / method, budget, scratch)
             else:
                 run, steps, seconds = budgeted(cfgs[method], tmp / method, budget, scratch)
             scores = evaluate(method, run, heldout, n)
@@ -176,7 +196,7 @@ def markdown(table, seeds, command, info, budget, plot):
                 w, _ = mean_std(row["w2"][nfe])
                 sampler = (
                     f" {max(set(row['samplers'][nfe]), key=row['samplers'][nfe].count)}"
-                    if method == "diffusion"
+                    if method == "diffusion" or method in OWN_SAMPLER
                     else ""
                 )
                 cells.append(f"{m:.2f} +- {s:.2f} ({w:.3f}){sampler}")
@@ -220,11 +240,12 @@ def main():
     p.add_argument("--pairs", type=int, default=10000, help="reflow pairs")
     p.add_argument("--jobs", type=int, default=1, help="(data, seed) jobs in parallel")
     p.add_argument("--threads", type=int, default=2, help="torch threads per job (1 is far faster on a loaded machine)")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--out", default="benchmarks/few_step", help="writes OUT.json and OUT.png")
     p.add_argument("--append", help="append the table to this markdown file (e.g. BENCHMARKS.md)")
     args = p.parse_args()
     tasks = [
-        (name, seed, args.budget, args.n, args.width, args.pairs, args.threads)
+        (name, seed, args.budget, args.n, args.width, args.pairs, args.threads, args.methods)
         for name in args.data
         for seed in args.seeds
     ]

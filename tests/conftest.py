@@ -26,7 +26,7 @@ def classifier_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def explained(tmp_path_factory, classifier_cache):
-    """A page written by `unnoise explain --runs` from tiny runs of every role but VAR (path, runs by role)."""
+    """A page written by `unnoise explain --runs` from tiny runs of most roles (path, runs by role)."""
     import unnoise
     from unnoise.web import explain
     from unnoise.web.sections import Params
@@ -36,6 +36,7 @@ def explained(tmp_path_factory, classifier_cache):
     recipes = {
         "pd": dict(data="moons", steps=200),
         "pf": dict(data="moons", family="flow", steps=200),
+        "ps": dict(data="moons", family="shortcut", steps=200),
         "id": dict(data="digits", conditional=True, steps=60, width=16),
         "ia": dict(data="digits", family="ar", conditional=True, steps=30, width=16, depth=1, heads=2),
     }

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import unnoise
-from unnoise.claims import audio, decision, efficiency, generalise, geometry, projection, same_idea, spectral
+from unnoise.claims import audio, decision, efficiency, generalise, geometry, one_step, projection, same_idea, spectral
 from unnoise.cli import main
 from unnoise.paths import make_path
 from unnoise.run import Run
@@ -163,6 +163,19 @@ def test_the_efficiency_verdict_names_the_families_that_have_not_learned_yet():
     assert verdict.startswith("Half true") and "while ar-tokens did not yet" in verdict
 
 
+def test_the_one_step_verdict_weighs_quality_and_time_against_var():
+    def entry(family, passes, fid, ms):
+        return dict(family=family, passes=passes, fid_ratio=fid, accuracy=0.9, ms_batch1=ms, steps=10, train_seconds=1)
+
+    result = {"data": "digits", "budget": 180, "n": 10}
+    table = [entry("shortcut", 1, 1.4, 2.0), entry("shortcut", 2, 1.1, 4.0), entry("var", 6, 3.7, 12.0)]
+    assert one_step.row({**result, "table": table})["verdict"].startswith("False at this budget")
+    table[0]["fid_ratio"] = 5.0
+    assert one_step.row({**result, "table": table})["verdict"].startswith("Half true")
+    table[0]["ms_batch1"] = 20.0
+    assert one_step.row({**result, "table": table})["verdict"].startswith("True at this budget")
+
+
 def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys, monkeypatch):
     _, root = explained
     monkeypatch.setitem(spectral.SETTINGS, "quick", dict(n=8, steps=10, clones=2, points=4, below=20))
@@ -170,6 +183,8 @@ def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys, monkeypatch
     monkeypatch.setitem(generalise.SETTINGS, "quick", dict(sizes=(5, 40), seconds=1, n=6, nfe=4))
     monkeypatch.setitem(projection.SETTINGS, "quick", dict(d=2, D=8, rows=500, seconds=1, n=20))
     monkeypatch.setitem(audio.SETTINGS, "quick", dict(seconds=1, judge_steps=20, n=10, nfe=2, lengths=(40,), batch=2))
+    monkeypatch.setitem(one_step.SETTINGS, "quick", dict(seconds=1, n=20))
+    monkeypatch.setattr(one_step, "METHODS", {"shortcut": (1, 2)})  # VAR's tokenizer alone takes a minute
     out = tmp_path / "claims"
     assert main(["claims", "--quick", "--runs", str(root / "pf"), str(root / "id"), "--out", str(out)]) == 0
     saved = json.loads((out / "claims.json").read_text())
@@ -181,6 +196,7 @@ def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys, monkeypatch
         "progressive-jpeg",
         "generalises",
         "efficiency",
+        "one-step",
         "audio",
     ]
     assert [r["size"] for r in saved["results"]["generalises"]["rows"]] == [5, 40]
@@ -191,7 +207,7 @@ def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys, monkeypatch
     assert "| claim |" in (out / "claims.md").read_text()
     from unnoise.web import sections
 
-    assert sections.claims_table(out)["rows"] == saved["rows"]  # the page's section 7 reads them
+    assert sections.claims_table(out)["rows"] == saved["rows"]  # the page's section 8 reads them
 
 
 def stationary_field(n, size, c, seed):

@@ -72,6 +72,9 @@ EQUAL = {
     "eq-ot": lambda: cfg(family="flow", coupling="ot"),
     "eq-edm": lambda: cfg(family="edm"),
     "eq-ar": lambda: unnoise.TrainConfig(**{**PIXELS, "steps": STEPS}),
+    "eq-meanflow": lambda: cfg(family="meanflow"),  # its JVP target must not skip DDP's gradient all-reduce
+    "eq-shortcut": lambda: cfg(family="shortcut"),
+    "eq-consistency": lambda: cfg(family="consistency"),
 }
 
 
@@ -215,7 +218,7 @@ def spawned(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", EQUAL)  # diffusion, flow with OT-CFM pairing, EDM, raster AR
+@pytest.mark.parametrize("name", EQUAL)  # diffusion, flow with OT-CFM pairing, EDM, raster AR, the few-step families
 def test_two_processes_take_the_one_process_step(spawned, name):
     for rank in (0, 1):
         compare(spawned / "ref" / f"{name}.safetensors", spawned / f"rank{rank}" / f"{name}.safetensors")

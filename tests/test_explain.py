@@ -61,6 +61,7 @@ def test_every_section_is_filled_from_the_runs(explained):
     assert b["live"] is False and set(b["roles"]) == {
         "points-diffusion",
         "points-flow",
+        "points-shortcut",
         "images-diffusion",
         "images-ar",
     }
@@ -93,6 +94,13 @@ def test_every_section_is_filled_from_the_runs(explained):
     assert frames.shape[0] == 10 and frames.shape[1] >= 2
     assert [r["nfe"] for r in debate["table"]] == [64, F]
     assert "claims" in s["claims"]["missing"]
+    few = s["few"]
+    assert [p["name"] for p in few["panels"]] == ["flow matching", "shortcut model"] and few["nfe"] == [1, 2, 4, 30]
+    assert all(decode(p["samples"]).shape == (4, sections.POINTS, 2) for p in few["panels"])
+    shortcut = few["w2"]["curves"][1]
+    assert shortcut["nfe"] == [1, 2, 4, 30] and shortcut["w2"][0] < few["w2"]["curves"][0]["w2"][0]  # 1 call
+    assert [c["name"] for c in few["images"]] == ["diffusion", "raster AR"] and few["images"][1]["nfe"] == [64]
+    assert "points-meanflow" in few["missing_methods"]
 
 
 @pytest.mark.slow

@@ -116,6 +116,19 @@ class TrainConfig:
     codebook: int = setting(64, "vq: codes in the shared codebook (default 64)", "int", 2**16)
     latent_channels: int = setting(16, "vq: channels C of the latent and of each code", "int", 1024, cli=False)
     tokenizer_hash: str | None = setting(None, "ar, var: sha256 of the tokenizer's weights", cli=False)
+    fold_guidance: float | None = setting(
+        None,
+        "meanflow, --conditional: classifier-free guidance weight folded into the training target, so one "
+        "network call samples guided (Geng et al. 2025, eq. 19; default 1: none)",
+        "float",
+    )
+    teacher: str | None = setting(
+        None,
+        "consistency: distil this diffusion or flow run of the same data (copied into the run folder); "
+        "without it, consistency training from scratch",
+        metavar="RUN",
+    )
+    teacher_hash: str | None = setting(None, "consistency: sha256 of the teacher's weights", cli=False)
     dim: int | None = setting(None, "points: numbers per point (set by training)", "int", 4096, cli=False)
     subset: int | None = setting(
         None,

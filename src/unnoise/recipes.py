@@ -23,10 +23,19 @@ ROLES = {
     "images-diffusion": {"data": "digits", "family": "diffusion", "conditional": True},
     "images-ar": {"data": "digits", "family": "ar", "conditional": True},
     "images-var": {"data": "digits", "family": "var", "conditional": True},
+    "points-shortcut": {"data": "moons", "family": "shortcut"},
+    "points-meanflow": {"data": "moons", "family": "meanflow"},
+    "images-shortcut": {"data": "digits", "family": "shortcut", "conditional": True},
 }
 # the page's budget -> training seconds per role (the quick page is `make demo`: about 4 minutes on 2 cores in all)
 BUDGETS = {
-    "quick": {"points-diffusion": 20, "points-flow": 15, "images-diffusion": 50, "images-ar": 25},
+    "quick": {
+        "points-diffusion": 20,
+        "points-flow": 15,
+        "images-diffusion": 50,
+        "images-ar": 25,
+        "points-shortcut": 15,
+    },
     "full": {
         "points-diffusion": 90,
         "points-flow": 60,
@@ -35,6 +44,9 @@ BUDGETS = {
         "images-diffusion": 180,
         "images-ar": 180,
         "images-var": 180,
+        "points-shortcut": 60,
+        "points-meanflow": 60,
+        "images-shortcut": 180,
     },
 }
 # the page's budget -> role -> settings over ROLES for that budget: in 25 s a 2-block raster AR learns digits
@@ -49,12 +61,12 @@ REFLOW = {"pairs": 5000, "min_steps": 200}  # reflow's (noise, sample) pairs, an
 
 
 def role_of(run):
-    """The role a run can play, from its kind; a tokenizer plays none."""
+    """The role a run can play, from its kind; a tokenizer or a few-step run plays none."""
     role = run.family.role(run)
     if role is None:
         raise UnnoiseError(
-            f"{run.folder} is a tokenizer (vq) run; the page uses diffusion, flow or edm runs on "
-            "points or images, and ar or var runs on images"
+            f"{run.folder} is a {run.cfg.family} run ({run.family.help}), which plays no part on the page; it uses diffusion, "
+            "flow or edm runs on points or images, and ar or var runs on images"
         )
     return role
 

@@ -382,8 +382,8 @@ DETERMINISTIC = tuple(name for name, s in SAMPLERS.items() if not s.stochastic)
 
 
 def get(name):
-    """The Sampler called name, or one line naming the choices."""
-    return SAMPLERS[choose("sampler", name, NAMES)]
+    """The Sampler called name, or one line naming the choices; a family's own Sampler passes through."""
+    return name if isinstance(name, Sampler) else SAMPLERS[choose("sampler", name, NAMES)]
 
 
 def steps_for(sampler, nfe):

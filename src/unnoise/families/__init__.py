@@ -17,11 +17,14 @@ token families share. Adding a family is one module here and one line below.
 
 from ..errors import choose
 from .autoregressive import AR
+from .consistency import CONSISTENCY
 from .continuous import DIFFUSION, EDM, FLOW
+from .meanflow import MEANFLOW
+from .shortcut import SHORTCUT
 from .tokenizer import VQ
 from .var import VAR
 
-FAMILIES = {f.name: f for f in (DIFFUSION, FLOW, EDM, VQ, AR, VAR)}
+FAMILIES = {f.name: f for f in (DIFFUSION, FLOW, EDM, MEANFLOW, SHORTCUT, CONSISTENCY, VQ, AR, VAR)}
 
 
 def get(name):

@@ -75,13 +75,17 @@ def run_metric(run, out):
                 f"{accuracy}FID {row['fid']:.2f} beside a held-out floor of {row['floor']:.2f} "
                 f"(ratio {row['ratio']:.2f}), n={row['n']}"
             )
-    w2 = out["field"].get("w2") or {"curves": []}
-    for curve in reversed(w2["curves"]):  # a diffusion run: its ODE (DDIM) curve, the one the figures use
+    # a diffusion run: its ODE (DDIM) curve at its most NFE; a few-step run (section 7): its one-call figure
+    for w2, k in ((out["field"].get("w2"), -1), (out.get("few", {}).get("w2"), 0)):
+        for curve in reversed((w2 or {"curves": []})["curves"]):
+            if curve["run"] == str(run.folder):
+                return (
+                    f"W2 {curve['w2'][k]:.3f} at {curve['nfe'][k]} NFE ({curve['name']}) beside a real-vs-real "
+                    f"floor of {curve['floor']:.3f} (ratio {curve['w2'][k] / curve['floor']:.2f}), n={w2['n']}"
+                )
+    for curve in out.get("few", {}).get("images", []):
         if curve["run"] == str(run.folder):
-            return (
-                f"W2 {curve['w2'][-1]:.3f} at {curve['nfe'][-1]} NFE ({curve['name']}) beside a real-vs-real "
-                f"floor of {curve['floor']:.3f} (ratio {curve['w2'][-1] / curve['floor']:.2f}), n={w2['n']}"
-            )
+            return f"FID {curve['ratio'][0]:.2f} x its held-out floor at {curve['nfe'][0]} network call(s)"
     return None
 
 

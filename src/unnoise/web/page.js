@@ -380,7 +380,7 @@ function drawDebate(data) {
   });
 }
 
-// 7. the claims: the table `unnoise claims` wrote
+// 8. the claims: the table `unnoise claims` wrote
 function drawClaims(data) {
   if (data.missing) return missing("claims-missing", data.missing);
   const body = $("claims-table");
@@ -415,9 +415,45 @@ function live(id, run, shape, done) {
   });
 }
 
+// 7. how few steps: the same noise through 1, 2, 4 and 30 calls per method; quality against calls
+function drawFew(data) {
+  missing("few-missing-methods", data.missing_methods);
+  if (data.missing) return missing("few-missing", data.missing);
+  const box = $("few-grid"), w2 = data.w2;
+  box.textContent = "";
+  data.panels.forEach((p, j) => {
+    const d = dec(p.samples), row = document.createElement("div"), lim = bounds(d.a, 0.05), m = d.shape[1];
+    const head = document.createElement("p");
+    head.textContent = p.name; box.appendChild(head); row.className = "row";
+    data.nfe.forEach((k, i) => {
+      const fig = document.createElement("figure"), cv = document.createElement("canvas");
+      const cap = document.createElement("figcaption"), curve = w2 && w2.curves[j];
+      const at = curve ? curve.nfe.indexOf(k) : -1;
+      cv.width = cv.height = 130; cv.setAttribute("role", "img");
+      cap.textContent = `${k} call${k > 1 ? "s" : ""}` + (at >= 0 ? `: ${(curve.w2[at] / w2.floor).toFixed(2)} x floor` : "");
+      fig.appendChild(cv); fig.appendChild(cap); row.appendChild(fig);
+      const c = clear(cv);
+      dots(c, d.a, i * m * 2, m, mapper(cv, lim), "#d1495b", 1);
+      label(cv, `${p.name}, ${cap.textContent}`);
+    });
+    box.appendChild(row);
+  });
+  if (w2) {
+    chart($("few-w2"), w2.curves.map((c) => ({name: c.name, xs: c.nfe, ys: c.w2})),
+      {xlog: true, ylog: true, xticks: data.nfe, xlabel: "network calls per sample", ylabel: "W2 to held-out",
+       hline: w2.floor, hlabel: `real-vs-real floor ${w2.floor.toFixed(3)}`});
+  }
+  if (data.images.length) {
+    chart($("few-images"), data.images.map((c) => ({name: c.name, xs: c.nfe, ys: c.ratio,
+                                                    labels: c.nfe.length === 1 ? [`${c.name}, ${c.nfe[0]}`] : []})),
+      {xlog: true, ylog: true, xlabel: "network calls per image", ylabel: "FID / floor", hline: 1,
+       hlabel: "floor (held-out real)"});
+  }
+}
+
 // ---- every section on the page, by its key (its <section id>, its key in bundle.sections) ----------------------
 const SECTIONS = {noise: drawNoise, denoise: drawDenoise, why: drawWhy, field: drawField, guidance: drawGuidance,
-                  debate: drawDebate, claims: drawClaims};
+                  debate: drawDebate, few: drawFew, claims: drawClaims};
 document.querySelectorAll("main > section").forEach((el) => {
   try {
     if (!SECTIONS[el.id]) throw new Error(`page.js draws no section ${el.id}`);

@@ -32,6 +32,15 @@ LEVELS = 41  # noise levels the noise and field sliders step through
 TRAJ = 200  # trajectories drawn per method
 POINT_ROLES = ("points-diffusion", "points-flow", "points-ot", "points-reflow")
 IMAGE_ROLES = ("images-ar", "images-var", "images-diffusion")
+FEW_ROLES = (
+    "points-flow",
+    "points-reflow",
+    "points-shortcut",
+    "points-meanflow",
+    "images-diffusion",
+    "images-shortcut",
+)
+FEW_NFE = (1, 2, 4, 30)  # the network calls section 7 draws the same noise through
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,7 @@ class Params:
     guidance: tuple = (0.0, 1.0, 2.0, 4.0)  # the guidance weights of section 5
     quality_n: int | None = None  # samples behind each accuracy / FID figure (None: as many as held-out images)
     w2_n: int = measure.W2_N  # points behind each W2 figure (and its floor)
-    claims: str | Path | None = None  # a folder written by `unnoise claims`, for section 7's table
+    claims: str | Path | None = None  # a folder written by `unnoise claims`, for section 8's table
 
 
 @dataclass(frozen=True)
@@ -336,7 +345,62 @@ def debate(runs, params, earlier):
     return {**out, "missing": missing(gone) if gone else None}
 
 
-# ---- 7. the claims -----------------------------------------------------------------------------------------
+# ---- 7. how few steps? -------------------------------------------------------------------------------------
+
+
+def few_points(runs, params):
+    """Each point method's samples from one noise draw at every FEW_NFE, and W2 against NFE beside the floor."""
+    methods = [
+        (name, runs[role], "euler")
+        for name, role in (
+            ("flow matching", "points-flow"),
+            ("reflow", "points-reflow"),
+            ("shortcut model", "points-shortcut"),
+            ("MeanFlow", "points-meanflow"),
+        )
+        if runs.get(role) is not None
+    ]
+    panels = [
+        {
+            "name": name,
+            "samples": encode.points(torch.stack([run.sample(POINTS, sampler, k, seed=3) for k in FEW_NFE])),
+            "run": str(run.folder),
+        }
+        for name, run, sampler in methods
+    ]
+    return {"panels": panels, "w2": measure.w2_curves(methods, nfes=FEW_NFE, n=params.w2_n) if methods else None}
+
+
+def few_images(runs, params, earlier):
+    """FID / floor against network calls: diffusion and the shortcut model at each FEW_NFE, raster AR and VAR at
+    their passes (from section 6)."""
+    curves = []
+    for name, role in (("diffusion", "images-diffusion"), ("shortcut model", "images-shortcut")):
+        run = runs.get(role)
+        if run is None:
+            continue
+        quality = [measure.image_quality(run, n=params.quality_n, nfe=k) for k in FEW_NFE]
+        curves.append(
+            {"name": name, "nfe": list(FEW_NFE), "ratio": [q["ratio"] for q in quality], "run": str(run.folder)}
+        )
+    tokens = [
+        {"name": row["name"], "nfe": [row["nfe"]], "ratio": [row["ratio"]], "run": row["run"]}
+        for row in earlier.get("debate", {}).get("table", [])
+        if row.get("role") in ("images-ar", "images-var")
+    ]
+    return curves + tokens
+
+
+def few(runs, params, earlier):
+    """The same noise through 1, 2, 4 and 30 network calls for each point method; quality against calls."""
+    out = {**few_points(runs, params), "images": few_images(runs, params, earlier), "nfe": list(FEW_NFE)}
+    if not out["panels"] and not out["images"]:
+        return {"missing": missing(list(FEW_ROLES))}
+    gone = [role for role in FEW_ROLES if role not in runs]
+    return {**out, "missing_methods": missing(gone) if gone else None}
+
+
+# ---- 8. the claims -----------------------------------------------------------------------------------------
 
 
 def claims_table(folder):
@@ -361,5 +425,6 @@ SECTIONS = (
     Section("field", "4. The learned field", POINT_ROLES, field),
     Section("guidance", "5. Guidance", ("images-diffusion",), guidance),
     Section("debate", "6. The debate: line by line, coarse to fine, or everywhere at once", IMAGE_ROLES, debate),
-    Section("claims", "7. The claims", (), claims),
+    Section("few", "7. How few steps?", FEW_ROLES, few),
+    Section("claims", "8. The claims", (), claims),
 )
