@@ -10,11 +10,8 @@ milliseconds per image at batch 1.
 import time
 from pathlib import Path
 
-import torch
-
 from ..config import TrainConfig
-from ..metrics.images import report
-from ..metrics.measure import label_of
+from ..metrics.measure import image_quality, ms_per_image
 from ..pipeline import get_or_train
 
 NAME = "one-step"
@@ -30,20 +27,6 @@ LITERATURE = (
 )
 
 
-def timed(run, n, nfe):
-    """n samples (classes in turn) and milliseconds per image at batch 1 (median of 5 single draws)."""
-    import statistics
-
-    options = {} if nfe is None else {"nfe": nfe}
-    images = run.sample(n, seed=0, label=label_of(run, "each"), **options)
-    times = []
-    for k in range(5):
-        start = time.perf_counter()
-        run.sample(1, seed=k + 1, label=0, **options)
-        times.append((time.perf_counter() - start) * 1000)
-    return images, statistics.median(times)
-
-
 def measure(runs, quick=False, folder="claims/runs/one-step", data="digits"):
     seconds, n = (SETTINGS["quick" if quick else "full"][k] for k in ("seconds", "n"))
     table = []
@@ -53,16 +36,14 @@ def measure(runs, quick=False, folder="claims/runs/one-step", data="digits"):
         run = get_or_train(cfg, Path(folder) / family, seconds=seconds, progress=False)
         took = time.perf_counter() - start
         for nfe in nfes:
-            images, ms = timed(run, n, nfe)
-            labels = torch.arange(len(images)) % run.num_classes
-            judged = report(images, labels, data, run.cfg.size, run.cfg.channels, verbose=False)
+            quality = image_quality(run, n=n, nfe=nfe)
             table.append(
                 {
                     "family": family,
                     "passes": nfe or run.family.forward_passes(run),
-                    "fid_ratio": judged["fid"] / judged["fid_floor"],
-                    "accuracy": judged["class_accuracy"],
-                    "ms_batch1": ms,
+                    "fid_ratio": quality["ratio"],
+                    "accuracy": quality["accuracy"],
+                    "ms_batch1": ms_per_image(run, repeats=5, nfe=nfe),
                     "steps": run.step,
                     "train_seconds": took,
                 }

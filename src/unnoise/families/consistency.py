@@ -132,7 +132,7 @@ class Consistency(Continuous):
         return {} if nfe is None else {"nfe": nfe}
 
     def sample(self, run, n=2000, seed=0, guidance=1.0, sampler=None, nfe=None, **options):
-        """Multistep consistency sampling at nfe steps (default 2), or any deterministic sampler of the core."""
+        """Multistep consistency sampling at nfe steps (default 2), or any sampler of the core by name."""
         if sampler in (None, "consistency"):
             if options.get("eta") not in (None, 0) or options.get("s_churn"):
                 raise UnnoiseError("consistency sampling draws fresh noise each step; it takes no --eta or --s-churn")
