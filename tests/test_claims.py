@@ -7,7 +7,18 @@ import pytest
 import torch
 
 import unnoise
-from unnoise.claims import audio, decision, efficiency, generalise, geometry, one_step, projection, same_idea, spectral
+from unnoise.claims import (
+    audio,
+    decision,
+    efficiency,
+    generalise,
+    geometry,
+    one_network,
+    one_step,
+    projection,
+    same_idea,
+    spectral,
+)
 from unnoise.cli import main
 from unnoise.paths import make_path
 from unnoise.run import Run
@@ -176,6 +187,20 @@ def test_the_one_step_verdict_weighs_quality_and_time_against_var():
     assert one_step.row({**result, "table": table})["verdict"].startswith("True at this budget")
 
 
+def test_the_one_network_verdict_names_each_winner():
+    row = dict(bits_kind="exact", passes=1, steps=1, word_share=0.9, real_word_share=0.95)
+    table = [
+        {**row, "modality": "text", "family": "ar", "bits": 2.0, "quality": 1.3, "ms": 80.0},
+        {**row, "modality": "text", "family": "mdlm", "bits": 2.4, "quality": 1.1, "ms": 40.0},
+        {**row, "modality": "images", "family": "ar", "bits": 1.0, "quality": 9.0, "ms": 10.0},
+        {**row, "modality": "images", "family": "diffusion", "bits": None, "quality": 2.0, "ms": 30.0},
+    ]
+    verdict = one_network.row({"budget": 60, "n": 4, "steps": 8, "table": table})["verdict"]
+    assert "1.20x AR's bits" in verdict
+    assert "mdlm wins the sample judge and mdlm is faster" in verdict
+    assert "diffusion wins FID and ar speed" in verdict
+
+
 def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys, monkeypatch):
     _, root = explained
     monkeypatch.setitem(spectral.SETTINGS, "quick", dict(n=8, steps=10, clones=2, points=4, below=20))
@@ -185,6 +210,7 @@ def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys, monkeypatch
     monkeypatch.setitem(audio.SETTINGS, "quick", dict(seconds=1, judge_steps=20, n=10, nfe=2, lengths=(40,), batch=2))
     monkeypatch.setitem(one_step.SETTINGS, "quick", dict(seconds=1, n=20))
     monkeypatch.setattr(one_step, "METHODS", {"shortcut": (1, 2)})  # VAR's tokenizer alone takes a minute
+    monkeypatch.setitem(one_network.SETTINGS, "quick", dict(seconds=1, n=2, steps=4, images=20))
     out = tmp_path / "claims"
     assert main(["claims", "--quick", "--runs", str(root / "pf"), str(root / "id"), "--out", str(out)]) == 0
     saved = json.loads((out / "claims.json").read_text())
@@ -198,6 +224,7 @@ def test_claims_end_to_end_on_tiny_runs(explained, tmp_path, capsys, monkeypatch
         "efficiency",
         "one-step",
         "audio",
+        "one-network",
     ]
     assert [r["size"] for r in saved["results"]["generalises"]["rows"]] == [5, 40]
     assert Run.load(out / "runs" / "generalises" / "40-1").cfg.subset_part == 1

@@ -62,10 +62,12 @@ def test_an_unregistered_family_is_one_line(tmp_path, capsys):
 def test_every_family_answers_what_the_rest_asks(name):
     family = families.FAMILIES[name]
     assert family.name == name and family.help
-    assert family.order in (None, "denoising", "raster", "scales") and (family.order is None) == (not family.generates)
-    assert set(family.kinds) <= {"points", "images"} and family.kinds
+    orders = (None, "denoising", "raster", "scales", "unmasking")
+    assert family.order in orders and (family.order is None) == (not family.generates)
+    assert set(family.kinds) <= {"points", "images", "text"} and family.kinds
     samples_over_a_path = family.order == "denoising"
-    assert ("sampler" in family.options) == samples_over_a_path == (family.sampler_options("euler", 3) != {})
+    assert ("sampler" in family.options) == samples_over_a_path
+    assert (family.sampler_options("euler", 3) != {}) == (family.order in ("denoising", "unmasking"))
     assert family.discrete == (not samples_over_a_path)
 
 

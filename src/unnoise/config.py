@@ -16,6 +16,7 @@ from .errors import UnnoiseError, positive_int
 DEFAULTS = {
     "points": {"steps": 2000, "batch_size": 512, "lr": 4e-3, "width": 64, "ema": 0.999, "depth": 3, "warmup": 200},
     "images": {"steps": 6000, "batch_size": 32, "lr": 3e-3, "width": 32, "ema": 0.995, "depth": 3, "warmup": 200},
+    "text": {},  # the text families carry their own (families/text.py)
 }
 
 
@@ -35,7 +36,8 @@ class TrainConfig:
     data: str = setting(
         "moons",
         "data set: {data}, your own points (a .npy (N, D) array or a .csv / .txt table, any "
-        "D), or a folder of PNG/JPEG images, one subfolder per class or none (default moons)",
+        "D), a folder of PNG/JPEG images, one subfolder per class or none, or your own text (a .txt "
+        "file of prose, or a folder of them) (default moons)",
         metavar="NAME",
     )
     family: str = setting("diffusion", "{families}; default diffusion", choices="families")
@@ -130,6 +132,10 @@ class TrainConfig:
     )
     teacher_hash: str | None = setting(None, "consistency: sha256 of the teacher's weights", cli=False)
     dim: int | None = setting(None, "points: numbers per point (set by training)", "int", 4096, cli=False)
+    context: int | None = setting(
+        None, "text: characters per training window, the longest sample (default 256)", "int", 4096
+    )
+    alphabet: str | None = setting(None, "text: the characters of the data (set by training)", cli=False)
     subset: int | None = setting(
         None,
         "train on N rows of the training split only (a fixed seeded order), e.g. to see memorization at small N",
@@ -162,7 +168,11 @@ class TrainConfig:
             raise UnnoiseError(f"subset-part must be a whole number >= 0, got {self.subset_part!r}")
         if self.subset_part and self.subset is None:
             raise UnnoiseError("--subset-part picks one part of --subset N rows; give --subset too")
-        kind = "images" if data.is_images(self.data) else "points"
+        # a saved text run knows its kind from its alphabet, whatever its data path holds now
+        kind = "text" if self.alphabet is not None else data.kind(self.data)
+        if kind != "text" and self.context is not None:
+            raise UnnoiseError(f"--context is for text data, not {self.data!r}")
+        family = family.on(kind)
         for name, value in {**DEFAULTS[kind], **family.defaults}.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)

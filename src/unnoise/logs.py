@@ -14,9 +14,8 @@ import dataclasses
 import time
 from pathlib import Path
 
-from . import data, guidance
+from . import data, families, guidance
 from .errors import UnnoiseError, positive_int
-from .families import FAMILIES
 from .metrics.images import report
 from .metrics.points import w2, w2_floor
 from .run import Run
@@ -59,7 +58,7 @@ class TensorBoard:
     def start(self, cfg, folder, num_classes, data_name):
         """Open the writer; data_name: where the run's rows are read (its own copy of a point file)."""
         self.cfg, self.num_classes = dataclasses.replace(cfg, data=data_name), num_classes
-        self.evaluates = self.eval_every and FAMILIES[cfg.family].generates  # a tokenizer logs its scalars only
+        self.evaluates = self.eval_every and families.of(cfg).generates  # a tokenizer logs its scalars only
         folder = folder_for(self.log, self.run_folder)
         try:
             self.writer = writer_class()(str(folder))
@@ -87,7 +86,9 @@ class TensorBoard:
         run = Run(self.run_folder, self.cfg, net, step, self.num_classes)
         options = run.family.sampler_options(nfe=NFE)
         self.evaluated = step
-        if run.images:
+        if run.text:
+            self.evaluate_text(step, run)
+        elif run.images:
             self.evaluate_images(step, run, options)
         else:
             self.evaluate_points(step, run, options)
@@ -104,6 +105,15 @@ class TensorBoard:
         self.writer.add_scalar("eval/w2_floor", self.floor, step)
         self.writer.add_scalar("eval/w2_ratio", score / self.floor, step)
         self.writer.add_figure("eval/samples", pairs(x, held, f"step {step}: model (red) over held-out data"), step)
+
+    def evaluate_text(self, step, run):
+        from .families.text import decode
+
+        result = run.family.report(run, 0, 0)
+        self.writer.add_scalar("eval/bits_per_char", result["bits_per_char"], step)
+        if "bits_per_char_floor" in result:
+            self.writer.add_scalar("eval/bits_per_char_floor", result["bits_per_char_floor"], step)
+        self.writer.add_text("eval/sample", decode(run, run.sample(1)[0]), step)
 
     def evaluate_images(self, step, run, options):
         label = guidance.EACH if run.cfg.conditional else None

@@ -10,11 +10,10 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-from . import data, dist
+from . import data, dist, families
 from .checkpoint import atomic_write, load_tensors, save_tensors
 from .config import TrainConfig
 from .errors import UnnoiseError, positive_int
-from .families import FAMILIES
 from .families.base import Pairs, Pool, Stage
 from .reflow import PAIRS, generate_pairs
 from .run import Run
@@ -47,7 +46,7 @@ def train(cfg, out, resume=False, steps=None, progress=True, seconds=None, data_
     if seconds is not None and "steps" not in cfg.given:
         cfg = dataclasses.replace(cfg, steps=UNCAPPED)
     dataset, rows_from = training_data(cfg, folder, resume, data_path)
-    family = FAMILIES[cfg.family]
+    family = families.of(cfg)
     layout(cfg.batch_size, options.get("accumulate", 1), 1 if family.whole_batch else dist.world())
     parts = fulfil(cfg, folder, dataset, progress)
     train_stage(cfg, folder, dataset, parts, resume, progress, seconds=seconds, data_name=rows_from, **options)
@@ -82,7 +81,11 @@ def training_data(cfg, folder, resume, data_path=None):
     dataset = data.load(rows_from, "train", size=cfg.size, channels=cfg.channels)
     if cfg.subset is not None:
         dataset = data.subset(dataset, cfg.subset, cfg.subset_part)
-    if cfg.size is not None:
+    if dataset.kind == "text":
+        if cfg.alphabet is not None and cfg.alphabet != dataset.alphabet:
+            raise UnnoiseError(f"{rows_from} holds other characters than the text {folder} was trained on")
+        cfg.alphabet = dataset.alphabet
+    elif cfg.size is not None:
         cfg.channels = dataset.x.shape[1]
     else:
         cfg.dim = dataset.x.shape[1]  # 2 for the built-in sets, D for a point file
@@ -99,7 +102,7 @@ def fulfil(cfg, folder, dataset, progress=True):
     """{name: ready part} for what cfg's family requires: stages trained, reused or copied into folder/name (their
     hash pinned in cfg), reflow's pairs, the source's points in the data's model units."""
     parts = {}
-    for name, part in FAMILIES[cfg.family].requires(cfg).items():
+    for name, part in families.of(cfg).requires(cfg).items():
         if isinstance(part, Stage):
             parts[name] = stage(cfg, folder / name, part, progress)
         elif isinstance(part, Pairs):

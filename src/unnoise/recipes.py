@@ -26,6 +26,8 @@ ROLES = {
     "points-shortcut": {"data": "moons", "family": "shortcut"},
     "points-meanflow": {"data": "moons", "family": "meanflow"},
     "images-shortcut": {"data": "digits", "family": "shortcut", "conditional": True},
+    "text-ar": {"data": "kjv", "family": "ar"},
+    "text-mdlm": {"data": "kjv", "family": "mdlm"},
 }
 # the page's budget -> training seconds per role (the quick page is `make demo`: about 4 minutes on 2 cores in all)
 BUDGETS = {
@@ -47,6 +49,8 @@ BUDGETS = {
         "points-shortcut": 60,
         "points-meanflow": 60,
         "images-shortcut": 180,
+        "text-ar": 300,
+        "text-mdlm": 300,
     },
 }
 # the page's budget -> role -> settings over ROLES for that budget: in 25 s a 2-block raster AR learns digits
@@ -66,7 +70,7 @@ def role_of(run):
     if role is None:
         raise UnnoiseError(
             f"{run.folder} is a {run.cfg.family} run ({run.family.help}), which plays no part on the page; it uses diffusion, "
-            "flow or edm runs on points or images, and ar or var runs on images"
+            "flow or edm runs on points or images, ar or var runs on images, and ar or mdlm runs on text"
         )
     return role
 

@@ -5,11 +5,10 @@ from pathlib import Path
 
 import torch
 
-from . import data
+from . import data, families
 from . import source as sources
 from .data import images
 from .errors import UnnoiseError, bounded
-from .families import FAMILIES
 from .store import UNITS, read_config, read_units
 from .store import load_net as load_folder
 
@@ -20,11 +19,13 @@ class Run:
     def __init__(self, folder, cfg, net, step, num_classes, units=None):
         self.folder, self.cfg, self.net, self.step = Path(folder), cfg, net.eval(), step
         self.num_classes, self.trained_on = num_classes, cfg.data
-        self.family = FAMILIES[cfg.family]
+        self.family = families.of(cfg)
         self.path = self.family.path(cfg)  # the Gaussian path it samples over; None for token runs
-        self.images = cfg.size is not None
+        self.images, self.text = cfg.size is not None, cfg.alphabet is not None
         self.shape = (cfg.channels, cfg.size, cfg.size) if self.images else (cfg.dim or 2,)
-        if self.images:  # fixed units, so sampling needs no image folder: [0, 1] <-> [-1, 1]
+        if self.text:  # character ids: no units
+            self.shape = (cfg.context,)
+        elif self.images:  # fixed units, so sampling needs no image folder: [0, 1] <-> [-1, 1]
             self.low, self.high = torch.tensor(-1.0), torch.tensor(1.0)
         else:  # points: the units config.json keeps (a run saved before them: its data's)
             units = units or {k: getattr(self.dataset, k) for k in UNITS}
@@ -36,7 +37,9 @@ class Run:
         return data.load(self.cfg.data, "heldout", size=self.cfg.size, channels=self.cfg.channels)
 
     def to_data(self, z):
-        """Model units -> data units: 2D coordinates, or images in [0, 1]."""
+        """Model units -> data units: 2D coordinates, or images in [0, 1] (text: the ids as they are)."""
+        if self.text:
+            return z
         return (z * images.SCALE + images.SHIFT).clamp(0, 1) if self.images else z * self.scale + self.shift
 
     @classmethod
@@ -50,16 +53,16 @@ class Run:
         config, cfg = read_config(folder)
         _, cfg, net = load_folder(folder, cfg, config)
         trained_on = cfg.data
-        if data_path is not None and data.is_images(data_path) != (cfg.size is not None):
-            raise UnnoiseError(
-                f"--data {data_path} is {'images' if cfg.size is None else 'not images'}, but {folder} "
-                f"models {'images' if cfg.size is not None else 'points'}"
-            )
+        models = "text" if cfg.alphabet is not None else "images" if cfg.size is not None else "points"
+        if data_path is not None and data.kind(data_path) != models:
+            raise UnnoiseError(f"--data {data_path} is {data.kind(data_path)}, but {folder} models {models}")
         cfg.data = data.confined(cfg.data, folder) if data_path is None else data_path
-        units = None if cfg.size is not None else read_units(config, cfg.dim or 2, folder / "config.json")
+        units = None if models != "points" else read_units(config, cfg.dim or 2, folder / "config.json")
         run = cls(folder, cfg, net, int(config["step"]), int(config["num_classes"]), units)
         run.trained_on = trained_on
-        if data_path is not None and cfg.size is None and run.dataset.x.shape[1] != run.shape[0]:
+        if data_path is not None and models == "text" and run.dataset.alphabet != cfg.alphabet:
+            raise UnnoiseError(f"--data {data_path} holds other characters than the text {folder} was trained on")
+        if data_path is not None and models == "points" and run.dataset.x.shape[1] != run.shape[0]:
             raise UnnoiseError(
                 f"--data {data_path} has {run.dataset.x.shape[1]} numbers per point, but {folder} models {run.shape[0]}"
             )

@@ -9,7 +9,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from . import dist
+from . import dist, families
 from .checkpoint import (
     atomic_group,
     check_header,
@@ -22,7 +22,6 @@ from .checkpoint import (
     tensor_writer,
 )
 from .errors import UnnoiseError, positive_int
-from .families import FAMILIES
 from .safety import StopSignals, hold_lock
 from .store import run_config
 
@@ -185,7 +184,7 @@ def train(
     parts = parts or {}
     device = device if isinstance(device, torch.device) else dist.pick_device(device)
     dist.check_precision(precision, device)
-    family = FAMILIES[cfg.family]
+    family = families.of(cfg)
     shards = 1 if family.whole_batch else dist.world()
     size = layout(cfg.batch_size, accumulate, shards)
     rows_all, y_all = family.prepare(cfg, dataset, parts)  # {name: (N, ...)}, (N,)

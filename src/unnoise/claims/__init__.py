@@ -15,10 +15,22 @@ from tqdm import tqdm
 from ..checkpoint import atomic_write, save_json
 from ..errors import UnnoiseError
 from ..recipes import CLAIM_BUDGETS, assign, train_role
-from . import audio, decision, efficiency, generalise, geometry, one_step, projection, same_idea, spectral
+from . import (
+    audio,
+    decision,
+    efficiency,
+    generalise,
+    geometry,
+    one_network,
+    one_step,
+    projection,
+    same_idea,
+    spectral,
+)
 
 CLAIMS = {
-    m.NAME: m for m in (decision, geometry, projection, same_idea, spectral, generalise, efficiency, one_step, audio)
+    m.NAME: m
+    for m in (decision, geometry, projection, same_idea, spectral, generalise, efficiency, one_step, audio, one_network)
 }
 PLANNED = {}  # claims of the issue not built yet, and what they will measure: none today
 

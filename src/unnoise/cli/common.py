@@ -14,6 +14,7 @@ from ..checkpoint import atomic_write
 from ..errors import UnnoiseError, positive_int
 from ..run import Run
 
+TEXT_SAMPLES = 4
 GUIDANCE_HELP = (
     "classifier-free guidance weight w: out = out_uncond + w (out_cond - out_uncond), on eps, x0 or "
     "velocity alike; w=1 (default) is the conditional model, w=0 the unconditional one, w>1 sharper "
@@ -127,7 +128,7 @@ def add_sampling(p):
         help="diffusion, flow, edm: leave the x0 estimate unclamped (by default it is clamped to the training data's "
         "range, as diffusers' clip_sample does; docs/diffusers.md)",
     )
-    add_count(p, 2000, "number of samples (default 2000)")
+    add_count(p, None, f"number of samples (default 2000; text: {TEXT_SAMPLES})")
     p.add_argument("--seed", type=int, default=0, help="sample i depends only on (seed, i)")
     add_guidance(p)
     add_data(p)
@@ -137,6 +138,14 @@ def add_sampling(p):
         "--top-p",
         type=float,
         help="ar, var: nucleus sampling, the likeliest tokens holding this much probability, in (0, 1] (default 1)",
+    )
+    p.add_argument("--length", type=positive("length"), help="text: characters per sample (default: the context)")
+    p.add_argument("--prompt", help="text: the sample's first characters (ar continues them; mdlm, duo fill the rest)")
+    p.add_argument("--suffix", help="text, mdlm and duo: the sample's last characters, so the model fills the middle")
+    p.add_argument(
+        "--unmask",
+        choices=("random", "confident"),
+        help="mdlm: ancestral order (random, default) or LLaDA's low-confidence remasking, surest first (confident)",
     )
     p.add_argument(
         "--guidance-ramp",
@@ -164,12 +173,14 @@ def draw(args, run=None):
     run = run or Run.load(args.run, args.data)
     start = time.perf_counter()
     evals = []  # (evaluation index within its batch) per network evaluation
-    names = ("s_churn", "temperature", "top_k", "top_p")
+    names = ("s_churn", "temperature", "top_k", "top_p", "length", "prompt", "suffix", "unmask")
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.guidance_ramp:
         options["guidance_ramp"] = True
     if not args.clip:
         options["clip"] = False
+    if args.n is None:
+        args.n = TEXT_SAMPLES if run.text else 2000  # a text sample is a passage: a few by default
     label = args.label
     if label is None and run.images and run.cfg.conditional:
         label = guidance.EACH  # image runs: one row per class, and class accuracy
@@ -225,6 +236,15 @@ def write_images(images, out, labels=None, title=None):
         shown = images if labels is not None else images[:100]
         figures2d.save(sample_grid(shown, labels, title=title), out)
     print(f"wrote {len(images)} images ({'x'.join(map(str, images.shape[1:]))}) to {out}")
+
+
+def write_text(run, ids, out):
+    """Save text samples (n, length) as one paragraph each, separated by a blank line."""
+    from ..families.text import decode
+
+    passages = "\n\n".join(decode(run, row) for row in ids) + "\n"
+    atomic_write(out, lambda tmp: Path(tmp).write_text(passages, encoding="utf-8"))
+    print(f"wrote {len(ids)} samples of {ids.shape[1]} characters to {out}")
 
 
 def real_points(run, split, n, label=None):

@@ -1,11 +1,14 @@
 """`unnoise sample`, `evaluate` and `data`: draw samples, measure them beside their floors, write real data."""
 
 import json
+from pathlib import Path
 
 from .. import data, dist
+from ..checkpoint import atomic_write
 from ..errors import UnnoiseError, refuse_elsewhere
 from ..metrics import images as image_metrics
 from ..metrics import points as point_metrics
+from ..metrics import text as text_metrics
 from ..run import Run
 from .common import (
     add_count,
@@ -16,6 +19,7 @@ from .common import (
     real_points,
     write_images,
     write_points,
+    write_text,
 )
 
 
@@ -26,7 +30,8 @@ def add_parsers(sub):
     p.add_argument(
         "--out",
         required=True,
-        help="samples.npy ((n, 2) floats in data units, or images (n, C, H, W) in [0, 1]) or samples.png",
+        help="samples.npy ((n, 2) floats in data units, or images (n, C, H, W) in [0, 1]) or samples.png; "
+        "text runs: samples.txt (one sample per paragraph)",
     )
     p.set_defaults(command_fn=cmd_sample)
 
@@ -68,10 +73,13 @@ def add_parsers(sub):
 
 
 def cmd_sample(args):
-    out = check_output(args.out, (".npy", ".png"))
-    drawn = draw(args)
+    run = Run.load(args.run, args.data)
+    out = check_output(args.out, (".txt",) if run.text else (".npy", ".png"))
+    drawn = draw(args, run)
     if not dist.is_main():  # under torchrun every process drew its share; rank 0 writes
         return
+    if run.text:
+        return write_text(run, drawn.x, out)
     title = f"{drawn.sampler}, {drawn.nfe:g} NFE"
     if args.autoguide is not None:
         title += f", autoguided (w = {args.guidance:g})"
@@ -85,11 +93,23 @@ def cmd_evaluate(args):
     run = Run.load(args.run, args.data)
     refuse_elsewhere(run.cfg.data)  # before sampling: measuring needs data the run folder cannot name
     if not run.family.generates:  # a tokenizer: its reconstruction, not samples
-        return report(run, run.family.report(run, args.n, args.seed), args.json) if dist.is_main() else None
+        result = run.family.report(run, args.n or 2000, args.seed)
+        return report(run, result, args.json) if dist.is_main() else None
     drawn = draw(args, run)
     if not dist.is_main():  # the samples are gathered on every process; rank 0 measures
         return
     cost = {"sampler": drawn.sampler, "nfe": drawn.nfe, "sample_seconds": drawn.seconds}
+    if run.text:
+        result = {
+            **cost,
+            **run.family.report(run, args.n, args.seed),
+            **text_metrics.judge(run.cfg.data, run.cfg.alphabet, drawn.x),
+        }
+        heading = (
+            f"{run.cfg.data}, {drawn.sampler} at {drawn.nfe:g} network calls per sample, "
+            f"{drawn.seconds / len(drawn.x) * 1000:.0f} ms per sample of {drawn.x.shape[1]} characters"
+        )
+        return report(run, result, args.json, heading)
     if run.images:
         result = image_metrics.report(
             drawn.x, drawn.labels, run.cfg.data, run.cfg.size, run.cfg.channels, verbose=not args.json
@@ -122,6 +142,12 @@ def report(run, result, as_json, heading=None, body=None):
 
 
 def cmd_data(args):
+    if data.kind(args.name) == "text":  # the split's first n characters (default 2000)
+        out = check_output(args.out, (".txt",))
+        real = data.load(args.name, args.split)
+        passage = "".join(real.alphabet[int(i)] for i in real.x[: args.n or 2000])
+        atomic_write(out, lambda tmp: Path(tmp).write_text(passage + "\n", encoding="utf-8"))
+        return print(f"wrote {len(passage)} characters of {args.name} ({args.split}) to {out}")
     out = check_output(args.out, (".npy", ".png"))
     if data.is_images(args.name):
         real = data.load(args.name, args.split, args.n, args.seed, args.size, args.channels)

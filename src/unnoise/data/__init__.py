@@ -1,4 +1,5 @@
-"""Data sets by name: 2D point sets (toy2d.py) and images (images.py: digits, mnist, or a folder).
+"""Data sets by name: 2D point sets (toy2d.py), images (images.py: digits, mnist, or a folder) and text (text.py:
+kjv, markov, or a .txt file).
 
 2D splits are seeded the same everywhere: `train` (seed 0), `heldout` (seed 1) and `fresh` (seed 2,
 a second independent real draw used only for the real-vs-real floor of every metric). Images have
@@ -13,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..errors import Elsewhere, UnnoiseError, bounded, refuse_elsewhere
-from . import images, points_file, toy2d
+from . import images, points_file, text, toy2d
 from .dataset import Dataset
 
 SPLITS = {"train": 0, "heldout": 1, "fresh": 2}
@@ -21,14 +22,22 @@ TRAIN_SIZE_2D = 20000
 
 
 def names():
-    return toy2d.NAMES + images.SOURCES
+    return toy2d.NAMES + images.SOURCES + text.NAMES
 
 
 COPY = "points.npy"  # a run's own copy of the point file it was trained on
+TEXT_COPY = "text.txt"  # a run's own copy of the text file (or folder, joined) it was trained on
 
 
 def keep_copy(name, folder):
-    """A point file's rows (float32, the order unchanged, so the split is too) copied into the run folder, once."""
+    """A point file's rows (float32, the order unchanged, so the split is too), or a text file's text, copied into
+    the run folder, once."""
+    if kind(name) == "text" and name not in text.NAMES and not (Path(folder) / TEXT_COPY).exists():
+        from ..checkpoint import atomic_write
+
+        words = text.read_file(name)
+        atomic_write(Path(folder) / TEXT_COPY, lambda tmp: Path(tmp).write_text(words, encoding="utf-8"))
+        return
     if not points_file.is_file(name) or (Path(folder) / COPY).exists():
         return
     import numpy as np
@@ -47,32 +56,47 @@ def keep_copy(name, folder):
 def confined(name, folder):
     """The data a loaded run may read: a built-in set, its own copy of a point file (a plain file, not a link), or
     an Elsewhere that every reader refuses."""
-    if name in toy2d.NAMES or name in images.SOURCES:
+    if name in toy2d.NAMES or name in images.SOURCES or name in text.NAMES:
         return name
+    words = Path(folder) / TEXT_COPY
+    if words.is_file() and not words.is_symlink():
+        return str(words)
     copy = Path(folder) / COPY
     if points_file.is_file(name) and copy.is_file() and not copy.is_symlink():
         return str(copy)
     return Elsewhere(name)
 
 
+def kind(name):
+    """ "points", "images" or "text" for a data set's name or path; raises for a name that is none of the known."""
+    refuse_elsewhere(name)
+    if name in text.NAMES or text.is_text_file(name) or text.is_text_folder(name):
+        return "text"
+    if name in toy2d.NAMES or points_file.is_file(name):
+        return "points"
+    if name in images.SOURCES or os.sep in str(name) or Path(name).exists():
+        return "images"
+    raise UnnoiseError(
+        f"unknown data set {name!r}; choose one of {', '.join(names())}, or give a point file (.npy, .csv, "
+        "or a .txt table), a text file (.txt) or a folder of PNG/JPEG images (a path)"
+    )
+
+
 def is_images(name):
     """True for digits, mnist or an image folder; raises for a name that is none of the known sets."""
-    refuse_elsewhere(name)
-    if name in toy2d.NAMES or points_file.is_file(name):
-        return False
-    if name in images.SOURCES or os.sep in str(name) or Path(name).exists():
-        return True
-    raise UnnoiseError(
-        f"unknown data set {name!r}; choose one of {', '.join(names())}, "
-        "or give a point file (.npy, .csv, .txt) or a folder of PNG/JPEG images (a path)"
-    )
+    return kind(name) == "images"
 
 
 def load(name, split="train", n=None, seed=None, size=None, channels=None):
     """The named data set's split: n points (default: the whole training draw, or 2000) or images
     (default: all of the split; n picks a seeded subset); seed overrides a 2D split's seed."""
-    if is_images(name):
+    if split not in SPLITS:
+        raise UnnoiseError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    found = kind(name)
+    if found == "images":
         return _image_split(name, split, n, seed, size, channels)
+    if found == "text":
+        return _text_split(name, split)
     if split not in SPLITS:
         raise UnnoiseError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if points_file.is_file(name):
@@ -118,11 +142,29 @@ def _image_split(name, split, n, seed, size, channels):
     return dataset
 
 
+def _text_split(name, split):
+    """A text split as a Dataset: x the character ids (N,) of the split, the alphabet beside them."""
+    found = text.load(name)
+    if split == "fresh" and found.chain is None:
+        raise UnnoiseError(f"{name} has a train and a heldout split of text; only markov has a fresh draw")
+    x = found.train if split == "train" else found.heldout if split == "heldout" else text.markov_text("fresh")
+    none = torch.zeros(0)
+    return Dataset(str(name), x, torch.zeros(0, dtype=torch.long), 0, none, none, none, none, found.alphabet)
+
+
 SUBSET_SEED = 0  # one fixed order of the training split, so parts of one size never overlap
 
 
 def subset(dataset, size, part=0):
-    """Rows [part * size, (part + 1) * size) of a fixed seeded order of the split: disjoint parts for different part."""
+    """Rows [part * size, (part + 1) * size) of a fixed seeded order of the split: disjoint parts for different part
+    (text: those characters of the split as they stand, a contiguous slice)."""
+    if dataset.kind == "text":
+        if (part + 1) * size > len(dataset.x):
+            raise UnnoiseError(
+                f"--subset {size} --subset-part {part} needs {(part + 1) * size} characters, but the training "
+                f"split of {dataset.name} has {len(dataset.x)}"
+            )
+        return dataclasses.replace(dataset, x=dataset.x[part * size : (part + 1) * size])
     order = torch.randperm(len(dataset.x), generator=torch.Generator().manual_seed(SUBSET_SEED))
     if (part + 1) * size > len(order):
         raise UnnoiseError(

@@ -8,7 +8,8 @@ import torch
 
 @dataclass
 class Dataset:
-    """Real data: x (N, ...) float32, labels y (N,) int64, and the affine map into model units."""
+    """Real data: x (N, ...) float32, labels y (N,) int64, and the affine map into model units; or text: x the
+    character ids (N,) int64 of the alphabet."""
 
     name: str
     x: torch.Tensor
@@ -18,10 +19,11 @@ class Dataset:
     scale: torch.Tensor
     low: torch.Tensor  # the training data's range in model units, for clipping x0 estimates
     high: torch.Tensor
+    alphabet: str | None = None  # text: the characters x's ids index
 
     @property
     def kind(self):
-        return "points" if self.x.dim() == 2 else "images"
+        return "text" if self.alphabet is not None else "points" if self.x.dim() == 2 else "images"
 
     def normalize(self, x):
         return (x - self.shift) / self.scale

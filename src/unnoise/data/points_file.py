@@ -22,7 +22,10 @@ MIN_ROWS = 10
 
 
 def is_file(name):
-    return Path(str(name)).suffix.lower() in SUFFIXES
+    """A point file by its suffix; a .txt file of prose is text (text.py), not a table."""
+    from .text import is_text_file
+
+    return Path(str(name)).suffix.lower() in SUFFIXES and not is_text_file(name)
 
 
 def read_table(path):

@@ -12,19 +12,23 @@ forward passes, report) and
     sample(run, n, seed, label, guidance, ...) -> x      sample i depends only on (seed, i)
 continuous.py holds diffusion, flow and edm (one Gaussian path core); tokenizer.py the VQ tokenizers;
 autoregressive.py raster AR over pixels or tokens; var.py VAR's next-scale prediction; tokens.py what the
-token families share. Adding a family is one module here and one line below.
+token families share; text.py what the text families share and ar on text, mdlm.py masked and duo.py uniform-state
+diffusion on text. Adding a family is one module here and one line below.
 """
 
 from ..errors import choose
 from .autoregressive import AR
 from .consistency import CONSISTENCY
 from .continuous import DIFFUSION, EDM, FLOW
+from .duo import DUO
+from .mdlm import MDLM
 from .meanflow import MEANFLOW
 from .shortcut import SHORTCUT
+from .text import is_text
 from .tokenizer import VQ
 from .var import VAR
 
-FAMILIES = {f.name: f for f in (DIFFUSION, FLOW, EDM, MEANFLOW, SHORTCUT, CONSISTENCY, VQ, AR, VAR)}
+FAMILIES = {f.name: f for f in (DIFFUSION, FLOW, EDM, MEANFLOW, SHORTCUT, CONSISTENCY, VQ, AR, VAR, MDLM, DUO)}
 
 
 def get(name):
@@ -33,5 +37,6 @@ def get(name):
 
 
 def of(cfg):
-    """The family of a config."""
-    return get(cfg.family)
+    """The family of a config (ar on text is the text one)."""
+    family = get(cfg.family)
+    return family.on("text") if is_text(cfg) else family

@@ -16,6 +16,7 @@ from ..errors import UnnoiseError, positive_int
 from ..nets.transformer import Transformer
 from . import tokenizer
 from . import tokens as token_sampling
+from .text import AR_TEXT
 from .tokens import LEVELS, TRANSFORMER, Prior
 
 
@@ -47,6 +48,9 @@ def encode(cfg, x, tok):
 
 @dataclass(frozen=True)
 class Raster(Prior):
+    def on(self, kind):
+        return AR_TEXT if kind == "text" else self
+
     def check_tokens(self, cfg):
         super().check_tokens(cfg)
         if cfg.tokens is None:

@@ -40,7 +40,7 @@ class Family:
     """One family's facts; subclasses add build / prepare / loss / sample.
 
     discrete: samples token by token (no Gaussian path, no sampler or NFE); generates: draws samples at all (a
-    tokenizer does not); kinds: the data it models ("points", "images"); whole_batch: its forward changes state
+    tokenizer does not); kinds: the data it models ("points", "images", "text"); whole_batch: its forward changes state
     from the batch it sees (the tokenizer's k-means and dead-code restarts), so every process computes the whole
     batch instead of a shard; defaults: settings a config left at None becomes, over the data kind's."""
 
@@ -51,9 +51,14 @@ class Family:
     kinds: tuple = ("points", "images")
     whole_batch: bool = False
     defaults: dict = field(default_factory=dict)
-    order: str | None = None  # how a sample is built, as the figures show it: denoising, raster or scales
+    order: str | None = None  # how a sample is built, as the figures show it: denoising, raster, scales or unmasking
     options: tuple = ()  # the sampling options it takes (Run.sample's keywords beyond n, seed, label, guidance)
     reflows: bool = False  # its ODE maps noise to data in pairs that reflow can retrain on straighter
+
+    def on(self, kind):
+        """The family that serves this kind of data under this name (ar: raster over images, left to right on
+        text); itself by default."""
+        return self
 
     def check(self, cfg, kind):
         """Fill this family's own defaults into cfg and refuse settings it cannot use (one line each)."""

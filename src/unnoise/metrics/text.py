@@ -3,10 +3,12 @@
 the true chain.
 """
 
+import functools
+
 import numpy as np
 import torch
 
-from ..data.text import word_list
+from ..data.text import decode, load, word_list
 from ..errors import UnnoiseError
 
 ORDER = 6
@@ -118,3 +120,55 @@ def word_share(text, words):
 def sample_bits_markov(chain, ids):
     """The mean exact bits per character of sample rows ids (B, L) under the true chain."""
     return float(chain.bits_per_char(ids).mean())
+
+
+JUDGED_WINDOWS = 256  # held-out windows of real text each sample judge is set beside
+
+
+@functools.lru_cache(maxsize=4)
+def ngram_of(name):
+    """The n-gram judge of a text data set, fitted once on its training split."""
+    found = load(name)
+    return NGram(found.train, found.vocab)
+
+
+def real_windows(found, length, count=JUDGED_WINDOWS):
+    """Held-out real text as non-overlapping windows of `length` characters: (W, length)."""
+    usable = min(count, len(found.heldout) // length)
+    return found.heldout[: usable * length].view(usable, length)
+
+
+def judge(name, alphabet, samples):
+    """Samples (n, length) judged beside held-out real text of the same length: on markov their exact bits under the
+    true chain; else the n-gram judge's bits and the share of their words that the training text holds."""
+    found = load(name)
+    real = real_windows(found, samples.shape[1])
+    if found.chain is not None:
+        return {
+            "judge": "the true chain (exact)",
+            "sample_bits_per_char": sample_bits_markov(found.chain, samples),
+            "real_bits_per_char": sample_bits_markov(found.chain, real),
+            "entropy_rate": found.chain.entropy_rate,
+        }
+    ngram = ngram_of(name)
+    texts = [decode(row, alphabet) for row in samples]
+    return {
+        "judge": f"{ngram.order}-gram, Kneser-Ney, fitted on the training split",
+        "sample_bits_per_char": ngram.bits_per_char(samples),
+        "real_bits_per_char": ngram.bits_per_char(real),
+        "word_share": word_share(texts, found.words),
+        "real_word_share": word_share([decode(row, alphabet) for row in real], found.words),
+    }
+
+
+def format_judge(result):
+    """judge()'s part of a result, in words."""
+    lines = [
+        f"  samples {result['sample_bits_per_char']:.3f} bits per character under {result['judge']}; held-out real "
+        f"text {result['real_bits_per_char']:.3f} (ratio {result['sample_bits_per_char'] / result['real_bits_per_char']:.3f})"
+    ]
+    if "word_share" in result:
+        lines.append(
+            f"  real words {result['word_share']:.3f} of the samples' words; held-out text {result['real_word_share']:.3f}"
+        )
+    return "\n".join(lines)

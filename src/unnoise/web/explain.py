@@ -86,6 +86,12 @@ def run_metric(run, out):
     for curve in out.get("few", {}).get("images", []):
         if curve["run"] == str(run.folder):
             return f"FID {curve['ratio'][0]:.2f} x its held-out floor at {curve['nfe'][0]} network call(s)"
+    for panel in out.get("text", {}).get("panels", []):
+        if panel["run"] == str(run.folder):
+            floor = panel.get("bits_per_char_floor")
+            return f"held-out {panel['bits_per_char']:.3f} bits per character ({panel['bits_per_char_kind']})" + (
+                f" beside a floor of {floor:.3f}" if floor else ""
+            )
     return None
 
 

@@ -451,9 +451,62 @@ function drawFew(data) {
   }
 }
 
+// 8. the same, on text: one passage per order, as it is written; bits per character beside the floor
+function drawText(data) {
+  missing("text-missing-methods", data.missing_methods);
+  if (data.missing) return missing("text-missing", data.missing);
+  const box = $("text-panels"), boxes = [];
+  box.textContent = "";
+  data.panels.forEach((p) => {
+    const fig = document.createElement("figure"), pre = document.createElement("pre"), cap = document.createElement("figcaption");
+    pre.className = "passage"; pre.setAttribute("aria-label", `${p.name}: the passage as it is written`);
+    cap.textContent = p.name; fig.appendChild(cap); fig.appendChild(pre); box.appendChild(fig); boxes.push(pre);
+  });
+  const last = data.panels[0].frames.length - 1;
+  const draw = (k) => data.panels.forEach((p, j) => { boxes[j].textContent = p.frames[k]; });
+  const s = slider("text-progress", last, last, draw);
+  player(s, 2);
+  if (LIVE) liveText(data, boxes);
+  const rows = $("text-table"), f = (v, d) => (v === null || v === undefined ? "-" : v.toFixed(d));
+  rows.textContent = "";
+  data.panels.forEach((p) => {
+    const tr = document.createElement("tr");
+    const floor = p.bits_per_char_floor ? `, floor ${f(p.bits_per_char_floor, 3)}` : "";
+    const cells = [p.name, `${f(p.bits_per_char, 3)} \u00b1 ${f(p.bits_per_char_stderr, 3)} (${p.bits_per_char_kind}${floor})`,
+                   `${f(p.sample_bits_per_char, 2)} (${f(p.real_bits_per_char, 2)}), ${p.judge}`,
+                   p.word_share === undefined ? "-" : `${f(p.word_share, 2)} (${f(p.real_word_share, 2)})`, `${p.calls}`];
+    cells.forEach((c) => { const td = document.createElement("td"); td.textContent = c; tr.appendChild(td); });
+    rows.appendChild(tr);
+  });
+}
+
+// live: each served text run writes from the reader's prompt (and suffix, for the diffusion models)
+function liveText(data, boxes) {
+  const box = $("text-live");
+  if (!box) return;
+  box.hidden = false;
+  const val = (name) => box.querySelector(`[name=${name}]`).value;
+  box.querySelector("button").addEventListener("click", async () => {
+    const status = box.querySelector(".status"), said = [];
+    status.textContent = "writing...";
+    for (const [j, p] of data.panels.entries()) {
+      const body = {run: p.role, n: 1, seed: +val("seed"), length: +val("length"), prompt: val("prompt")};
+      if (p.infills) { body.suffix = val("suffix"); body.nfe = +val("nfe"); }
+      try {
+        const r = await fetch("api/sample", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+        const j2 = await r.json();
+        if (!r.ok) { said.push(`${p.name}: ${j2.error || r.statusText}`); continue; }
+        boxes[j].textContent = j2.text[0];
+        said.push(`${p.name}: ${j2.nfe} network calls, ${j2.seconds.toFixed(2)} s`);
+      } catch (e) { said.push(`${p.name}: the server did not answer (${e})`); }
+    }
+    status.textContent = said.join("; ");
+  });
+}
+
 // ---- every section on the page, by its key (its <section id>, its key in bundle.sections) ----------------------
 const SECTIONS = {noise: drawNoise, denoise: drawDenoise, why: drawWhy, field: drawField, guidance: drawGuidance,
-                  debate: drawDebate, few: drawFew, claims: drawClaims};
+                  debate: drawDebate, few: drawFew, text: drawText, claims: drawClaims};
 document.querySelectorAll("main > section").forEach((el) => {
   try {
     if (!SECTIONS[el.id]) throw new Error(`page.js draws no section ${el.id}`);

@@ -51,7 +51,10 @@ class Params:
     guidance: tuple = (0.0, 1.0, 2.0, 4.0)  # the guidance weights of section 5
     quality_n: int | None = None  # samples behind each accuracy / FID figure (None: as many as held-out images)
     w2_n: int = measure.W2_N  # points behind each W2 figure (and its floor)
-    claims: str | Path | None = None  # a folder written by `unnoise claims`, for section 8's table
+    claims: str | Path | None = None  # a folder written by `unnoise claims`, for section 9's table
+    text_length: int = 160  # characters of the passage section 8 writes
+    text_steps: int = 64  # mdlm's and duo's steps for it
+    text_samples: int = 16  # samples behind section 8's judge
 
 
 @dataclass(frozen=True)
@@ -400,7 +403,69 @@ def few(runs, params, earlier):
     return {**out, "missing_methods": missing(gone) if gone else None}
 
 
-# ---- 8. the claims -----------------------------------------------------------------------------------------
+# ---- 8. the same, on text ----------------------------------------------------------------------------------
+
+TEXT_ROLES = ("text-ar", "text-mdlm")
+TEXT_FRAMES = 9  # states of one passage the slider steps through, from empty to written
+MASK = "\u2592"  # a character not yet written (ar) or still masked (mdlm, duo)
+
+
+def text_frames(run, length, steps):
+    """One passage (seed 0) as it is written: TEXT_FRAMES strings from nothing to the sample, not-yet-written or
+    masked characters shown as MASK; and the network calls it took."""
+    from ..families.text import decode
+
+    states = []
+
+    def keep(i, ids):
+        states.append(ids[0].clone())
+
+    final = run.sample(1, seed=0, length=length, callback=keep, **run.family.sampler_options(nfe=steps))[0]
+    calls = len(states)
+    states = [s[:length] for s in states] + [final]
+    picks = [round(k * (len(states) - 1) / (TEXT_FRAMES - 1)) for k in range(TEXT_FRAMES)]
+    frames = []
+    for k in picks:
+        ids = states[k]
+        written = decode(run, ids.clamp(min=0)) if len(ids) else ""
+        shown = "".join(MASK if int(i) < 0 else c for i, c in zip(ids, written))
+        frames.append(shown + MASK * (length - len(shown)))
+    frames[0] = MASK * length
+    return frames, calls
+
+
+def text(runs, params, earlier):
+    """AR writing a passage left to right beside MDLM unmasking everywhere at once (same length and seed), with
+    held-out bits per character beside the floor and the samples judged beside real text."""
+    shown = [
+        (name, role, runs[role])
+        for name, role in (
+            ("left to right (ar)", "text-ar"),
+            ("everywhere at once (mdlm)", "text-mdlm"),
+            ("uniform-state diffusion (duo)", "text-duo"),
+        )
+        if runs.get(role) is not None
+    ]
+    if not shown:
+        return {"missing": missing(list(TEXT_ROLES))}
+    from ..metrics import text as text_metrics
+
+    panels = []
+    for name, role, run in shown:
+        length = min(params.text_length, run.cfg.context)
+        frames, calls = text_frames(run, length, params.text_steps)
+        held = run.family.report(run, 0, 0)
+        options = run.family.sampler_options(nfe=params.text_steps)
+        samples = run.sample(params.text_samples, seed=1, length=length, **options)
+        judged = text_metrics.judge(run.cfg.data, run.cfg.alphabet, samples)
+        panels.append({"name": name, "role": role, "frames": frames, "calls": calls, "infills": run.family.infills, "data": run.trained_on, "run": str(run.folder),
+                       **{k: held.get(k) for k in ("bits_per_char", "bits_per_char_stderr", "bits_per_char_kind",
+                                                   "bits_per_char_floor")}, **judged})  # fmt: skip
+    gone = [role for role in TEXT_ROLES if role not in runs]
+    return {"panels": panels, "mask": MASK, "missing_methods": missing(gone) if gone else None}
+
+
+# ---- 9. the claims -----------------------------------------------------------------------------------------
 
 
 def claims_table(folder):
@@ -426,5 +491,6 @@ SECTIONS = (
     Section("guidance", "5. Guidance", ("images-diffusion",), guidance),
     Section("debate", "6. The debate: line by line, coarse to fine, or everywhere at once", IMAGE_ROLES, debate),
     Section("few", "7. How few steps?", FEW_ROLES, few),
-    Section("claims", "8. The claims", (), claims),
+    Section("text", "8. The same, on text", TEXT_ROLES, text),
+    Section("claims", "9. The claims", (), claims),
 )

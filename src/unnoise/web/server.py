@@ -28,7 +28,8 @@ from ..errors import UnnoiseError
 from . import encode
 
 MAX_BODY = 16 * 1024  # bytes of a request body
-MAX_N = {"points": 2000, "images": 64}
+MAX_N = {"points": 2000, "images": 64, "text": 8}
+MAX_TEXT = 256  # characters of a prompt or a suffix
 MAX_NFE, MAX_FRAMES_NFE = 200, 50  # nfe; nfe when every step is recorded
 MAX_FRAME_VALUES = 2_000_000  # n * frames * values per sample, with frames: true
 TOKEN_FRAMES = 32  # frames of a token run's generation order
@@ -40,7 +41,7 @@ class SampleRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     run: str = Field(max_length=200)
-    n: int = Field(16, ge=1, le=max(MAX_N.values()))
+    n: int | None = Field(None, ge=1, le=max(MAX_N.values()))  # default 16, 1 for text
     sampler: str | None = Field(None, max_length=40)
     nfe: int | None = Field(None, ge=1, le=MAX_NFE)
     guidance: float = Field(1.0, ge=0, le=10)
@@ -50,6 +51,9 @@ class SampleRequest(BaseModel):
     temperature: float | None = Field(None, gt=0, le=10)
     top_k: int | None = Field(None, ge=1, le=1_000_000)
     top_p: float | None = Field(None, gt=0, le=1)
+    length: int | None = Field(None, ge=1, le=4096)  # text: characters per sample (at most the run's context)
+    prompt: str | None = Field(None, max_length=MAX_TEXT)  # text: the first characters
+    suffix: str | None = Field(None, max_length=MAX_TEXT)  # text, mdlm and duo: the last characters
 
 
 def fail(status, message, **headers):
@@ -64,8 +68,17 @@ def error(status, message, headers=None):
 
 def describe(run):
     """A run's kind and the valid range of every input it takes, for the page's controls."""
-    kind = "images" if run.images else "points"
-    inputs = {"n": {"min": 1, "max": MAX_N[kind], "default": 16}, "seed": {"min": 0, "max": 2**31 - 1, "default": 0}}
+    kind = kind_of(run)
+    n = {"min": 1, "max": MAX_N[kind], "default": 1 if run.text else 16}
+    inputs = {"n": n, "seed": {"min": 0, "max": 2**31 - 1, "default": 0}}
+    if run.text:
+        inputs.update(
+            length={"min": 1, "max": run.cfg.context, "default": run.cfg.context},
+            prompt={"max_length": MAX_TEXT},
+            temperature={"min": 0, "max": 10, "default": 1, "exclusive_min": True},
+        )
+        if run.family.infills:
+            inputs.update(suffix={"max_length": MAX_TEXT}, nfe={"min": 1, "max": MAX_NFE, "default": 64})
     if run.cfg.conditional:
         inputs["label"] = {"min": 0, "max": run.num_classes - 1, "default": None}
         inputs["guidance"] = {"min": 0, "max": 10, "default": 1}
@@ -98,14 +111,24 @@ def describe(run):
     }
 
 
+def kind_of(run):
+    return "text" if run.text else "images" if run.images else "points"
+
+
 def check(runs, req):
     """The served run a request names, after the checks that depend on it (422 naming the limit)."""
     if req.run not in runs:
         fail(404, f"run: unknown run {req.run!r}; served runs: {', '.join(runs)}")
     run = runs[req.run]
-    kind = "images" if run.images else "points"
+    kind = kind_of(run)
+    req.n = req.n or (1 if run.text else 16)
     if req.n > MAX_N[kind]:
         fail(422, f"n: must be <= {MAX_N[kind]} for {kind} runs")
+    text = (req.length, req.prompt, req.suffix)
+    if not run.text and any(v is not None for v in text):
+        fail(422, f"length, prompt and suffix are for text runs; run {req.run!r} models {kind}")
+    if run.text and req.frames:
+        fail(422, f"frames: a text run returns its passages only; run {req.run!r} models text")
     if req.label is not None and not run.cfg.conditional:
         fail(422, f"label: run {req.run!r} is unconditional; it takes no label")
     if isinstance(req.label, int) and req.label >= run.num_classes:
@@ -131,6 +154,8 @@ def sample(run, req):
         steps.append((float(args[1]), run.to_data(args[2]), run.to_data(args[3])) if keep else None)
 
     options = {k: getattr(req, k) for k in ("temperature", "top_k", "top_p")}
+    if run.text:
+        options.update({k: getattr(req, k) for k in ("length", "prompt", "suffix")})
     with torch.no_grad():
         x = run.sample(
             req.n,
@@ -157,6 +182,11 @@ def sample(run, req):
             start_x = run.to_data(run.initial(PerSampleNoise.for_range(req.seed, 0, req.n)))
             pack = encode.images if run.images else encode.points
             frames = {"xt": pack(torch.stack((start_x,) + xts)), "x0": pack(torch.stack(x0s)), "t": list(ts)}
+    if run.text:
+        from ..families.text import decode
+
+        passages = [decode(run, row) for row in x]  # one batch: a callback per network call
+        return {"text": passages, "nfe": len(steps), "seconds": round(time.perf_counter() - start, 4)}
     return {
         "x": encode.images(x) if run.images else encode.points(x),
         "frames": frames,
