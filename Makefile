@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
-# the same house checks, then every test not marked slow (about 75 s on 2 cores; `make test` about 11 minutes)
+# the same house checks, then every test not marked slow (about 100 s on 2 cores; `make test` about 13 minutes)
 test-fast: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks

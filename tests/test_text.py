@@ -237,6 +237,9 @@ def test_text_family_refuses_points_and_image_settings(capsys):
     assert "--size is for points and images" in capsys.readouterr().err
     assert main(["train", "--data", "moons", "--context", "8", "--out", "/nonexistent/x"]) == 2
     assert "--context is for text" in capsys.readouterr().err
+    for family in ("diffusion", "flow", "var", "meanflow"):
+        assert main(["train", "--data", "kjv", "--family", family, "--out", "/nonexistent/x"]) == 2
+        assert "for text use ar, mdlm or duo" in capsys.readouterr().err
 
 
 def test_own_text_file_trains_and_keeps_a_copy(tmp_path):
@@ -251,11 +254,11 @@ def test_own_text_file_trains_and_keeps_a_copy(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family, ceiling", [("ar", 2.85), ("mdlm", 3.6)])
+@pytest.mark.parametrize("family, ceiling", [("ar", 3.25), ("mdlm", 4.0)])
 def test_markov_training_approaches_the_entropy_rate(tmp_path, family, ceiling):
-    """600 steps of a small net get well below the unigram (4.3 bits) toward the chain's exact 2.60 bits on these
-    windows of 32 (uniform: log2 63 = 5.98). Measured: ar 2.73, mdlm 3.42."""
-    cfg = TrainConfig(family=family, steps=600, **{**TINY, "width": 64, "depth": 2, "batch_size": 64})
+    """300 steps of a small net get below the unigram (4.3 bits), toward the chain's exact 2.60 bits on these
+    windows of 32 (uniform: log2 63 = 5.98): the models use their context. Measured: ar 3.10, mdlm 3.82."""
+    cfg = TrainConfig(family=family, steps=300, **{**TINY, "width": 64, "depth": 2, "batch_size": 64})
     run = train(cfg, tmp_path / family, progress=False)
     result = run.family.report(run, 0, 0)
     assert result["bits_per_char_floor"] < result["bits_per_char"] < ceiling
@@ -327,3 +330,13 @@ def test_the_server_writes_text_and_refuses_bad_requests_with_4xx(text_runs):
     ):
         r = client.post("/api/sample", json=body)
         assert r.status_code == status and words in r.json()["error"], (body, r.json())
+
+
+def test_commands_for_points_and_images_refuse_a_text_run(text_runs, tmp_path, capsys):
+    folder = str(text_runs["ar"].folder)
+    assert main(["likelihood", folder]) == 2
+    assert "whose bits `unnoise evaluate` reports" in capsys.readouterr().err
+    assert main(["figures", folder, "--out", str(tmp_path / "f")]) == 2
+    assert "models text" in capsys.readouterr().err
+    assert main(["reflow", folder, "--out", str(tmp_path / "r")]) == 2
+    assert "reflow needs a flow model" in capsys.readouterr().err

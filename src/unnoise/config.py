@@ -173,6 +173,11 @@ class TrainConfig:
         if kind != "text" and self.context is not None:
             raise UnnoiseError(f"--context is for text data, not {self.data!r}")
         family = family.on(kind)
+        if kind == "text" and kind not in family.kinds:
+            raise UnnoiseError(
+                f"{self.data} is text, and the {family.name} family models {' and '.join(family.kinds)}; "
+                "for text use ar, mdlm or duo"
+            )
         for name, value in {**DEFAULTS[kind], **family.defaults}.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)

@@ -126,8 +126,9 @@ def add_parser(sub):
     p.add_argument(
         "--quick",
         action="store_true",
-        help="small runs and samples (about 7 minutes in all on 2 cores, "
-        "generalises 2.1 of them, audio 1.9; the full set takes about 24)",
+        help="small runs and samples (about 7 minutes in all on 2 cores before one-network, which trains four "
+        "runs of 60 s more; generalises 2.1 of them, audio 1.9; the full set took about 24 before one-network's "
+        "four runs of 300 s)",
     )
     p.add_argument(
         "--runs", nargs="+", metavar="RUN", help="use these runs (2D flow, image diffusion) instead of training them"

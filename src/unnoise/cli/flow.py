@@ -3,6 +3,7 @@ of trained runs."""
 
 import json
 
+from ..errors import UnnoiseError
 from ..likelihood import nll
 from ..pipeline import reflow
 from ..run import Run
@@ -72,6 +73,11 @@ def cmd_reflow(args):
 
 def cmd_likelihood(args):
     run = Run.load(args.run, args.data)
+    if run.path is None:
+        raise UnnoiseError(
+            f"likelihood integrates the probability-flow ODE of diffusion, flow and edm runs; {args.run} is a "
+            f"{run.cfg.family} run, whose bits `unnoise evaluate` reports"
+        )
     result = nll(run, args.n, args.divergence, args.probes, args.seed)
     if args.json:
         print(json.dumps(result))
@@ -86,6 +92,11 @@ def cmd_likelihood(args):
 
 def cmd_figures(args):
     runs = [Run.load(r) for r in args.runs]
+    for run in runs:
+        if run.text:
+            raise UnnoiseError(
+                f"figures draws points and images; {run.folder} models text: unnoise sample {run.folder} --out s.txt"
+            )
     if runs[0].images:
         from ..viz.images import write_all as write_images
         from ..viz.order import write_order

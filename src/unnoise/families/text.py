@@ -24,9 +24,8 @@ from .tokens import draw as inverse_cdf
 from .tokens import filter_logits
 
 CONTEXT, MAX_CONTEXT = 256, 4096
-# one network for every text family: 2 blocks of width 64, batch 32 windows of 256 characters. On 2 cores it takes
-# 4-5 steps a second where 4 blocks of width 128 take 1.2: in 5 minutes on markov ar reached 1.03 x the floor small
-# and 1.28 x large (docs/text.md)
+# one network for every text family: 2 blocks of width 64, batch 32 windows of 256 characters (docs/performance.md,
+# "Text")
 TEXT = {"steps": 20000, "batch_size": 32, "lr": 3e-3, "width": 64, "depth": 2, "ema": 0.995, "warmup": 200}
 OPTIONS = ("length", "prompt", "suffix", "temperature", "top_k", "top_p", "unmask")
 NOT_TEXT = {  # settings of other data kinds, refused on text: (name, flag)

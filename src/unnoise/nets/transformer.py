@@ -12,10 +12,8 @@ which is exactly the training mask restricted to that level's rows, so no mask i
 
 aligned: the denoiser form the masked and uniform diffusion families use (MDLM, Sahoo et al. 2024; Duo,
 Sahoo et al. 2025): position i reads its own (noisy) token and attends to every position, with no start
-vector, and queries and keys carry rotary position embeddings, as MDLM's DiT. With learned positions alone a
-masked position, whose own input says nothing, sat at the unigram for 1,000 steps at lr 3e-3 on markov; with
-RoPE it learns from the first hundred. timed adds a sinusoidal embedding of the diffusion time t to the class, as
-DiT does.
+vector, and queries and keys carry rotary position embeddings (RoPE), as MDLM's DiT (why: docs/performance.md,
+"Text"). timed adds a sinusoidal embedding of the diffusion time t to the class, as DiT does.
 """
 
 import math

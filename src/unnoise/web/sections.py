@@ -474,7 +474,7 @@ def claims_table(folder):
     if path is not None and path.exists():
         return {"rows": load_json(path).get("rows", [])}
     return {
-        "missing": "unnoise claims --out claims (about 24 minutes; --quick about 7), then unnoise explain "
+        "missing": "unnoise claims --out claims (about 45 minutes; --quick about 12), then unnoise explain "
         "--claims claims"
     }
 
