@@ -21,10 +21,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..errors import positive_int
 from ..nets.transformer import Transformer
 from .mdlm import stratified
-from .text import TEXT, TextFamily, Uniforms, check_unconditional, fixed, request
+from .text import TEXT, TextFamily, fixed
 from .tokens import draw as inverse_cdf
 from .tokens import filter_logits
 
@@ -146,28 +145,8 @@ class Uniform(TextFamily):
     def sampler_options(self, sampler=None, nfe=None):
         return {} if nfe is None else {"nfe": nfe}
 
-    def sample(
-        self,
-        run,
-        n=4,
-        seed=0,
-        label=None,
-        guidance=1.0,
-        batch_size=1000,
-        callback=None,
-        progress=False,
-        first=0,
-        nfe=None,
-        **options,
-    ):
-        check_unconditional(run, label, guidance)
-        req = request(run, self, options)
-        steps = positive_int("nfe", nfe or run.cfg.context)
-        out = []
-        for start in range(first, first + n, batch_size):
-            stop = min(first + n, start + batch_size)
-            out.append(denoise(run, req, steps, Uniforms(seed, start, stop), callback, progress))
-        return torch.cat(out)
+    def write(self, run, req, steps, uniforms, callback=None, progress=False):
+        return denoise(run, req, steps, uniforms, callback, progress)
 
 
 @torch.no_grad()

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..errors import UnnoiseError, positive_int
+from ..errors import UnnoiseError
 from ..nets.transformer import Transformer
-from .text import TEXT, TextFamily, Uniforms, check_unconditional, fixed, pick, request
+from .text import TEXT, TextFamily, fixed, pick
 
 EPS = 1e-3  # training times t lie in [EPS, 1]: t -> 0 masks nothing and weighs 1 / t
 T_SAMPLES = 4  # t samples per held-out window in the reported bound (stratified over (0, 1])
@@ -92,28 +92,8 @@ class Masked(TextFamily):
     def sampler_options(self, sampler=None, nfe=None):
         return {} if nfe is None else {"nfe": nfe}
 
-    def sample(
-        self,
-        run,
-        n=4,
-        seed=0,
-        label=None,
-        guidance=1.0,
-        batch_size=1000,
-        callback=None,
-        progress=False,
-        first=0,
-        nfe=None,
-        **options,
-    ):
-        check_unconditional(run, label, guidance)
-        req = request(run, self, options)
-        steps = positive_int("nfe", nfe or run.cfg.context)
-        out = []
-        for start in range(first, first + n, batch_size):
-            stop = min(first + n, start + batch_size)
-            out.append(unmask(run, req, steps, Uniforms(seed, start, stop), callback, progress))
-        return torch.cat(out)
+    def write(self, run, req, steps, uniforms, callback=None, progress=False):
+        return unmask(run, req, steps, uniforms, callback, progress)
 
 
 def log_probs(net, z, V):

@@ -129,6 +129,34 @@ class TextFamily(Family):
         ]
         return lines + ([text_metrics.format_judge(result)] if "judge" in result else [])
 
+    def steps(self, run, nfe):
+        """The diffusion families' step count K: --nfe, or one per position of the context."""
+        return positive_int("nfe", nfe or run.cfg.context)
+
+    def sample(
+        self,
+        run,
+        n=4,
+        seed=0,
+        label=None,
+        guidance=1.0,
+        batch_size=1000,
+        callback=None,
+        progress=False,
+        first=0,
+        nfe=None,
+        **options,
+    ):
+        """Character ids (n, length); sample i depends only on (seed, i). The family writes each batch (write)."""
+        check_unconditional(run, label, guidance)
+        steps = self.steps(run, nfe)
+        req = request(run, self, options)
+        out = []
+        for start in range(first, first + n, batch_size):
+            stop = min(first + n, start + batch_size)
+            out.append(self.write(run, req, steps, Uniforms(seed, start, stop), callback, progress))
+        return torch.cat(out)
+
 
 def heldout_windows(run, count=HELDOUT_WINDOWS):
     """The first `count` non-overlapping windows of context characters of the held-out split: (W, L)."""
@@ -278,30 +306,16 @@ class TextAR(TextFamily):
     def forward_passes(self, run, nfe=None):
         return run.cfg.context
 
-    def sample(
-        self,
-        run,
-        n=4,
-        seed=0,
-        label=None,
-        guidance=1.0,
-        batch_size=1000,
-        callback=None,
-        progress=False,
-        first=0,
-        **options,
-    ):
-        check_unconditional(run, label, guidance)
-        if options.pop("nfe", None) is not None:
+    def steps(self, run, nfe):
+        """ar writes one character per call: --nfe is the diffusion families' step count."""
+        if nfe is not None:
             raise UnnoiseError(
                 "--nfe is the step count of mdlm and duo runs; an ar run calls its network once per character"
             )
-        req = request(run, self, options)
-        out = []
-        for start in range(first, first + n, batch_size):
-            stop = min(first + n, start + batch_size)
-            out.append(generate_ar(run, req, Uniforms(seed, start, stop), callback, progress))
-        return torch.cat(out)
+        return None
+
+    def write(self, run, req, steps, uniforms, callback=None, progress=False):
+        return generate_ar(run, req, uniforms, callback, progress)
 
 
 @torch.no_grad()
