@@ -188,6 +188,8 @@ def test_sample_cli_writes_one_paragraph_per_sample(text_runs, tmp_path):
         (["--unmask", "confident"], "mdlm runs"),
         (["--guidance", "2"], "no classes"),
         (["--sampler", "euler"], "--sampler belongs to diffusion"),
+        (["--top-k", "100"], "1..63 (the 63 characters of this run)"),
+        (["--temperature", "0"], "temperature must be a finite number > 0"),
     ],
 )
 def test_bad_sampling_input_is_one_line_and_writes_nothing(text_runs, tmp_path, capsys, args, words):

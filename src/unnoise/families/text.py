@@ -20,8 +20,8 @@ from ..metrics import text as text_metrics
 from ..nets.transformer import Transformer
 from ..samplers import sample_seed
 from .base import Family, positive_settings
+from .tokens import check_filters, filter_logits
 from .tokens import draw as inverse_cdf
-from .tokens import filter_logits
 
 CONTEXT, MAX_CONTEXT = 256, 4096
 # one network for every text family: 2 blocks of width 64, batch 32 windows of 256 characters (docs/performance.md,
@@ -234,17 +234,7 @@ def request(run, family, options):
         raise UnnoiseError(
             f"--prompt and --suffix hold {len(prompt) + len(suffix)} characters, more than --length {length}"
         )
-    temperature = options.get("temperature")
-    temperature = 1.0 if temperature is None else float(temperature)
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise UnnoiseError(f"temperature must be a finite number > 0, got {temperature}")
-    V = len(run.cfg.alphabet)
-    top_k = options.get("top_k")
-    if top_k is not None and not (isinstance(top_k, int) and 1 <= top_k <= V):
-        raise UnnoiseError(f"top-k must be a whole number in 1..{V} (the {V} characters of this run), got {top_k}")
-    top_p = options.get("top_p")
-    if top_p is not None and not (math.isfinite(top_p) and 0 < top_p <= 1):
-        raise UnnoiseError(f"top-p must lie in (0, 1], got {top_p}")
+    temperature, top_k, top_p = check_filters(options, len(run.cfg.alphabet), "characters")
     unmask = options.get("unmask") or "random"
     if unmask not in UNMASK:
         raise UnnoiseError(f"unknown --unmask {unmask!r}; choose one of {', '.join(UNMASK)}")

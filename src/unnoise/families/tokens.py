@@ -113,18 +113,22 @@ def check_options(run, options):
     unknown = sorted(set(options) - set(OPTIONS) - set(CONTINUOUS_ONLY))
     if unknown:
         raise UnnoiseError(f"a {run.cfg.family} run takes no option {unknown[0]!r}; its options: {', '.join(OPTIONS)}")
+    return (*check_filters(options, run.net.vocab), bool(options.get("guidance_ramp")))
+
+
+def check_filters(options, vocab, what="tokens"):
+    """temperature (default 1), top_k and top_p of a draw's options, checked against a vocabulary of `vocab` `what`."""
     temperature = options.get("temperature")
     temperature = 1.0 if temperature is None else float(temperature)
     if not (math.isfinite(temperature) and temperature > 0):
         raise UnnoiseError(f"temperature must be a finite number > 0, got {temperature}")
-    vocab = run.net.vocab
     top_k = options.get("top_k")
     if top_k is not None and not (isinstance(top_k, int) and 1 <= top_k <= vocab):
-        raise UnnoiseError(f"top-k must be a whole number in 1..{vocab} (the {vocab} tokens of this run), got {top_k}")
+        raise UnnoiseError(f"top-k must be a whole number in 1..{vocab} (the {vocab} {what} of this run), got {top_k}")
     top_p = options.get("top_p")
     if top_p is not None and not (math.isfinite(top_p) and 0 < top_p <= 1):
         raise UnnoiseError(f"top-p must lie in (0, 1], got {top_p}")
-    return temperature, top_k, top_p, bool(options.get("guidance_ramp"))
+    return temperature, top_k, top_p
 
 
 def filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
