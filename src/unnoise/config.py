@@ -116,7 +116,28 @@ class TrainConfig:
         "8x8 latent; one side, e.g. 8, gives a single-scale tokenizer)",
     )
     codebook: int = setting(64, "vq: codes in the shared codebook (default 64)", "int", 2**16)
-    latent_channels: int = setting(16, "vq: channels C of the latent and of each code", "int", 1024, cli=False)
+    latent_channels: int | None = setting(
+        None, "ae: channels of the latent (default 4); vq: of the latent and of each code (default 16)", "int", 1024
+    )
+    latent: str | None = setting(
+        None,
+        "diffusion, flow, edm and the few-step families: train and sample in the latent of this autoencoder "
+        "run (--family ae), or 'auto': train one into the run folder first (latent diffusion, Rombach et al. 2022)",
+        metavar="RUN",
+    )
+    autoencoder_hash: str | None = setting(None, "latent runs: sha256 of the autoencoder's weights", cli=False)
+    latent_shift: float | None = setting(
+        None, "latent runs: the latents' mean on the training split", "float", cli=False
+    )
+    latent_scale: float | None = setting(
+        None, "latent runs: the latents' std on the training split", "float", cli=False
+    )
+    net: str | None = setting(
+        None,
+        "images, diffusion / flow / edm and the few-step families: the denoiser, unet or transformer (DiT: "
+        "patches, adaLN-Zero; default unet)",
+        choices=("unet", "transformer"),
+    )
     tokenizer_hash: str | None = setting(None, "ar, var: sha256 of the tokenizer's weights", cli=False)
     fold_guidance: float | None = setting(
         None,

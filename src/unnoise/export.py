@@ -35,7 +35,7 @@ def diffusers_config(run):
         "beta_end": path.beta_end,
         "beta_schedule": BETA_SCHEDULES[cfg.schedule],
         "prediction_type": PREDICTION_TYPES[cfg.prediction],
-        "clip_sample": run.images,
+        "clip_sample": run.images and run.latent is None,  # standardised latents are not clipped
         "clip_sample_range": 1.0,
         "set_alpha_to_one": True,
         "steps_offset": 0,

@@ -21,7 +21,7 @@ import time
 import torch
 
 from . import data
-from .errors import bounded, choose
+from .errors import UnnoiseError, bounded, choose
 from .ode import velocity_field
 
 DIVERGENCES = ("auto", "exact", "hutchinson")
@@ -88,6 +88,11 @@ def nll(run, n=1000, divergence="auto", probes=1, seed=0, batch_size=500, rtol=1
     uniform over the pixel's bin of width 1 / (K - 1), -log2 P(bin) <= E_u[-log2 p(x + u)] + D log2(K - 1).
     """
     choose("divergence", divergence, DIVERGENCES)
+    if run.latent is not None:
+        raise UnnoiseError(
+            f"{run.folder} models the latents of an autoencoder: the ODE gives their likelihood, not the pixels'; "
+            "measure a pixel run (without --latent)"
+        )
     n, probes, batch_size = (bounded(k, v) for k, v in (("n", n), ("probes", probes), ("batch-size", batch_size)))
     velocity = velocity_field(run)  # a conditional run is measured through its unconditional ('no class') branch
     dataset = data.load(run.cfg.data, "heldout", n, size=run.cfg.size, channels=run.cfg.channels)

@@ -149,6 +149,8 @@ def write_pairs(source, folder, pairs=20000, seed=0):
     run = Run.load(source)
     if not run.family.reflows:
         raise UnnoiseError(f"{source} is a {run.cfg.family} run; reflow needs a flow model (--family flow)")
+    if run.latent is not None:
+        raise UnnoiseError(f"{source} is a latent run; reflow retrains pixel flows (train one without --latent)")
     folder = Path(folder)
     if (folder / "config.json").exists():
         raise UnnoiseError(f"{folder} already holds a run; choose another --out (or resume it with train --resume)")

@@ -23,8 +23,12 @@ class Run:
         self.path = self.family.path(cfg)  # the Gaussian path it samples over; None for token runs
         self.images, self.text = cfg.size is not None, cfg.alphabet is not None
         self.shape = (cfg.channels, cfg.size, cfg.size) if self.images else (cfg.dim or 2,)
+        self.latent = getattr(net, "autoencoder", None)  # a latent run's autoencoder (families/autoencoder.py)
         if self.text:  # character ids: no units
             self.shape = (cfg.context,)
+        elif self.latent is not None:  # standardised latents: decoded into images by to_data, never clipped
+            self.shape = (self.latent.latent_channels, self.latent.latent_size, self.latent.latent_size)
+            self.low = self.high = None
         elif self.images:  # fixed units, so sampling needs no image folder: [0, 1] <-> [-1, 1]
             self.low, self.high = torch.tensor(-1.0), torch.tensor(1.0)
         else:  # points: the units config.json keeps (a run saved before them: its data's)
@@ -37,9 +41,14 @@ class Run:
         return data.load(self.cfg.data, "heldout", size=self.cfg.size, channels=self.cfg.channels)
 
     def to_data(self, z):
-        """Model units -> data units: 2D coordinates, or images in [0, 1] (text: the ids as they are)."""
+        """Model units -> data units: 2D coordinates, or images in [0, 1] (a latent run's latents decoded first; text:
+        the ids as they are)."""
         if self.text:
             return z
+        if self.latent is not None:
+            z = z.float() * self.cfg.latent_scale + self.cfg.latent_shift
+            with torch.no_grad():
+                z = torch.cat([self.latent.decode(chunk) for chunk in z.split(500)])
         return (z * images.SCALE + images.SHIFT).clamp(0, 1) if self.images else z * self.scale + self.shift
 
     @classmethod

@@ -10,13 +10,15 @@ forward passes, report) and
                                                          whole global batch before it is split over processes
     loss(net, cfg, rows, y, generator) -> scalar         one training loss on the rows of a batch
     sample(run, n, seed, label, guidance, ...) -> x      sample i depends only on (seed, i)
-continuous.py holds diffusion, flow and edm (one Gaussian path core); tokenizer.py the VQ tokenizers;
+continuous.py holds diffusion, flow and edm (one Gaussian path core); autoencoder.py latent diffusion's
+autoencoder; tokenizer.py the VQ tokenizers;
 autoregressive.py raster AR over pixels or tokens; var.py VAR's next-scale prediction; tokens.py what the
 token families share; text.py what the text families share and ar on text, mdlm.py masked and duo.py uniform-state
 diffusion on text. Adding a family is one module here and one line below.
 """
 
 from ..errors import choose
+from .autoencoder import AE
 from .autoregressive import AR
 from .consistency import CONSISTENCY
 from .continuous import DIFFUSION, EDM, FLOW
@@ -28,7 +30,7 @@ from .text import is_text
 from .tokenizer import VQ
 from .var import VAR
 
-FAMILIES = {f.name: f for f in (DIFFUSION, FLOW, EDM, MEANFLOW, SHORTCUT, CONSISTENCY, VQ, AR, VAR, MDLM, DUO)}
+FAMILIES = {f.name: f for f in (DIFFUSION, FLOW, EDM, MEANFLOW, SHORTCUT, CONSISTENCY, AE, VQ, AR, VAR, MDLM, DUO)}
 
 
 def get(name):

@@ -13,12 +13,17 @@ from ..coupling import COUPLINGS, couple, paired_noise
 from ..errors import UnnoiseError, choose, positive_int
 from ..losses import denoising_loss, edm_loss
 from ..nets import MLP
+from ..nets.autoencoder import latent_side
+from ..nets.transformer import DiT, check_patch
+from ..nets.transformer import default_patch as dit_patch
 from ..nets.unet import FACTOR, UNet, check_size, default_patch
 from ..paths import CONTINUOUS_SCHEDULES, DISCRETE_SCHEDULES, TIME_DENSITIES, make_path, sample_times
-from . import tokens
+from . import autoencoder, tokens
 from .base import Family, Pairs, Pool, positive_settings
 
 DEFAULT_SAMPLER = {"points": "dpmpp_2m", "images": "dpmpp_2m_sde"}  # docs/performance.md, "Eighth round"
+NETS = ("unet", "transformer")  # the image denoisers: the U-Net, or DiT from the transformer of the token families
+DIT = {"width": 128, "depth": 4}  # DiT's size where --width and --depth are not given (docs/latent.md)
 SOURCE_SAMPLER = "euler"  # flow matching's own sampler; deterministic, as a non-Gaussian source needs
 
 
@@ -59,8 +64,10 @@ class Continuous(Family):
     def check(self, cfg, kind):
         if kind == "images":
             self.check_images(cfg)
-        elif cfg.size is not None or cfg.channels is not None or cfg.patch is not None:
-            raise UnnoiseError(f"--size, --channels and --patch are for image data, not the 2D set {cfg.data!r}")
+        elif any(v is not None for v in (cfg.size, cfg.channels, cfg.patch, cfg.net, cfg.latent, cfg.latent_channels)):
+            raise UnnoiseError(
+                f"--size, --channels, --patch, --net and --latent are for image data, not the 2D set {cfg.data!r}"
+            )
         cfg.schedule = choose(f"schedule for {self.name}", cfg.schedule or self.schedule, self.schedules)
         cfg.prediction = choose(f"prediction for {self.name}", cfg.prediction or self.prediction, self.predictions)
         choose("coupling", cfg.coupling, COUPLINGS + ("reflow",))
@@ -84,13 +91,30 @@ class Continuous(Family):
 
     @staticmethod
     def check_images(cfg):
+        """Size, channels, and the denoiser (U-Net or DiT) and its patch on the side it sees: the image's, or with
+        --latent the latent's."""
         from ..data.images import default_size
 
         cfg.size = positive_int("size", cfg.size or default_size(cfg.data))
-        cfg.patch = positive_int("patch", cfg.patch or default_patch(cfg.size))
-        check_size(cfg.size, FACTOR * cfg.patch)
         if cfg.channels not in (None, 1, 3):
             raise UnnoiseError(f"channels must be 1 (grayscale) or 3 (RGB), got {cfg.channels}")
+        cfg.net = choose("net", cfg.net or "unet", NETS)
+        if cfg.latent_channels is not None and cfg.latent != "auto":
+            raise UnnoiseError("--latent-channels sizes the autoencoder that --latent auto trains (or --family ae)")
+        if cfg.latent is not None and (cfg.coupling == "reflow" or cfg.teacher is not None):
+            raise UnnoiseError("--latent runs are trained from data: not reflow, nor distilled from a --teacher")
+        side = latent_side(cfg.size) if cfg.latent else cfg.size
+        if cfg.net == "unet":
+            cfg.patch = positive_int("patch", cfg.patch or default_patch(side))
+            check_size(side, FACTOR * cfg.patch)
+            return
+        for name, value in DIT.items():
+            if name not in cfg.given:
+                setattr(cfg, name, value)
+        cfg.patch = positive_int("patch", cfg.patch or dit_patch(side))
+        check_patch(side, cfg.patch)
+        if cfg.width % cfg.heads or (cfg.width // cfg.heads) % 2:
+            raise UnnoiseError(f"--width {cfg.width} must be a multiple of the {cfg.heads} heads, with an even share")
 
     def check_source(self, cfg):
         """A source other than N(0, I) belongs to flow matching on points, on the straight (rectified) path."""
@@ -112,21 +136,38 @@ class Continuous(Family):
 
     def requires(self, cfg):
         parts = {"source": Pool(cfg.source)} if cfg.source != sources.GAUSSIAN else {}
+        if cfg.latent is not None:
+            parts[autoencoder.SUBFOLDER] = autoencoder.stage(cfg)
         return {**parts, "pairs": Pairs()} if cfg.coupling == "reflow" else parts
 
     def build(self, cfg, num_classes, parts=None):
-        """An MLP for 2D points, a U-Net for images."""
+        """An MLP for 2D points; for images a U-Net or DiT, on the pixels or on the latent of the autoencoder."""
         classes = num_classes if cfg.conditional else 0
-        if cfg.size is not None:
-            return UNet(channels=cfg.channels, width=cfg.width, num_classes=classes, size=cfg.size, patch=cfg.patch)
-        return MLP(dim=cfg.dim or 2, width=cfg.width, depth=cfg.depth, num_classes=classes)
+        if cfg.size is None:
+            return MLP(dim=cfg.dim or 2, width=cfg.width, depth=cfg.depth, num_classes=classes)
+        ae = (parts or {}).get(autoencoder.SUBFOLDER)
+        channels, side = (ae.latent_channels, ae.latent_size) if ae is not None else (cfg.channels, cfg.size)
+        if cfg.net == "transformer":
+            net = DiT(channels, side, cfg.width, cfg.depth, cfg.heads, classes, cfg.patch)
+        else:
+            net = UNet(channels=channels, width=cfg.width, num_classes=classes, size=side, patch=cfg.patch)
+        if ae is not None:
+            net.__dict__["autoencoder"] = ae  # used, not trained or saved (its own folder keeps it)
+        return net
 
     def prepare(self, cfg, dataset, parts):
-        """Data in model units; a reflow run trains on the (sample, noise, label) triples the pipeline hands it."""
+        """Data in model units (with --latent: the images' latents, standardised by their mean and std over the
+        training split); a reflow run trains on the (sample, noise, label) triples the pipeline hands it."""
         if "pairs" in parts:
             x0, eps, y = parts["pairs"]
             return {"x0": x0, "eps": eps}, y
-        return {"x0": dataset.normalize(dataset.x)}, dataset.y  # (N, 2) or (N, C, H, W)
+        x0 = dataset.normalize(dataset.x)  # (N, 2) or (N, C, H, W)
+        if autoencoder.SUBFOLDER in parts:
+            z = autoencoder.latents(parts[autoencoder.SUBFOLDER], x0)  # (N, C', s, s)
+            if cfg.latent_scale is None:
+                cfg.latent_shift, cfg.latent_scale = float(z.mean()), float(z.std())
+            x0 = (z - cfg.latent_shift) / cfg.latent_scale
+        return {"x0": x0}, dataset.y
 
     def draw(self, cfg, rows, generator, parts=None):
         return draw(cfg, rows, generator, (parts or {}).get("source"))
@@ -169,7 +210,11 @@ class Continuous(Family):
         return nfe
 
     def report(self, run, n, seed, likelihood=False):
-        """Bits per dimension of held-out images through the probability-flow ODE (Hutchinson), when asked."""
+        """A latent run's ceiling (its autoencoder's held-out reconstructions under the same judge); bits per
+        dimension of held-out images through the probability-flow ODE (Hutchinson), when asked."""
+        if run.latent is not None:
+            ceiling = autoencoder.ceiling(run.latent, run.dataset, run.cfg)
+            return {f"autoencoder_{k}": v for k, v in ceiling.items()}
         if not likelihood:
             return {}
         from ..likelihood import nll
@@ -180,6 +225,14 @@ class Continuous(Family):
             "bpd_stderr": result["stderr_nats"] / (result["dim"] * np.log(2)),
             "bpd_n": result["n"],
         }
+
+    def report_lines(self, run, result):
+        if "autoencoder_fid" not in result:
+            return []
+        return [
+            f"  the autoencoder's ceiling: its held-out reconstructions' FID {result['autoencoder_fid']:.4f} (floor "
+            f"{result['autoencoder_fid_floor']:.4f}), rmse {result['autoencoder_rmse']:.4f}"
+        ]
 
     def sample(self, run, n=2000, seed=0, guidance=1.0, **options):
         return sample(run, n, seed, w=guidance, **options)

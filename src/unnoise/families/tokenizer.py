@@ -57,6 +57,14 @@ class Tokenizer(TokenFamily):
     def forward_passes(self, run, nfe=None):
         return None
 
+    def reconstructions(self, run, x):
+        """Rows of a reconstruction figure for held-out images x in [0, 1]: (rows, row labels, title)."""
+        tok = run.net
+        prefixes = tok.decode_prefixes(tok.tokens(run.dataset.normalize(x)))
+        rows = [x] + [run.to_data(p) for p in prefixes]
+        labels = ["held-out"] + [f"to {p}x{p}" for p in tok.scales]
+        return rows, labels, f"tokenizer, {tok.vocab} codes: decoded from the scales up to each size"
+
     def report(self, run, n, seed, likelihood=False):
         """Reconstruction error after each prefix of scales on held-out images, and code use."""
         from ..tokenizers.multiscale import reconstruction_report
@@ -136,5 +144,13 @@ VQ = Tokenizer(
     "vq",
     "a tokenizer (VAR's multi-scale VQ-VAE)",
     # used as trained (its codebook restarts do not average well), at the batch of 128 it was measured with
-    defaults={"steps": 800, "batch_size": 128, "lr": 2e-3, "width": 16, "ema": 0.0, "warmup": 100},
+    defaults={
+        "steps": 800,
+        "batch_size": 128,
+        "lr": 2e-3,
+        "width": 16,
+        "ema": 0.0,
+        "warmup": 100,
+        "latent_channels": 16,
+    },
 )

@@ -49,8 +49,10 @@ class TokenFamily(Family):
         from ..data.images import default_size
 
         cfg.size = positive_int("size", cfg.size or default_size(cfg.data))
-        names = ("steps", "batch_size", "width", "depth", "checkpoint_every", "heads", "codebook", "latent_channels")
-        positive_settings(cfg, names)
+        if cfg.latent is not None or cfg.net is not None:
+            raise UnnoiseError(f"--latent and --net belong to diffusion, flow and edm, not {self.name}")
+        names = ("steps", "batch_size", "width", "depth", "checkpoint_every", "heads", "codebook")
+        positive_settings(cfg, names + (("latent_channels",) if cfg.latent_channels is not None else ()))
         self.check_tokens(cfg)
 
     def check_tokens(self, cfg):

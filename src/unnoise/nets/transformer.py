@@ -1,4 +1,5 @@
-"""One small transformer for both token families: raster autoregressive and VAR next-scale.
+"""One small transformer for every family: raster autoregressive, VAR next-scale, the text diffusions and, as DiT, the
+continuous families' denoiser.
 
 A sequence of L positions is split into levels (raster AR: one position per level; VAR: one scale per
 level). Position i may attend to position j when level(j) <= level(i): causal across levels,
@@ -22,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .embed import sinusoidal
+from ..errors import UnnoiseError
+from .embed import Conditioning, sinusoidal
 
 
 def level_mask(levels):
@@ -178,3 +180,58 @@ class Transformer(nn.Module):
 
     def new_cache(self):
         return [[] for _ in self.blocks]
+
+
+def grid_positions(side, width):
+    """DiT's fixed 2D sin-cos position embedding of a side x side grid of patches: (side^2, width)."""
+    quarter = width // 4
+    freqs = 10000.0 ** (-torch.arange(quarter, dtype=torch.float32) / quarter)  # (width / 4,)
+    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    angles = [pos.flatten().float()[:, None] * freqs for pos in (rows, cols)]  # (side^2, width / 4) each
+    return torch.cat([f(a) for a in angles for f in (torch.sin, torch.cos)], dim=1)  # (side^2, width)
+
+
+class DiT(nn.Module):
+    """The transformer denoiser (DiT, Peebles & Xie 2023): (B, C, H, W) images, t, y -> (B, C, H, W).
+
+    p x p patches become tokens (pixel_unshuffle, then a linear map), with fixed sin-cos positions; the blocks are
+    the ones raster AR and VAR use, bidirectional, each modulated by the time and class through adaLN-Zero; the
+    last layer, zero at the start, maps each token back to its patch."""
+
+    def __init__(self, channels=1, size=8, width=128, depth=4, heads=4, num_classes=0, patch=1):
+        super().__init__()
+        check_patch(size, patch)
+        self.patch, self.side = patch, size // patch
+        self.cond = Conditioning(width, num_classes)  # .cond: the step families wrap it (families/steps.py)
+        self.embed = nn.Linear(channels * patch**2, width)
+        self.register_buffer("pos", grid_positions(self.side, width), persistent=False)  # (T, C)
+        self.blocks = nn.ModuleList(Block(width, heads) for _ in range(depth))
+        self.norm = nn.LayerNorm(width, elementwise_affine=False)
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
+        self.out = nn.Linear(width, channels * patch**2)
+        for layer in (self.ada[1], self.out):  # DiT's zero-initialized final layer: a fresh net predicts 0
+            nn.init.zeros_(layer.weight), nn.init.zeros_(layer.bias)
+
+    def forward(self, x, t, y=None):
+        B, C, H, W = x.shape
+        cond = self.cond(t, y)  # (B, width)
+        tokens = F.pixel_unshuffle(x, self.patch).flatten(2).transpose(1, 2)  # (B, T, C p^2)
+        h = self.embed(tokens) + self.pos.to(tokens.dtype)  # (B, T, width)
+        for block in self.blocks:
+            h = block(h, cond)
+        shift, scale = self.ada(cond).chunk(2, dim=1)
+        out = self.out(modulate(self.norm(h), shift, scale))  # (B, T, C p^2)
+        return F.pixel_shuffle(out.transpose(1, 2).reshape(B, -1, self.side, self.side), self.patch)  # (B, C, H, W)
+
+
+def default_patch(size, tokens=64):
+    """The smallest patch side that divides the image and leaves at most `tokens` patches (28 -> 4: 7x7)."""
+    return next(p for p in range(1, size + 1) if size % p == 0 and (size // p) ** 2 <= tokens)
+
+
+def check_patch(size, patch):
+    """size, or one line saying which patch sides divide it."""
+    if size % patch:
+        fits = ", ".join(str(p) for p in range(1, size + 1) if size % p == 0)
+        raise UnnoiseError(f"--patch {patch} does not divide the {size}x{size} image the transformer sees; try {fits}")
+    return size

@@ -147,13 +147,8 @@ CAPTIONS = {
 
 
 def write_reconstruction(run, out, n=10):
-    """reconstruction.png for a tokenizer (vq) run: held-out images, then their decoding after each prefix of scales."""
-    tok = run.net
-    x = run.dataset.x[:n]  # (n, C, H, W) in [0, 1]
-    prefixes = tok.decode_prefixes(tok.tokens(run.dataset.normalize(x)))
-    rows = [x] + [run.to_data(p) for p in prefixes]
-    labels = ["held-out"] + [f"to {p}x{p}" for p in tok.scales]
-    title = f"tokenizer, {tok.vocab} codes: decoded from the scales up to each size"
+    """reconstruction.png for a tokenizer (vq) or autoencoder (ae) run: held-out images and their decodings."""
+    rows, labels, title = run.family.reconstructions(run, run.dataset.x[:n])  # (n, C, H, W) in [0, 1] each
     save(labelled_grid(rows, row_labels=labels, title=title), Path(out) / "reconstruction.png")
     return ["reconstruction.png"]
 
