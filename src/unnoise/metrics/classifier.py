@@ -8,7 +8,6 @@ A folder without classes trains it to tell how far an image was rotated (Gidaris
 
 import hashlib
 import json
-import os
 import re
 import sys
 import time
@@ -18,20 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import load_json, load_weights, save_json, save_tensors
+from ..checkpoint import cache_dir, load_json, load_weights, save_json, save_tensors  # classifier.cache_dir stays
 from ..data.images import default_size, load_images
 from ..errors import UnnoiseError
 
 VERSION = 4  # bump when the architecture or the training recipe changes: old caches are ignored
 FEATURES = 64
 STEPS, BATCH, LR, SEED = 2000, 128, 5e-3, 0
-
-
-def cache_dir():
-    """$UNNOISE_CACHE, else $XDG_CACHE_HOME/unnoise, else ~/.cache/unnoise."""
-    if os.environ.get("UNNOISE_CACHE"):
-        return Path(os.environ["UNNOISE_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "unnoise"
 
 
 class Classifier(nn.Module):
