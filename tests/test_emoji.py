@@ -136,3 +136,13 @@ def test_all_4495_render_into_a_3596_899_split(tmp_path, monkeypatch):
     full = emoji.load()
     assert full.shape == (ALL, 3, 64, 64) and (full.flatten(1).amin(1) < 128).all()  # none blank
     assert len({bytes(image.numpy()) for image in full}) > 4300  # 4,367 here: some flags and people share a design
+
+
+def test_the_judge_learns_rotations_and_is_cached_under_emoji(fresh, tmp_path, monkeypatch):
+    from unnoise.metrics import classifier
+
+    monkeypatch.setattr(classifier, "STEPS", 5)
+    _, info = classifier.classifier("emoji", size=16, cache=tmp_path, verbose=False)
+    assert info["task"] == "rotation" and info["channels"] == 3 and info["heldout_n"] == 9
+    assert [p.name.split("-")[1:4] for p in sorted(tmp_path.glob("*.json"))] == [["emoji", "16px", "3ch"]]
+    assert classifier.cache_dir is cache_dir

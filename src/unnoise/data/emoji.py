@@ -38,6 +38,10 @@ def load(size=RENDER):
             return _read(path, names, size)
         except UnnoiseError as err:
             print(f"unnoise: rendering the emoji again: {err}", file=sys.stderr)
+    print(
+        f"unnoise: rendering {len(names):,} OpenMoji emoji at {size}x{size}, once (cached in {path.parent})",
+        file=sys.stderr,
+    )
     x = render(names, size)
     try:
         save_tensors(path, {"images": x}, metadata={"names": " ".join(names)})
