@@ -18,6 +18,14 @@ from safetensors.torch import load_file, save_file
 from .errors import UnnoiseError
 
 
+def cache_dir():
+    """The user cache folder (the image judges, the emoji render): $UNNOISE_CACHE, else $XDG_CACHE_HOME/unnoise,
+    else ~/.cache/unnoise."""
+    if os.environ.get("UNNOISE_CACHE"):
+        return Path(os.environ["UNNOISE_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "unnoise"
+
+
 def atomic_write(path, write):
     """Call write(tmp_path) then rename over path, so a killed process never leaves half a file."""
     path = Path(path)

@@ -88,7 +88,7 @@ class TrainConfig:
     sigma_data: float = setting(1.0, "edm family: data std (default 1)", "float")  # model units: unit variance
     size: int | None = setting(
         None,
-        "images: side in pixels, a multiple of 2 (default 8 for digits, 16 for mnist (28 native), 32 for a folder)",
+        "images: side in pixels, a multiple of 2 (default 8 for digits, 16 for mnist (28 native), 32 for emoji (64 rendered) and a folder)",
         "int",
         1024,
     )

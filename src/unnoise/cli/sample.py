@@ -63,7 +63,7 @@ def add_parsers(sub):
     )
     p.add_argument("--seed", type=int, help="draw with this seed instead of the split's (images: which subset of -n)")
     p.add_argument(
-        "--size", type=positive("size"), help="images: side in pixels (default 8 digits, 16 mnist, 32 folder)"
+        "--size", type=positive("size"), help="images: side in pixels (default 8 digits, 16 mnist, 32 emoji, 32 folder)"
     )
     p.add_argument("--channels", type=int, choices=(1, 3), help="images: 1 grayscale or 3 RGB")
     p.add_argument(

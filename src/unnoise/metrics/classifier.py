@@ -3,12 +3,12 @@
 Inception features mean nothing at 8x8 or 28x28 (and need a download), so each data set gets its own
 classifier, trained on its training split with a fixed seed on first use and kept in the user cache
 folder as safetensors + JSON: $UNNOISE_CACHE, else $XDG_CACHE_HOME/unnoise, else ~/.cache/unnoise.
-A folder without classes trains it to tell how far an image was rotated (Gidaris et al. 2018) instead.
+A source without classes (emoji, or a folder without class subfolders) trains it to tell how far an image was
+rotated (Gidaris et al. 2018) instead.
 """
 
 import hashlib
 import json
-import os
 import re
 import sys
 import time
@@ -18,20 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import load_json, load_weights, save_json, save_tensors
-from ..data.images import default_size, load_images
+from ..checkpoint import cache_dir, load_json, load_weights, save_json, save_tensors  # classifier.cache_dir stays
+from ..data.images import SOURCES, default_size, load_images
 from ..errors import UnnoiseError
 
 VERSION = 4  # bump when the architecture or the training recipe changes: old caches are ignored
 FEATURES = 64
 STEPS, BATCH, LR, SEED = 2000, 128, 5e-3, 0
-
-
-def cache_dir():
-    """$UNNOISE_CACHE, else $XDG_CACHE_HOME/unnoise, else ~/.cache/unnoise."""
-    if os.environ.get("UNNOISE_CACHE"):
-        return Path(os.environ["UNNOISE_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "unnoise"
 
 
 class Classifier(nn.Module):
@@ -186,6 +179,6 @@ def _key(source, x, y, task, seed):
     digest = hashlib.sha1()
     for part in (x.numpy().tobytes(), y.numpy().tobytes(), task, VERSION, STEPS, seed):
         digest.update(part if isinstance(part, bytes) else str(part).encode())
-    label = source if source in ("digits", "mnist") else "folder-" + Path(source).resolve().name
+    label = source if source in SOURCES else "folder-" + Path(source).resolve().name
     label = re.sub(r"[^A-Za-z0-9_.-]", "_", label)
     return f"{label}-{x.shape[-1]}px-{x.shape[1]}ch-{digest.hexdigest()[:12]}"
