@@ -62,7 +62,9 @@ def main():
     parser.add_argument("--data", default="mnist")
     parser.add_argument("--size", type=int, default=28)
     parser.add_argument("--seconds", type=float, default=600.0, help="training budget of each configuration")
-    parser.add_argument("--configs", default="pixel,latent,latent-dit", help=f"comma-separated, of {', '.join(CONFIGS)}")
+    parser.add_argument(
+        "--configs", default="pixel,latent,latent-dit", help=f"comma-separated, of {', '.join(CONFIGS)}"
+    )
     parser.add_argument("--ae", help="an autoencoder run to reuse (default: train one with --ae-steps)")
     parser.add_argument("--ae-steps", type=int, default=1500)
     parser.add_argument("--n", type=int, default=1000, help="samples per guidance scale")
@@ -78,13 +80,15 @@ def main():
     torch.set_num_threads(2)
     root = Path(tempfile.mkdtemp())
     base = f"`unnoise train --data {args.data} --size {args.size} --conditional --seed {args.seed}"
-    lines = [f"- runs kept in {root}"]
+    lines = []
+    print(f"- runs kept in {root}", flush=True)
     ae = ae_seconds = None
     if any("latent" in CONFIGS[name] for name in names):
         ae, ae_seconds = autoencoder(args, root)
         rmse, ratios, accuracy = ceiling(ae, args.n)
+        took = "trained beforehand" if args.ae else f"{ae_seconds:.0f} s"
         lines.append(
-            f"- the autoencoder (`--family ae`, {ae.step} steps, {ae_seconds:.0f} s, trained once and copied into "
+            f"- the autoencoder (`--family ae`, {ae.step} steps, {took}, trained once and copied into "
             f"every latent run): held-out rmse {rmse:.4f}; its reconstructions' FID ratio "
             f"{' / '.join(f'{q:.2f}' for q in ratios)} (three judges), class accuracy {accuracy:.3f}: the ceiling"
         )

@@ -7,10 +7,22 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import pytest
 import torch
 
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # `make test` runs two processes (pytest-xdist)
+SHARED = {"test_explain": "explained", "test_browser": "explained", "test_claims": "explained"}  # one page for these
+
 
 @pytest.fixture(autouse=True)
 def _threads():
-    torch.set_num_threads(2)
+    torch.set_num_threads(max(1, 2 // WORKERS))  # two cores: both for one process, one each for two
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (--dist loadgroup) each test file runs whole in one process, so its module fixtures are
+    built once, and the files that share the explained page run in the same one."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(SHARED.get(item.path.stem, item.path.stem)))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,12 +45,15 @@ def explained(tmp_path_factory, classifier_cache):
 
     root = tmp_path_factory.mktemp("explain")
     tiny = {"width": 16, "progress": False}
+    ae = unnoise.TrainConfig(data="digits", family="ae", steps=50, width=16)
+    unnoise.train(ae, root / "ae", progress=False)  # plays no part itself: the latent run copies it
     recipes = {
         "pd": dict(data="moons", steps=200),
         "pf": dict(data="moons", family="flow", steps=200),
         "ps": dict(data="moons", family="shortcut", steps=200),
         "id": dict(data="digits", conditional=True, steps=60, width=16),
         "ia": dict(data="digits", family="ar", conditional=True, steps=30, width=16, depth=1, heads=2),
+        "il": dict(data="digits", latent=str(root / "ae"), conditional=True, steps=30, width=16),
     }
     for name, recipe in recipes.items():
         unnoise.train(unnoise.TrainConfig(**recipe), root / name, progress=tiny["progress"])

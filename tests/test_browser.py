@@ -25,7 +25,7 @@ ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "build" / "test-artifacts"
-SECTIONS = ("noise", "denoise", "why", "field", "guidance", "debate", "few", "text", "claims")
+SECTIONS = ("noise", "denoise", "why", "field", "guidance", "debate", "few", "text", "latent", "claims")
 
 
 def browser_or_skip():

@@ -64,6 +64,7 @@ def test_every_section_is_filled_from_the_runs(explained):
         "points-shortcut",
         "images-diffusion",
         "images-ar",
+        "images-latent",
     }
     noise = s["noise"]["points"]
     x0, eps = decode(noise["x0"]), decode(noise["eps"])
@@ -101,6 +102,12 @@ def test_every_section_is_filled_from_the_runs(explained):
     assert shortcut["nfe"] == [1, 2, 4, 30] and shortcut["w2"][0] < few["w2"]["curves"][0]["w2"][0]  # 1 call
     assert [c["name"] for c in few["images"]] == ["diffusion", "raster AR"] and few["images"][1]["nfe"] == [64]
     assert "points-meanflow" in few["missing_methods"]
+    latent = s["latent"]  # a digit, its 2x2x4 latent, the same noise levels in pixels and in the latent
+    image, pixel = decode(latent["image"]), decode(latent["pixel"])
+    assert image.shape == (1, 8, 8) and decode(latent["latent"]).shape == (4, 1, 2, 2)
+    assert pixel.shape == decode(latent["noised_latent"]).shape == (sections.LATENT_LEVELS, 1, 8, 8)
+    assert np.abs(pixel[0] - image).max() <= 1 / 255 and latent["t"][0] == 0  # level 0: the image itself
+    assert latent["pixel_values"] == 64 and latent["latent_values"] == 16 and latent["latent_ms"] > 0
 
 
 @pytest.mark.slow

@@ -209,3 +209,14 @@ def test_the_step_families_and_edm_take_the_transformer():
         unnoise.TrainConfig(data="digits", net="transformer", width=30)
     with pytest.raises(UnnoiseError, match="not reflow, nor distilled"):
         unnoise.TrainConfig(data="digits", family="consistency", latent="auto", teacher="x")
+
+
+def test_configs_saved_before_latents_still_load():
+    """Before --latent, every config.json held latent_channels 16 (a vq setting) and no latent or net: they load."""
+    for data, family in (("digits", "diffusion"), ("moons", "flow"), ("markov", "mdlm"), ("digits", "vq")):
+        saved = {k: v for k, v in unnoise.TrainConfig(data=data, family=family).to_dict().items()}
+        for name in ("latent", "net", "autoencoder_hash", "latent_shift", "latent_scale"):
+            saved.pop(name)
+        saved["latent_channels"] = 16
+        cfg = unnoise.TrainConfig.from_dict(saved)
+        assert cfg.latent is None and cfg.latent_channels == (16 if family == "vq" else None)

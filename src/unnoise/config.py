@@ -218,6 +218,8 @@ class TrainConfig:
         if unknown:
             raise UnnoiseError(f"config.json has unknown training settings {unknown}")
         family = families.FAMILIES.get(values.get("family", cls.family))
+        if "latent" not in values and values.get("family") != "vq":  # saved before latents: 16 meant nothing there
+            values = {k: v for k, v in values.items() if k != "latent_channels"}
         return cls(**(values if family is None else family.upgrade(values)))
 
 

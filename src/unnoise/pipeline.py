@@ -92,9 +92,8 @@ def training_data(cfg, folder, resume, data_path=None):
     if dist.is_main():
         data.keep_copy(rows_from, folder)
     if cfg.conditional and dataset.num_classes < 2:
-        raise UnnoiseError(
-            f"{cfg.data} has no classes (put images in one subfolder per class); train it without --conditional"
-        )
+        how = "" if cfg.data in data.images.SOURCES else " (put images in one subfolder per class)"
+        raise UnnoiseError(f"{cfg.data} has no classes{how}; train it without --conditional")
     return dataset, rows_from
 
 

@@ -28,6 +28,7 @@ ROLES = {
     "images-shortcut": {"data": "digits", "family": "shortcut", "conditional": True},
     "text-ar": {"data": "kjv", "family": "ar"},
     "text-mdlm": {"data": "kjv", "family": "mdlm"},
+    "images-latent": {"data": "mnist", "size": 28, "family": "diffusion", "conditional": True, "latent": "auto"},
 }
 # the page's budget -> training seconds per role (the quick page is `make demo`: about 4 minutes on 2 cores in all)
 BUDGETS = {
@@ -51,6 +52,7 @@ BUDGETS = {
         "images-shortcut": 180,
         "text-ar": 300,
         "text-mdlm": 300,
+        "images-latent": 300,
     },
 }
 # the page's budget -> role -> settings over ROLES for that budget: in 25 s a 2-block raster AR learns digits

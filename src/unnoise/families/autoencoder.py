@@ -40,6 +40,8 @@ class KLAutoencoder(Family):
                 "(diffusion, flow, edm with --latent RUN), not the autoencoder itself"
             )
         cfg.size = int(cfg.size or default_size(cfg.data))
+        if cfg.channels not in (None, 1, 3):
+            raise UnnoiseError(f"channels must be 1 (grayscale) or 3 (RGB), got {cfg.channels}")
         positive_settings(cfg, ("size", "steps", "batch_size", "width", "latent_channels", "checkpoint_every"))
 
     def build(self, cfg, num_classes=0, parts=None):

@@ -185,7 +185,7 @@ class Continuous(Family):
 
     def role(self, run):
         if run.images:
-            return "images-diffusion"
+            return "images-latent" if run.latent is not None else "images-diffusion"
         if self.reflows and run.cfg.coupling != "independent":
             return "points-reflow" if run.cfg.coupling == "reflow" else "points-ot"
         return "points-flow" if self.reflows else "points-diffusion"

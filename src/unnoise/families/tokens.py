@@ -37,7 +37,7 @@ class TokenFamily(Family):
             raise UnnoiseError(f"--time-density belongs to diffusion and flow, not the {self.name} family")
         if kind not in self.kinds:
             raise UnnoiseError(
-                f"the {self.name} family models images (digits, mnist or a folder), "
+                f"the {self.name} family models images (digits, mnist, emoji or a folder), "
                 f"not the 2D set {cfg.data!r}; for points use diffusion, flow or edm"
             )
         if cfg.schedule is not None or cfg.prediction is not None or cfg.patch is not None:

@@ -504,9 +504,29 @@ function liveText(data, boxes) {
   });
 }
 
+// 9. why latent? an image, its latent and its decoding; the same noise level in pixels and in the latent
+function drawLatent(data) {
+  if (data.missing) return missing("latent-missing", data.missing);
+  const one = (id, item, cell) => images($(id), dec(item), 0, 1, 1, cell, null);
+  one("latent-image", data.image, 6); one("latent-rebuilt", data.reconstruction, 6);
+  const maps = dec(data.latent);
+  images($("latent-maps"), maps, 0, maps.shape[0], maps.shape[0], 12, null);
+  const pixel = dec(data.pixel), noised = dec(data.noised_latent), last = data.t.length - 1;
+  const draw = (k) => {
+    images($("latent-pixel"), pixel, k, 1, 1, 6, null);
+    images($("latent-noised"), noised, k, 1, 1, 6, null);
+    say("latent-now", `t = ${fmt(data.t[k])}`);
+  };
+  const s = slider("latent-level", last, 0, draw);
+  player(s, 2);
+  say("latent-cost", `${data.data}: a pixel U-Net sees ${data.pixel_values} numbers per image and costs ` +
+      `${data.pixel_ms.toFixed(2)} ms per image a call; this latent ${data.net} sees ${data.latent_values} and ` +
+      `costs ${data.latent_ms.toFixed(2)} ms (batch 32, forward pass, measured when the page was made).`);
+}
+
 // ---- every section on the page, by its key (its <section id>, its key in bundle.sections) ----------------------
 const SECTIONS = {noise: drawNoise, denoise: drawDenoise, why: drawWhy, field: drawField, guidance: drawGuidance,
-                  debate: drawDebate, few: drawFew, text: drawText, claims: drawClaims};
+                  debate: drawDebate, few: drawFew, text: drawText, latent: drawLatent, claims: drawClaims};
 document.querySelectorAll("main > section").forEach((el) => {
   try {
     if (!SECTIONS[el.id]) throw new Error(`page.js draws no section ${el.id}`);

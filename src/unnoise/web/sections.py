@@ -51,7 +51,7 @@ class Params:
     guidance: tuple = (0.0, 1.0, 2.0, 4.0)  # the guidance weights of section 5
     quality_n: int | None = None  # samples behind each accuracy / FID figure (None: as many as held-out images)
     w2_n: int = measure.W2_N  # points behind each W2 figure (and its floor)
-    claims: str | Path | None = None  # a folder written by `unnoise claims`, for section 9's table
+    claims: str | Path | None = None  # a folder written by `unnoise claims`, for section 10's table
     text_length: int = 160  # characters of the passage section 8 writes
     text_steps: int = 64  # mdlm's and duo's steps for it
     text_samples: int = 16  # samples behind section 8's judge
@@ -465,7 +465,73 @@ def text(runs, params, earlier):
     return {"panels": panels, "mask": MASK, "missing_methods": missing(gone) if gone else None}
 
 
-# ---- 9. the claims -----------------------------------------------------------------------------------------
+# ---- 9. why latent? -----------------------------------------------------------------------------------------
+
+LATENT_LEVELS = 7  # noise levels the latent section's slider steps through
+
+
+def latent_maps(z):
+    """The latent's channels side by side as grey images, each stretched to [0, 1]: (C, 1, s, s)."""
+    z = z[0][:, None]  # (C, 1, s, s)
+    lo, hi = z.amin((1, 2, 3), keepdim=True), z.amax((1, 2, 3), keepdim=True)
+    return (z - lo) / (hi - lo).clamp(min=1e-6)
+
+
+def step_ms(net, shape, num_classes, batch=32, repeats=5):
+    """Milliseconds per image of one forward pass of net on a batch of noise of shape (the cost of a step)."""
+    import time
+
+    x, t = torch.randn(batch, *shape), torch.rand(batch)
+    y = torch.zeros(batch, dtype=torch.long) if num_classes else None
+    with torch.no_grad():
+        net(x, t, y)  # warm-up
+        start = time.perf_counter()
+        for _ in range(repeats):
+            net(x, t, y)
+    return (time.perf_counter() - start) / repeats / batch * 1000
+
+
+def latent(runs, params, earlier):
+    """An image, its latent and its reconstruction; the same noise level in pixel and in latent space; the cost of
+    a network call on each (the pixel U-Net built, untrained, at the size the pixel default trains)."""
+    run = runs.get("images-latent")
+    if run is None:
+        return {"missing": missing(["images-latent"])}
+    from ..families.autoencoder import latents
+    from ..nets.unet import UNet, default_patch
+
+    x = run.dataset.x[:1]  # (1, C, H, W) in [0, 1]
+    z = (latents(run.latent, x * 2 - 1) - run.cfg.latent_shift) / run.cfg.latent_scale  # (1, C', s, s), unit variance
+    path, generator = run.path, torch.Generator().manual_seed(0)
+    ts = torch.linspace(0, 0.9 * float(path.t_max), LATENT_LEVELS, dtype=torch.float64)
+    pixel_noise, latent_noise = torch.randn(x.shape, generator=generator), torch.randn(z.shape, generator=generator)
+    pixel, latent_frames = [], []
+    for t in ts:
+        a, s = float(path.alpha(t)), float(path.sigma(t))
+        pixel.append(((a * (x * 2 - 1) + s * pixel_noise) * 0.5 + 0.5).clamp(0, 1)[0])
+        latent_frames.append(run.to_data(a * z + s * latent_noise)[0])
+    C, size = run.cfg.channels, run.cfg.size
+    unet = UNet(channels=C, width=32, num_classes=run.num_classes, size=size, patch=default_patch(size)).eval()
+    cost = {
+        "pixel_ms": step_ms(unet, (C, size, size), run.num_classes),
+        "latent_ms": step_ms(run.net, run.shape, run.num_classes if run.cfg.conditional else 0),
+        "pixel_values": C * size * size,
+        "latent_values": int(torch.tensor(run.shape).prod()),
+    }
+    return {
+        "image": encode.images(x[0]),
+        "latent": encode.images(latent_maps(z)),
+        "reconstruction": encode.images(run.to_data(z)[0]),
+        "pixel": encode.images(torch.stack(pixel)),
+        "noised_latent": encode.images(torch.stack(latent_frames)),
+        "t": [round(float(t), 3) for t in ts],
+        "net": run.cfg.net,
+        "data": f"{run.trained_on} {size}x{size}",
+        **cost,
+    }
+
+
+# ---- 10. the claims ----------------------------------------------------------------------------------------
 
 
 def claims_table(folder):
@@ -492,5 +558,6 @@ SECTIONS = (
     Section("debate", "6. The debate: line by line, coarse to fine, or everywhere at once", IMAGE_ROLES, debate),
     Section("few", "7. How few steps?", FEW_ROLES, few),
     Section("text", "8. The same, on text", TEXT_ROLES, text),
-    Section("claims", "9. The claims", (), claims),
+    Section("latent", "9. Why latent?", ("images-latent",), latent),
+    Section("claims", "10. The claims", (), claims),
 )
