@@ -163,7 +163,7 @@ def test_patches_fold_pixels_into_channels_and_back():
         unnoise.TrainConfig(data="mnist", size=26)
     with pytest.raises(UnnoiseError, match="--patch belong to diffusion, flow and edm"):
         unnoise.TrainConfig(data="digits", family="vq", patch=2)
-    with pytest.raises(UnnoiseError, match="--patch are for image data"):
+    with pytest.raises(UnnoiseError, match="--patch, --net and --latent are for image data"):
         unnoise.TrainConfig(data="moons", patch=2)
 
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 import unnoise
+from unnoise.cli import main
 from unnoise.errors import UnnoiseError
-from unnoise.families.autoencoder import latents, reconstruct
+from unnoise.families.autoencoder import AE, latents, reconstruct
 from unnoise.losses import denoising_loss
 from unnoise.nets.autoencoder import Autoencoder, latent_side
 from unnoise.nets.transformer import DiT, default_patch, grid_positions
@@ -21,11 +22,12 @@ def cli(*args):
     return subprocess.run([sys.executable, "-m", "unnoise", *map(str, args)], capture_output=True, text=True)
 
 
-def refused(result, *words):
-    """Exit 2, one line, no traceback, naming every word."""
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+def refused(capsys, args, *words):
+    """`unnoise ARGS` in this process: exit 2, one line on stderr, naming every word."""
+    capsys.readouterr()
+    assert main([str(a) for a in args]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
     for word in words:
         assert word in lines[0], lines[0]
 
@@ -100,6 +102,8 @@ def runs(tmp_path_factory):
     """An autoencoder of digits (300 steps), a latent U-Net run copied onto it and a latent DiT run with its own."""
     root = tmp_path_factory.mktemp("latent")
     ae = unnoise.pipeline.train(unnoise.TrainConfig(data="digits", family="ae", steps=300), root / "ae", progress=False)
+    brief = pytest.MonkeyPatch()
+    brief.setitem(AE.defaults, "steps", 100)  # what --latent auto trains, kept short here
     unet = unnoise.pipeline.train(
         unnoise.TrainConfig(data="digits", latent=str(root / "ae"), steps=150, conditional=True),
         root / "unet",
@@ -110,6 +114,7 @@ def runs(tmp_path_factory):
         root / "dit",
         progress=False,
     )
+    brief.undo()
     return root, ae, unet, dit
 
 
@@ -168,27 +173,22 @@ def test_a_latent_run_refuses_a_changed_autoencoder(runs, tmp_path):
 
 
 @pytest.mark.slow
-def test_bad_input_of_latent_runs_is_one_line_and_exit_2(runs, tmp_path):
+def test_bad_input_of_latent_runs_is_one_line_and_exit_2(runs, tmp_path, capsys):
     root, _, _, _ = runs
-    refused(cli("train", "--data", "mnist", "--latent", root / "ae", "--out", tmp_path / "a"), "digits", "mnist")
-    refused(cli("train", "--data", "digits", "--latent", root / "unet", "--out", tmp_path / "b"), "not an autoencoder")
-    refused(
-        cli("train", "--data", "digits", "--latent", tmp_path / "none", "--out", tmp_path / "c"), "not an autoencoder"
-    )
-    refused(
-        cli("train", "--data", "digits", "--size", "16", "--latent", root / "ae", "--out", tmp_path / "d"),
-        "8x8",
-        "16x16",
-    )
-    refused(cli("sample", root / "ae", "--out", tmp_path / "x.png"), "does not sample")
-    refused(
-        cli("train", "--data", "digits", "--net", "transformer", "--patch", "3", "--out", tmp_path / "e"), "--patch 3"
-    )
-    refused(cli("train", "--data", "moons", "--latent", "auto", "--out", tmp_path / "f"), "for image data")
-    refused(cli("train", "--data", "digits", "--family", "ar", "--latent", "auto", "--out", tmp_path / "g"), "--latent")
-    refused(cli("train", "--data", "digits", "--latent-channels", "8", "--out", tmp_path / "h"), "--latent auto")
-    refused(cli("likelihood", root / "unet"), "latents")
+    ae, out = root / "ae", tmp_path / "x"
+    refused(capsys, ["train", "--data", "mnist", "--latent", ae, "--out", out], "digits", "mnist")
+    refused(capsys, ["train", "--data", "digits", "--latent", root / "unet", "--out", out], "not an autoencoder")
+    refused(capsys, ["train", "--data", "digits", "--latent", tmp_path / "none", "--out", out], "not an autoencoder")
+    refused(capsys, ["train", "--data", "digits", "--size", "16", "--latent", ae, "--out", out], "8x8", "16x16")
+    refused(capsys, ["sample", ae, "--out", tmp_path / "x.png"], "does not sample")
+    refused(capsys, ["train", "--data", "digits", "--net", "transformer", "--patch", "3", "--out", out], "--patch 3")
+    refused(capsys, ["train", "--data", "moons", "--latent", "auto", "--out", out], "for image data")
+    refused(capsys, ["train", "--data", "digits", "--family", "ar", "--latent", "auto", "--out", out], "--latent")
+    refused(capsys, ["train", "--data", "digits", "--latent-channels", "8", "--out", out], "--latent auto")
+    refused(capsys, ["likelihood", root / "unet"], "latents")
     assert not any(tmp_path.glob("*/config.json"))  # nothing written
+    result = cli("sample", ae, "--out", tmp_path / "y.png")  # the console script: exit 2, no traceback
+    assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
 @pytest.mark.slow

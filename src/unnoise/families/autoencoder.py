@@ -26,6 +26,7 @@ class KLAutoencoder(Family):
     """It encodes and decodes; it does not sample."""
 
     generates: bool = False
+    discrete: bool = True  # no Gaussian path, sampler or NFE: like a tokenizer, it draws nothing
     kinds: tuple = ("images",)
 
     def check(self, cfg, kind):

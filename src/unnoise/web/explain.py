@@ -86,6 +86,11 @@ def run_metric(run, out):
     for curve in out.get("few", {}).get("images", []):
         if curve["run"] == str(run.folder):
             return f"FID {curve['ratio'][0]:.2f} x its held-out floor at {curve['nfe'][0]} network call(s)"
+    quality = out.get("latent", {}).get("quality")
+    if quality is not None and quality["run"] == str(run.folder):
+        return (
+            f"FID {quality['fid']:.2f} beside a held-out floor of {quality['floor']:.2f} (ratio {quality['ratio']:.2f})"
+        )
     for panel in out.get("text", {}).get("panels", []):
         if panel["run"] == str(run.folder):
             floor = panel.get("bits_per_char_floor")

@@ -521,7 +521,9 @@ function drawLatent(data) {
   player(s, 2);
   say("latent-cost", `${data.data}: a pixel U-Net sees ${data.pixel_values} numbers per image and costs ` +
       `${data.pixel_ms.toFixed(2)} ms per image a call; this latent ${data.net} sees ${data.latent_values} and ` +
-      `costs ${data.latent_ms.toFixed(2)} ms (batch 32, forward pass, measured when the page was made).`);
+      `costs ${data.latent_ms.toFixed(2)} ms (batch 32, forward pass, measured when the page was made). ` +
+      `Its samples: FID ${data.quality.fid.toFixed(2)} beside a held-out floor of ${data.quality.floor.toFixed(2)}` +
+      (data.quality.accuracy === null ? "." : `, class accuracy ${data.quality.accuracy.toFixed(3)}.`));
 }
 
 // ---- every section on the page, by its key (its <section id>, its key in bundle.sections) ----------------------

@@ -518,7 +518,9 @@ def latent(runs, params, earlier):
         "pixel_values": C * size * size,
         "latent_values": int(torch.tensor(run.shape).prod()),
     }
+    quality = measure.image_quality(run, params.quality_n, params.nfe)
     return {
+        "quality": {**quality, "run": str(run.folder)},
         "image": encode.images(x[0]),
         "latent": encode.images(latent_maps(z)),
         "reconstruction": encode.images(run.to_data(z)[0]),
