@@ -21,14 +21,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/unnoise explain --budget quick --out page
 
-# the house first (lint, format, the layers of .importlinter), then every test
+# the house first (lint, format, the layers of .importlinter), then every test, in two processes (pytest-xdist)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-# the same house checks, then every test not marked slow (about 100 s on 2 cores; `make test` about 13 minutes)
+# the same house checks, then every test not marked slow (about 100 s on 2 cores; `make test` about 12 minutes)
 test-fast: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
