@@ -40,6 +40,7 @@ def classifier_cache(tmp_path_factory):
 def explained(tmp_path_factory, classifier_cache):
     """A page written by `unnoise explain --runs` from tiny runs of most roles (path, runs by role)."""
     import unnoise
+    from unnoise import snapshots
     from unnoise.web import explain
     from unnoise.web.sections import Params
 
@@ -56,7 +57,8 @@ def explained(tmp_path_factory, classifier_cache):
         "il": dict(data="digits", latent=str(root / "ae"), conditional=True, steps=30, width=16),
     }
     for name, recipe in recipes.items():
-        unnoise.train(unnoise.TrainConfig(**recipe), root / name, progress=tiny["progress"])
+        kept = [snapshots.Snapshots(root / name)] if name in ("pf", "id") else []  # section 10 replays them
+        unnoise.train(unnoise.TrainConfig(**recipe), root / name, progress=tiny["progress"], hooks=kept)
     small = Params(guidance=(1.0, 3.0), quality_n=100, w2_n=300, nfe=8)
     page = explain.explain(root / "page", [str(root / name) for name in recipes], params=small)
     return page, root

@@ -25,7 +25,7 @@ ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "build" / "test-artifacts"
-SECTIONS = ("noise", "denoise", "why", "field", "guidance", "debate", "few", "text", "latent", "claims")
+SECTIONS = ("noise", "denoise", "why", "field", "guidance", "debate", "few", "text", "latent", "learn", "claims")
 
 
 def browser_or_skip():
@@ -86,7 +86,7 @@ def move(page, slider_id, value):
 
 
 def check_sections(page):
-    """Every section is drawn: a non-blank canvas, or its 'not on this page yet' note."""
+    """Every section is drawn: a non-blank canvas, a filled table, or its 'not on this page yet' note."""
     for key in SECTIONS:
         drawn = page.evaluate(f"""(() => {{
             const s = document.getElementById('{key}');
@@ -94,7 +94,7 @@ def check_sections(page):
             const blank = document.createElement('canvas');
             const painted = [...s.querySelectorAll('canvas')].some((c) => {{
                 blank.width = c.width; blank.height = c.height; return c.toDataURL() !== blank.toDataURL(); }});
-            return painted || note;
+            return painted || note || s.querySelectorAll('tbody tr').length > 0;
         }})()""")
         assert drawn, f"section {key} shows nothing"
 

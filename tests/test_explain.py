@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import unnoise
+from unnoise import claims as claim_set
 from unnoise import recipes
 from unnoise.cli import main
 from unnoise.web import encode, explain, sections
@@ -94,7 +95,10 @@ def test_every_section_is_filled_from_the_runs(explained):
     frames = decode(debate["panels"][0]["frames"])  # (classes, F, 1, 8, 8)
     assert frames.shape[0] == 10 and frames.shape[1] >= 2
     assert [r["nfe"] for r in debate["table"]] == [64, F]
-    assert "claims" in s["claims"]["missing"]
+    rows = {r["name"]: r for r in s["claims"]["rows"]}  # no claims folder: the page measures the quick ones
+    assert set(rows) == set(claim_set.CLAIMS)
+    assert rows["perpendicular"]["ours"] and rows["one-idea"]["ours"] and not rows["perpendicular"].get("later")
+    assert rows["audio"]["later"] and "--only audio" in rows["audio"]["verdict"] and not rows["audio"]["ours"]
     few = s["few"]
     assert [p["name"] for p in few["panels"]] == ["flow matching", "shortcut model"] and few["nfe"] == [1, 2, 4, 30]
     assert all(decode(p["samples"]).shape == (4, sections.POINTS, 2) for p in few["panels"])
@@ -102,6 +106,17 @@ def test_every_section_is_filled_from_the_runs(explained):
     assert shortcut["nfe"] == [1, 2, 4, 30] and shortcut["w2"][0] < few["w2"]["curves"][0]["w2"][0]  # 1 call
     assert [c["name"] for c in few["images"]] == ["diffusion", "raster AR"] and few["images"][1]["nfe"] == [64]
     assert "points-meanflow" in few["missing_methods"]
+    learn = s["learn"]["panels"]  # the flow and the digits run at 1, 5, 20 and 100 % of training
+    assert [p["role"] for p in learn] == ["points-flow", "images-diffusion"]
+    assert [m["fraction"] for m in learn[0]["marks"]] == [0.01, 0.05, 0.2, 1.0]
+    assert [m["step"] for m in learn[0]["marks"]] == [2, 10, 40, 200] and [m["step"] for m in learn[1]["marks"]][
+        -1
+    ] == 60
+    assert decode(learn[0]["samples"]).shape == (4, sections.POINTS, 2)
+    assert decode(learn[1]["samples"]).shape == (4, 10, 1, 8, 8)
+    assert learn[0]["marks"][0]["ratio"] > 2 * learn[0]["marks"][-1]["ratio"]  # 2 steps in: far from the moons
+    assert learn[1]["marks"][-1]["value"] == curve[0]["fid"]  # the end is section 5's w = 1
+    assert len(learn[0]["loss"]["step"]) == 200 and learn[0]["loss"]["loss"][0] > learn[0]["loss"]["loss"][-1]
     latent = s["latent"]  # a digit, its 2x2x4 latent, the same noise levels in pixels and in the latent
     image, pixel = decode(latent["image"]), decode(latent["pixel"])
     assert image.shape == (1, 8, 8) and decode(latent["latent"]).shape == (4, 1, 2, 2)
@@ -193,3 +208,19 @@ def test_a_budget_trains_its_roles_once_then_reuses_them(tmp_path, monkeypatch, 
     assert f"reusing {tmp_path / 'runs' / 'points-reflow'} " in capsys.readouterr().out
     assert {r: run.step for r, run in again.items()} == {r: run.step for r, run in runs.items()}
     assert (runs["points-reflow"].folder / "pairs.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_a_budget_times_a_stage_and_the_run_it_feeds_takes_it(tmp_path, monkeypatch):
+    """The quick budget's autoencoder is a role of its own: trained for its seconds, copied into the latent run
+    (hash pinned), left out of the page's roles, and its command comes first in the run's stamp."""
+    monkeypatch.setitem(recipes.BUDGETS, "tiny", {"images-ae": 1, "images-latent": 1})
+    small = {"data": "digits", "size": None, "width": 16}
+    monkeypatch.setitem(recipes.RECIPES, "tiny", {"images-ae": small, "images-latent": small})
+    runs = recipes.train_budget("tiny", tmp_path)
+    assert set(runs) == {"images-latent"}
+    stage, run = tmp_path / "runs" / "images-ae", runs["images-latent"]
+    copy = json.loads((run.folder / "autoencoder" / "config.json").read_text())
+    assert run.cfg.latent == str(stage) and run.cfg.autoencoder_hash and copy["step"] == unnoise.Run.load(stage).step
+    command = explain.train_command(run)
+    assert command.startswith("unnoise train --data digits --family ae") and f"--latent {stage}" in command

@@ -107,33 +107,42 @@ def test_sample_draws_match_the_real_class_counts():
 
 @pytest.fixture(scope="module")
 def cache(classifier_cache):
-    """The session's cache, with the digits classifier trained in it once."""
+    """The session's cache (the digits judge itself ships in the package: nothing is trained for it)."""
     clf.classifier("digits", cache=classifier_cache, verbose=False)
     return classifier_cache
 
 
-@pytest.mark.slow
-def test_digits_classifier_is_accurate_and_cached_without_pickles(cache):
-    files = sorted(p.name for p in cache.iterdir())
-    assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".safetensors")
-    info = json.loads((cache / files[0]).read_text())
+def shipped_files():
+    from importlib import resources
+
+    folder = resources.files("unnoise.metrics").joinpath(clf.SHIPPED)
+    return sorted((p for p in folder.iterdir() if p.name.startswith("classifier-digits-")), key=lambda p: p.name)
+
+
+def test_digits_classifier_is_accurate_and_shipped_without_pickles(cache):
+    files = shipped_files()
+    assert len(files) == 2 and files[0].name.endswith(".json") and files[1].name.endswith(".safetensors")
+    info = json.loads(files[0].read_text())
     assert info["heldout_accuracy"] >= 0.988 and info["heldout_n"] == 359 and info["task"] == "classes"  # 0.994 here
     x, y, _ = load_images("digits", "heldout")
     net, again = clf.classifier("digits", cache=cache)
-    assert again == info  # loaded, not retrained
+    assert again == info and not any(cache.glob("classifier-digits-*"))  # loaded, not retrained
     assert float((clf.predict(net, x) == y).float().mean()) == pytest.approx(info["heldout_accuracy"])
 
 
 @pytest.mark.slow
-def test_a_corrupt_cache_is_retrained(cache, tmp_path, monkeypatch):
-    for path in cache.iterdir():
+def test_a_corrupt_cache_is_retrained(tmp_path, monkeypatch):
+    """Without a shipped judge, a cached file that does not load is trained again, in one line, not a traceback."""
+    files = shipped_files()
+    for path in files:
         (tmp_path / path.name).write_bytes(
-            path.read_bytes()[:100] if path.suffix == ".safetensors" else path.read_bytes()
+            path.read_bytes()[:100] if path.name.endswith(".safetensors") else path.read_bytes()
         )
+    monkeypatch.setattr(clf, "SHIPPED", "no-such-folder")
     trained = []
     monkeypatch.setattr(clf, "train", lambda x, y, k, **kw: trained.append(1) or clf.Classifier(x.shape[1], k))
     _, info = clf.classifier("digits", cache=tmp_path, verbose=False)
-    assert trained == [1] and (tmp_path / next(p.name for p in cache.iterdir() if p.suffix == ".json")).exists()
+    assert trained == [1] and (tmp_path / files[0].name).exists()
 
 
 @pytest.mark.slow
@@ -177,3 +186,25 @@ def test_the_judge_does_not_depend_on_what_ran_before_it():
         torch.manual_seed(before)
         nets.append(clf.train(x, y, 10, steps=20).state_dict())
     assert all(torch.equal(nets[0][k], nets[1][k]) for k in nets[0])
+
+
+@pytest.mark.parametrize("source,size", [("digits", 8), ("mnist", 28)])
+def test_the_shipped_judges_match_todays_recipe_and_data(source, size, tmp_path):
+    """The judges in the package are found under the key today's data and recipe give, and load without training."""
+    from importlib import resources
+
+    x, y, _ = load_images(source, "train", size)
+    key = clf._key(source, x, y, "classes", clf.SEED)
+    shipped = resources.files("unnoise.metrics").joinpath(clf.SHIPPED)
+    assert shipped.joinpath(f"classifier-{key}.safetensors").is_file(), "retrain and ship the judge: its recipe moved"
+    net, info = clf.classifier(source, size, cache=tmp_path, verbose=False)  # an empty cache: no training
+    assert not list(tmp_path.iterdir()) and info["heldout_accuracy"] > 0.98 and info["steps"] == clf.STEPS
+
+
+def test_leaving_out_kid_changes_no_other_figure():
+    """The page's and benchmarks' brief report is the full one less KID, figure for figure."""
+    x, y, _ = load_images("digits", "heldout")
+    noisy = (x + 0.2 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    full, brief = report(noisy, y, verbose=False), report(noisy, y, verbose=False, kid_too=False)
+    assert "kid" not in brief and "kid" in full
+    assert brief == {k: v for k, v in full.items() if not k.startswith("kid")}

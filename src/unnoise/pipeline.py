@@ -160,10 +160,10 @@ def write_pairs(source, folder, pairs=20000, seed=0):
     return run
 
 
-def get_or_train(cfg, folder, seconds=None, progress=True, base=None, pairs=None):
+def get_or_train(cfg, folder, seconds=None, progress=True, base=None, pairs=None, hooks=()):
     """The run in folder if it holds one; else cfg trained there (for `seconds` of wall time when given: steps
     then only cap it if cfg was given them). base, pairs: a reflow's flow run and its (noise, sample) pair count,
-    for a cfg with coupling 'reflow' (cfg.steps: its steps)."""
+    for a cfg with coupling 'reflow' (cfg.steps: its steps); hooks: train.train's."""
     folder = Path(folder)
     if (folder / "config.json").exists():
         run = Run.load(folder)
@@ -176,4 +176,4 @@ def get_or_train(cfg, folder, seconds=None, progress=True, base=None, pairs=None
         if base is None:
             raise UnnoiseError(f"{folder}: a reflow run starts from a flow run; name it (base)")
         return reflow(base, folder, pairs=pairs or 20000, steps=cfg.steps, seed=cfg.seed, progress=progress)
-    return train(cfg, folder, seconds=seconds, progress=progress)
+    return train(cfg, folder, seconds=seconds, progress=progress, hooks=hooks)

@@ -13,6 +13,7 @@ from .config import TrainConfig
 from .errors import UnnoiseError, choose
 from .pipeline import get_or_train
 from .run import Run
+from .snapshots import Snapshots
 
 # role -> the training recipe of the run that plays it (reflow starts from points-flow)
 ROLES = {
@@ -29,15 +30,31 @@ ROLES = {
     "text-ar": {"data": "kjv", "family": "ar"},
     "text-mdlm": {"data": "kjv", "family": "mdlm"},
     "images-latent": {"data": "mnist", "size": 28, "family": "diffusion", "conditional": True, "latent": "auto"},
+    # the parts trained apart (VAR's tokenizer, the latent autoencoder): a budget that names one times it, and
+    # the run it feeds takes it (STAGES) instead of training its own for the family's default steps
+    "images-vq": {"data": "digits", "family": "vq"},
+    "images-ae": {"data": "digits", "family": "ae"},
 }
-# the page's budget -> training seconds per role (the quick page is `make demo`: about 4 minutes on 2 cores in all)
+STAGES = {"images-var": ("tokens", "images-vq"), "images-latent": ("latent", "images-ae")}  # role -> (setting, stage)
+# the page's budget -> training seconds per role, in order (a stage before the run it feeds; the quick page is
+# `make demo`: every section in under 5 minutes on 2 cores, docs/explainer.md)
 BUDGETS = {
     "quick": {
-        "points-diffusion": 20,
-        "points-flow": 15,
-        "images-diffusion": 50,
-        "images-ar": 25,
-        "points-shortcut": 15,
+        "points-diffusion": 10,
+        "points-flow": 10,
+        "points-ot": 6,
+        "points-reflow": 1,  # reflow counts steps (REFLOW), not seconds
+        "points-shortcut": 8,
+        "points-meanflow": 8,
+        "images-diffusion": 30,
+        "images-ar": 15,
+        "images-vq": 20,
+        "images-var": 15,
+        "images-shortcut": 12,
+        "text-ar": 12,
+        "text-mdlm": 12,
+        "images-ae": 10,
+        "images-latent": 12,
     },
     "full": {
         "points-diffusion": 90,
@@ -57,12 +74,22 @@ BUDGETS = {
 }
 # the page's budget -> role -> settings over ROLES for that budget: in 25 s a 2-block raster AR learns digits
 # (accuracy 0.91 at 1,160 steps) where the family's 3 blocks reach 0.81 (docs/performance.md, "Raster AR and VAR")
-RECIPES = {"quick": {"images-ar": {"depth": 2}}}
+RECIPES = {
+    "quick": {
+        "images-ar": {"depth": 2},
+        "images-var": {"depth": 2},
+        "text-ar": {"context": 64},  # 4x the steps of 256 characters in the same seconds
+        "text-mdlm": {"context": 64},
+        "images-ae": {"data": "digits", "size": None},
+        "images-latent": {"data": "digits", "size": None},
+    }
+}
 # `unnoise claims` (quick, or the full set) -> training seconds per role its claims may need
 CLAIM_BUDGETS = {
     "quick": {"points-flow": 10, "images-diffusion": 40},
     "full": {"points-flow": 60, "images-diffusion": 180},
 }
+LEARN_ROLES = ("points-flow", "images-diffusion")  # the runs that keep snapshots (snapshots.py) for the page
 REFLOW = {"pairs": 5000, "min_steps": 200}  # reflow's (noise, sample) pairs, and its least training steps
 
 
@@ -94,7 +121,8 @@ def train_role(role, seconds, folder, runs, recipe=None):
     (recipe: settings over the role's own). runs: the roles trained so far (reflow starts from points-flow)."""
     cfg = TrainConfig(**{**ROLES[role], **(recipe or {})})
     if cfg.coupling != "reflow":
-        return get_or_train(cfg, folder, seconds=seconds)
+        keep = [Snapshots(folder, seconds)] if role in LEARN_ROLES else []  # what "watch it learn" replays
+        return get_or_train(cfg, folder, seconds=seconds, hooks=keep)
     source = runs.get("points-flow")
     if source is None:
         raise UnnoiseError("points-reflow starts from points-flow; give the budget a points-flow run too")
@@ -103,8 +131,14 @@ def train_role(role, seconds, folder, runs, recipe=None):
 
 
 def train_budget(budget, out):
-    """{role: Run} for every role the page's budget names, trained in order (reflow after its flow)."""
+    """{role: Run} for every role the page's budget names, trained in order (reflow after its flow, a stage before
+    the run it feeds); the stages themselves play no part on the page and are left out."""
     runs = {}
     for role, seconds in BUDGETS[choose("budget", budget, tuple(BUDGETS))].items():
-        runs[role] = train_role(role, seconds, Path(out) / "runs" / role, runs, RECIPES.get(budget, {}).get(role))
-    return runs
+        recipe = dict(RECIPES.get(budget, {}).get(role, {}))
+        setting, stage = STAGES.get(role, (None, None))
+        if stage in runs:
+            recipe[setting] = str(runs[stage].folder)
+        runs[role] = train_role(role, seconds, Path(out) / "runs" / role, runs, recipe)
+    stages = {stage for _, stage in STAGES.values()}
+    return {role: run for role, run in runs.items() if role not in stages}

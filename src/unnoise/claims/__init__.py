@@ -3,7 +3,8 @@
 A claim is a module with NAME, TITLE, ROLES (the runs it needs, as the explainer page names them),
 measure(runs, quick) -> numbers (measure(runs, quick, folder) for a claim with TRAINS, which trains its own runs
 into OUT/runs/NAME), figure(numbers, path) -> a matplotlib figure, row(numbers) -> the
-claims table's row. The runs are trained (or reused) as `unnoise explain` does (unnoise.recipes), into
+claims table's row, and QUICK_SECONDS (what --quick took, past training the page's runs). The explainer page
+measures the quick ones itself (on_page). The runs are trained (or reused) as `unnoise explain` does (unnoise.recipes), into
 OUT/runs/ROLE, or taken from --runs. Every function here works on your own runs from Python as well.
 """
 
@@ -32,6 +33,7 @@ CLAIMS = {
     m.NAME: m
     for m in (decision, geometry, projection, same_idea, spectral, generalise, efficiency, one_step, audio, one_network)
 }
+PAGE_SECONDS = 10  # the page measures a claim itself when it takes at most this long with --quick (QUICK_SECONDS)
 PLANNED = {}  # claims of the issue not built yet, and what they will measure: none today
 
 
@@ -62,6 +64,22 @@ def runs_for(chosen, out, given, quick):
     return runs
 
 
+def measure_claim(claim, runs, quick, out):
+    """(numbers, row) of one claim; a missing input gives (None, a row that says so) and the others go on."""
+    start = time.perf_counter()
+    try:
+        extra = {"folder": Path(out) / "runs" / claim.NAME} if getattr(claim, "TRAINS", False) else {}
+        numbers = claim.measure(runs, quick, **extra)  # a claim that TRAINS its own runs keeps them there
+    except UnnoiseError as err:
+        return None, blank_row(claim, f"Not measured: {err}")
+    numbers["seconds"] = round(time.perf_counter() - start, 1)
+    return numbers, {**claim.row(numbers), "name": claim.NAME}
+
+
+def blank_row(claim, verdict):
+    return {"claim": claim.TITLE, "experiment": "", "ours": "", "reference": "", "figure": None, "verdict": verdict}
+
+
 def claims(out="claims", only=None, quick=False, runs=None):
     """Run the chosen claims; write claims.json, claims.md and one figure per claim into out. Returns the rows."""
     from ..viz import figures2d
@@ -71,32 +89,40 @@ def claims(out="claims", only=None, quick=False, runs=None):
     trained = runs_for(chosen, out, runs, quick)
     results, rows = {}, []
     for claim in tqdm(chosen, desc="claims", leave=False):
-        start = time.perf_counter()
-        try:
-            extra = {"folder": out / "runs" / claim.NAME} if getattr(claim, "TRAINS", False) else {}
-            numbers = claim.measure(trained, quick, **extra)  # a claim that TRAINS its own runs keeps them there
-        except UnnoiseError as err:  # a missing input: say so in its row, keep the other claims
-            rows.append(
-                {
-                    "claim": claim.TITLE,
-                    "experiment": "",
-                    "ours": "",
-                    "reference": "",
-                    "figure": None,
-                    "verdict": f"Not measured: {err}",
-                    "name": claim.NAME,
-                }
-            )
-            continue
-        numbers["seconds"] = round(time.perf_counter() - start, 1)
-        figures2d.save(claim.figure(numbers, out), out / f"{claim.NAME}.png")
-        results[claim.NAME] = numbers
-        rows.append({**claim.row(numbers), "name": claim.NAME, "figure": f"{claim.NAME}.png"})
+        numbers, row = measure_claim(claim, trained, quick, out)
+        if numbers is not None:
+            figures2d.save(claim.figure(numbers, out), out / f"{claim.NAME}.png")
+            results[claim.NAME] = numbers
+            row["figure"] = f"{claim.NAME}.png"
+        rows.append({**row, "name": claim.NAME})
     save_json(
         out / "claims.json",
         {"quick": quick, "runs": {r: str(run.folder) for r, run in trained.items()}, "rows": rows, "results": results},
     )
     atomic_write(out / "claims.md", lambda tmp: Path(tmp).write_text(markdown(rows, quick)))
+    return rows
+
+
+def on_page(runs, seconds=PAGE_SECONDS):
+    """The claims table of a page without a claims folder: each claim whose runs are on the page and that takes at
+    most `seconds` with --quick is measured now; every other one says the command that measures it and its time."""
+    rows = []
+    for claim in CLAIMS.values():
+        if set(claim.ROLES) <= set(runs) and not getattr(claim, "TRAINS", False) and claim.QUICK_SECONDS <= seconds:
+            rows.append(measure_claim(claim, runs, True, None)[1])
+            continue
+        rows.append(
+            {
+                **blank_row(
+                    claim,
+                    f"Longer than the page allows: about {claim.QUICK_SECONDS} s more with `unnoise claims --quick "
+                    f"--only {claim.NAME} --out claims` (its own runs, or --runs from this page), then "
+                    "`unnoise explain --claims claims`",
+                ),
+                "name": claim.NAME,
+                "later": True,
+            }
+        )
     return rows
 
 

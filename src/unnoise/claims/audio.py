@@ -33,6 +33,7 @@ from ..samplers import SAMPLERS, PerSampleNoise, timesteps
 NAME = "audio"
 TITLE = "Why is there no AR for 1D audio?"
 ROLES = ()  # it trains its own small models, into the folder claims() gives it
+QUICK_SECONDS = 115  # with --quick on 2 cores (docs/claims.md, Time)
 TRAINS = True
 LEVELS, WIDTH, WAVE_LENGTH, SAMPLER = 256, 32, 128, "ddpm"
 SETTINGS = {

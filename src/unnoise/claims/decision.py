@@ -19,6 +19,7 @@ from ..samplers import PerSampleNoise, default_spacing, sample_ddim, sample_ddpm
 NAME = "marble"
 TITLE = "The sculpture is already in the marble (when is the image decided?)"
 ROLES = ("images-diffusion",)
+QUICK_SECONDS = 26  # with --quick on 2 cores (docs/claims.md, Time)
 # DDIM trajectories, their steps, clones per state, states measured, DDPM steps of a continuation below t,
 # held-out digits regenerated
 SETTINGS = {

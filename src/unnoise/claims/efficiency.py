@@ -14,6 +14,7 @@ from ..errors import UnnoiseError
 NAME = "efficiency"
 TITLE = "Any differentiable process can be learned; the difference is efficiency"
 ROLES = ()
+QUICK_SECONDS = 0  # with --quick on 2 cores (docs/claims.md, Time)
 RESULTS = "benchmarks/families/results-{data}.json"  # in the working folder, else in unnoise's checkout
 
 

@@ -25,6 +25,7 @@ from .decision import model_units
 NAME = "generalises"
 TITLE = "It generalises, it does not copy (Kadkhodaie et al. 2024)"
 ROLES = ()  # it trains its own pairs of runs, into the folder claims() gives it
+QUICK_SECONDS = 127  # with --quick on 2 cores (docs/claims.md, Time)
 TRAINS = True
 RECIPE = dict(family="diffusion", prediction="v", schedule="vp-cosine", width=16, batch_size=64, lr=3e-3)
 SETTINGS = {

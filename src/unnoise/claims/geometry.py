@@ -14,6 +14,7 @@ import torch
 NAME = "perpendicular"
 TITLE = "Noise lands perpendicular to the data; denoising is the shortest way back"
 ROLES = ("images-diffusion",)
+QUICK_SECONDS = 5  # with --quick on 2 cores (docs/claims.md, Time)
 DIMS = (2, 8, 64, 256, 784, 1024)
 
 

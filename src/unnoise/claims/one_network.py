@@ -20,6 +20,7 @@ from ..pipeline import get_or_train
 NAME = "one-network"
 TITLE = "LLMs and image generators are fundamentally different technologies"
 ROLES = ()
+QUICK_SECONDS = 270  # with --quick on 2 cores (docs/claims.md, Time)
 TRAINS = True
 SETTINGS = {
     "quick": dict(seconds=60, n=16, steps=64, images=500),

@@ -17,6 +17,7 @@ from ..pipeline import get_or_train
 NAME = "one-step"
 TITLE = "Diffusion is slow: VAR's few passes beat its many"
 ROLES = ()
+QUICK_SECONDS = 224  # with --quick on 2 cores (docs/claims.md, Time)
 TRAINS = True
 SETTINGS = {"quick": dict(seconds=30, n=500), "full": dict(seconds=180, n=1000)}
 METHODS = {"shortcut": (1, 2), "meanflow": (1, 2), "var": (None,)}

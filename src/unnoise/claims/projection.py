@@ -24,6 +24,7 @@ from ..pipeline import get_or_train
 NAME = "projection"
 TITLE = "Denoising is the shortest way back (a denoiser on a known sphere)"
 ROLES = ()
+QUICK_SECONDS = 40  # with --quick on 2 cores (docs/claims.md, Time)
 TRAINS = True
 RECIPE = dict(family="diffusion", prediction="v", schedule="vp-cosine", width=256, depth=3)
 SETTINGS = {

@@ -17,6 +17,7 @@ from ..samplers import PerSampleNoise, sample_ddim, timesteps
 NAME = "one-idea"
 TITLE = "Diffusion and flow matching are one idea"
 ROLES = ("points-flow",)
+QUICK_SECONDS = 5  # with --quick on 2 cores (docs/claims.md, Time)
 SAMPLERS = ("euler", "ddim", "heun", "dpmpp_2m", "ddpm", "euler_ancestral")
 
 

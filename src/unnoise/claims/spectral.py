@@ -31,6 +31,7 @@ from .decision import continue_from, model_units, trajectories
 NAME = "progressive-jpeg"
 TITLE = "Diffusion is progressive JPEG too (which frequency is decided when?)"
 ROLES = ("images-diffusion",)
+QUICK_SECONDS = 37  # with --quick on 2 cores (docs/claims.md, Time)
 DIELEMAN_SLOPE = 2.454  # Imagenette, Dieleman 2024
 # trajectories, their DDIM steps, clones per state, states measured, DDPM steps of a continuation below t;
 # the network calls are about n * clones * points * below: 77k quick (41 s here), 460k full (the claim's 6 minutes)

@@ -1,6 +1,6 @@
 """`unnoise train`: its arguments made from the settings' own definitions (config.py), then the pipeline."""
 
-from .. import data, dist, families, logs
+from .. import data, dist, families, logs, snapshots
 from ..config import DEFAULTS, SETTINGS, TrainConfig
 from ..coupling import COUPLINGS
 from ..errors import UnnoiseError
@@ -97,6 +97,12 @@ def add_parser(sub):
         help="with --tensorboard: every K steps, sample the EMA model and log its main metric beside its floor (W2, "
         "or FID and class accuracy) and a picture of samples",
     )
+    p.add_argument(
+        "--snapshots",
+        action="store_true",
+        help="keep the EMA network at 1, 5 and 20 %% of training and the loss curve, in RUN/snapshots (the "
+        "explainer's 'watch it learn' replays them)",
+    )
     add_dist(p)
     p.set_defaults(command_fn=cmd_train)
 
@@ -113,6 +119,10 @@ def cmd_train(args):
         raise UnnoiseError("--checkpoint-every is fixed when a run starts; --resume keeps the run's own")
     cfg = None if args.resume else config_of(args)
     hooks = logs.hooks(args.log, args.out, args.eval_every)
+    if args.snapshots:
+        if args.resume:
+            raise UnnoiseError("--snapshots starts with a run: a resumed run keeps what it kept, or nothing")
+        hooks.append(snapshots.Snapshots(args.out, args.seconds))
     run = train(
         cfg,
         args.out,

@@ -3,6 +3,9 @@
 Inception features mean nothing at 8x8 or 28x28 (and need a download), so each data set gets its own
 classifier, trained on its training split with a fixed seed on first use and kept in the user cache
 folder as safetensors + JSON: $UNNOISE_CACHE, else $XDG_CACHE_HOME/unnoise, else ~/.cache/unnoise.
+The judges of the digits (8x8) and of MNIST at 28x28, seed 0, ship in the package (judges/), trained by this
+recipe on this code's data: their names hold the hash of the training images, the task and the recipe, so a
+change to any of them misses the shipped file and trains afresh, as for any other set.
 A source without classes (emoji, or a folder without class subfolders) trains it to tell how far an image was
 rotated (Gidaris et al. 2018) instead.
 """
@@ -12,6 +15,7 @@ import json
 import re
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -22,6 +26,7 @@ from ..checkpoint import cache_dir, load_json, load_weights, save_json, save_ten
 from ..data.images import SOURCES, default_size, load_images
 from ..errors import UnnoiseError
 
+SHIPPED = "judges"  # the package folder of the judges that ship with unnoise
 VERSION = 4  # bump when the architecture or the training recipe changes: old caches are ignored
 FEATURES = 64
 STEPS, BATCH, LR, SEED = 2000, 128, 5e-3, 0
@@ -123,12 +128,14 @@ def classifier(source, size=None, channels=None, cache=None, verbose=True, seed=
     weights, meta = folder / f"classifier-{key}.safetensors", folder / f"classifier-{key}.json"
     num_classes = len(class_names) if task == "classes" else 4
     net = Classifier(x.shape[1], num_classes)
-    if weights.exists() and meta.exists():
-        try:
-            load_weights(net, weights)
-            return net.eval(), load_json(meta)
-        except UnnoiseError as err:
-            print(f"unnoise: retraining the image classifier: {err}", file=sys.stderr)
+    shipped = resources.files(__package__).joinpath(SHIPPED)
+    for weights_, meta_ in ((weights, meta), (shipped / weights.name, shipped / meta.name)):
+        if weights_.is_file() and meta_.is_file():
+            try:
+                load_weights(net, weights_)
+                return net.eval(), load_json(meta_)
+            except UnnoiseError as err:
+                print(f"unnoise: retraining the image classifier: {err}", file=sys.stderr)
     return _train_and_cache(source, size, channels, task, class_names, weights, meta, verbose, seed)
 
 

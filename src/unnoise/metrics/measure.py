@@ -49,7 +49,7 @@ def image_quality(run, n=None, nfe=NFE, **options):
     n = n or len(run.dataset.x)
     images = run.sample(n, seed=0, label=label_of(run, EACH), **image_sampler(run, nfe), **options)
     labels = torch.arange(n) % run.num_classes if run.cfg.conditional else None
-    r = report(images, labels, run.cfg.data, run.cfg.size, run.cfg.channels, verbose=False)
+    r = report(images, labels, run.cfg.data, run.cfg.size, run.cfg.channels, verbose=False, kid_too=False)
     return {
         "accuracy": r["class_accuracy"],
         "fid": r["fid"],

@@ -34,7 +34,11 @@ def train_command(run):
         words.append("--tokens " + ("auto" if str(run.folder) in str(cfg.tokens) else str(cfg.tokens)))
     seconds = config.get("train_seconds")
     words.append(f"--seconds {max(1, round(seconds))}" if config.get("timed") and seconds else f"--steps {cfg.steps}")
-    return " ".join(words + [f"--out {run.folder}"])
+    command = " ".join(words + [f"--out {run.folder}"])
+    for stage in (cfg.tokens, cfg.latent):  # a stage trained apart (the quick budget's): its command first
+        if stage not in (None, "auto") and (Path(stage) / "config.json").exists():
+            return f"{train_command(Run.load(stage))} && {command}"
+    return command
 
 
 def stamp(run, metric):

@@ -380,17 +380,64 @@ function drawDebate(data) {
   });
 }
 
-// 8. the claims: the table `unnoise claims` wrote
+// 10. the claims: the table `unnoise claims` wrote, or the quick ones this page measured
 function drawClaims(data) {
   if (data.missing) return missing("claims-missing", data.missing);
   const body = $("claims-table");
   data.rows.forEach((r) => {
     const tr = document.createElement("tr");
+    if (r.later) tr.className = "later";  // not measured on this page: the command and time that measure it
     [r.claim, r.experiment, r.ours, r.reference, r.verdict].forEach((v) => {
       const td = document.createElement("td"); td.textContent = v === undefined ? "" : v; tr.appendChild(td);
     });
     body.appendChild(tr);
   });
+}
+
+// 10. watch it learn: each run's samples from the same noise at 1, 5, 20 and 100 % of training, its loss curve
+function drawLearn(data) {
+  if (data.missing) return missing("learn-missing", data.missing);
+  const box = $("learn-panels"), redraw = [];
+  box.textContent = "";
+  const pct = (f) => `${+(100 * f).toFixed(1)} %`;
+  data.panels.forEach((p) => {
+    const d = dec(p.samples), head = document.createElement("p"), row = document.createElement("div");
+    head.textContent = p.name; row.className = "row"; box.appendChild(head);
+    const figs = p.marks.map((m, i) => {
+      const fig = document.createElement("figure"), cv = document.createElement("canvas");
+      const cap = document.createElement("figcaption");
+      cap.textContent = `${pct(m.fraction)} (step ${m.step}): ${m.metric} ${m.ratio.toFixed(2)} x floor`;
+      cv.setAttribute("role", "img"); label(cv, `${p.name} at ${cap.textContent}`);
+      if (p.kind === "images") images(cv, d, i * d.shape[1], d.shape[1], 5, 5);
+      else {
+        cv.width = cv.height = 130;
+        const m2 = d.shape[1], lim = bounds(d.a, 0.05);
+        dots(clear(cv), d.a, i * m2 * 2, m2, mapper(cv, lim), "#d1495b", 1);
+      }
+      fig.appendChild(cv); fig.appendChild(cap); row.appendChild(fig);
+      return fig;
+    });
+    const loss = document.createElement("canvas");
+    loss.width = 520; loss.height = 200; loss.setAttribute("role", "img");
+    label(loss, `${p.name}: training loss against steps`);
+    row.appendChild(loss); box.appendChild(row);
+    redraw.push((k) => {
+      figs.forEach((f, i) => { f.className = i === k ? "picked" : ""; });
+      const at = p.loss.step.findIndex((s) => s >= p.marks[k].step), y = p.loss.loss[at < 0 ? p.loss.loss.length - 1 : at];
+      chart(loss, [{name: "loss", xs: p.loss.step, ys: p.loss.loss}],
+        {xlabel: "training step", ylabel: "loss", ylog: true, marker: [p.marks[k].step, y]});
+    });
+  });
+  const marks = data.panels[0].marks;
+  slider("learn-k", marks.length - 1, marks.length - 1, (k) => {
+    redraw.forEach((f) => f(k));
+    say("learn-now", `${pct(marks[k].fraction)} of training`);
+  });
+  player($("learn-k"), 1);
+  chart($("learn-metric"), data.panels.map((p) => ({name: p.name, xs: p.marks.map((m) => 100 * m.fraction),
+                                                    ys: p.marks.map((m) => m.ratio)})),
+    {xlog: true, ylog: true, xticks: marks.map((m) => 100 * m.fraction), xlabel: "% of training",
+     ylabel: "figure / floor", hline: 1, hlabel: "floor (two real draws)"});
 }
 
 // ---- live controls (unnoise serve) -----------------------------------------------------------------
@@ -528,7 +575,7 @@ function drawLatent(data) {
 
 // ---- every section on the page, by its key (its <section id>, its key in bundle.sections) ----------------------
 const SECTIONS = {noise: drawNoise, denoise: drawDenoise, why: drawWhy, field: drawField, guidance: drawGuidance,
-                  debate: drawDebate, few: drawFew, text: drawText, latent: drawLatent, claims: drawClaims};
+                  debate: drawDebate, few: drawFew, text: drawText, latent: drawLatent, learn: drawLearn, claims: drawClaims};
 document.querySelectorAll("main > section").forEach((el) => {
   try {
     if (!SECTIONS[el.id]) throw new Error(`page.js draws no section ${el.id}`);

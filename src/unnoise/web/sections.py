@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .. import data
+from .. import data, snapshots
 from ..checkpoint import load_json
 from ..claims import geometry
+from ..claims import on_page as page_claims
 from ..data import images as image_data
 from ..guidance import EACH
 from ..metrics import measure
@@ -51,7 +52,7 @@ class Params:
     guidance: tuple = (0.0, 1.0, 2.0, 4.0)  # the guidance weights of section 5
     quality_n: int | None = None  # samples behind each accuracy / FID figure (None: as many as held-out images)
     w2_n: int = measure.W2_N  # points behind each W2 figure (and its floor)
-    claims: str | Path | None = None  # a folder written by `unnoise claims`, for section 10's table
+    claims: str | Path | None = None  # a folder written by `unnoise claims`, for section 11's table
     text_length: int = 160  # characters of the passage section 8 writes
     text_steps: int = 64  # mdlm's and duo's steps for it
     text_samples: int = 16  # samples behind section 8's judge
@@ -377,12 +378,17 @@ def few_points(runs, params):
 def few_images(runs, params, earlier):
     """FID / floor against network calls: diffusion and the shortcut model at each FEW_NFE, raster AR and VAR at
     their passes (from section 6)."""
-    curves = []
+    curves, known = [], known_quality(earlier)  # section 5's w = 1 is diffusion at params.nfe
     for name, role in (("diffusion", "images-diffusion"), ("shortcut model", "images-shortcut")):
         run = runs.get(role)
         if run is None:
             continue
-        quality = [measure.image_quality(run, n=params.quality_n, nfe=k) for k in FEW_NFE]
+        quality = [
+            known[str(run.folder)]
+            if k == params.nfe and str(run.folder) in known
+            else measure.image_quality(run, n=params.quality_n, nfe=k)
+            for k in FEW_NFE
+        ]
         curves.append(
             {"name": name, "nfe": list(FEW_NFE), "ratio": [q["ratio"] for q in quality], "run": str(run.folder)}
         )
@@ -533,22 +539,76 @@ def latent(runs, params, earlier):
     }
 
 
-# ---- 10. the claims ----------------------------------------------------------------------------------------
+# ---- 10. watch it learn ------------------------------------------------------------------------------------
+
+LEARN_ROLES = ("points-flow", "images-diffusion")
+
+
+def learn_metric(run, params):
+    """The run's main figure beside its floor: exact W2 of params.w2_n points at params.nfe, or FID / floor."""
+    if run.images:
+        q = measure.image_quality(run, n=params.quality_n, nfe=params.nfe)
+        return {"value": q["fid"], "floor": q["floor"], "ratio": q["ratio"], "metric": "FID"}
+    curve = measure.w2_curves([("", run, run.default_sampler)], nfes=(params.nfe,), n=params.w2_n)["curves"][0]
+    return {"value": curve["w2"][0], "floor": curve["floor"], "ratio": curve["w2"][0] / curve["floor"], "metric": "W2"}
+
+
+def learn(runs, params, earlier):
+    """Each kept snapshot of a run and its end: samples from the same noise, the metric beside its floor, and the
+    loss curve they sit on."""
+    panels, known = [], known_quality(earlier)  # section 5's w = 1: the digits run at its end
+    for name, role in (("flow matching on the moons", "points-flow"), ("diffusion on the digits", "images-diffusion")):
+        run = runs.get(role)
+        index = snapshots.kept(run) if run is not None else None
+        if index is None:
+            continue
+        states = [(e["fraction"], e["step"], snapshots.at(run, e)) for e in index["kept"]] + [(1.0, run.step, run)]
+        frames, marks = [], []
+        for fraction, step, state in states:
+            if state.images:
+                label = EACH if run.cfg.conditional else None
+                frames.append(state.sample(run.num_classes, "dpmpp_2m", params.nfe, seed=0, label=label))
+            else:
+                frames.append(state.sample(POINTS, "euler", params.nfe, seed=3))
+            end = known.get(str(run.folder)) if state is run and run.images else None
+            metric = (
+                {"value": end["fid"], "floor": end["floor"], "ratio": end["ratio"], "metric": "FID"} if end else None
+            )
+            marks.append({"fraction": fraction, "step": step, **(metric or learn_metric(state, params))})
+        panels.append(
+            {
+                "name": name,
+                "role": role,
+                "kind": "images" if run.images else "points",
+                "samples": pack(torch.stack(frames), run),
+                "marks": marks,
+                "loss": index["loss"],
+                "run": str(run.folder),
+            }
+        )
+    if not panels:
+        return {"missing": missing(list(LEARN_ROLES)) + " (runs keep snapshots with unnoise train --snapshots)"}
+    return {"panels": panels}
+
+
+# ---- 11. the claims ----------------------------------------------------------------------------------------
 
 
 def claims_table(folder):
-    """The table of `unnoise claims`, when a claims folder is given and holds one."""
-    path = Path(folder) / "claims.json" if folder else None
-    if path is not None and path.exists():
+    """The table of `unnoise claims`, from the claims folder given."""
+    path = Path(folder) / "claims.json"
+    if path.exists():
         return {"rows": load_json(path).get("rows", [])}
     return {
-        "missing": "unnoise claims --out claims (about 45 minutes; --quick about 12), then unnoise explain "
-        "--claims claims"
+        "missing": f"{path} does not exist: unnoise claims --out {folder} (about 45 minutes; --quick about 12), "
+        f"then unnoise explain --claims {folder}"
     }
 
 
 def claims(runs, params, earlier):
-    return claims_table(params.claims)
+    """The table `unnoise claims` wrote when a folder is given; else the quick claims measured on this page's runs,
+    and the command and time of each longer one."""
+    return claims_table(params.claims) if params.claims else {"rows": page_claims(runs)}
 
 
 SECTIONS = (
@@ -561,5 +621,6 @@ SECTIONS = (
     Section("few", "7. How few steps?", FEW_ROLES, few),
     Section("text", "8. The same, on text", TEXT_ROLES, text),
     Section("latent", "9. Why latent?", ("images-latent",), latent),
-    Section("claims", "10. The claims", (), claims),
+    Section("learn", "10. Watch it learn", LEARN_ROLES, learn),
+    Section("claims", "11. The claims", (), claims),
 )
