@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# the explainer page (quick budget, about 2.5 minutes on 2 cores); `unnoise demo` is the same page
+# the explainer page (quick budget: every section, under 5 minutes on 2 cores); `unnoise demo` is the same page
 demo: $(STAMP)
 	$(BIN)/unnoise explain --budget quick --out page
 

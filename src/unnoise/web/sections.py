@@ -378,17 +378,12 @@ def few_points(runs, params):
 def few_images(runs, params, earlier):
     """FID / floor against network calls: diffusion and the shortcut model at each FEW_NFE, raster AR and VAR at
     their passes (from section 6)."""
-    curves, known = [], known_quality(earlier)  # section 5's w = 1 is diffusion at params.nfe
+    curves = []
     for name, role in (("diffusion", "images-diffusion"), ("shortcut model", "images-shortcut")):
         run = runs.get(role)
         if run is None:
             continue
-        quality = [
-            known[str(run.folder)]
-            if k == params.nfe and str(run.folder) in known
-            else measure.image_quality(run, n=params.quality_n, nfe=k)
-            for k in FEW_NFE
-        ]
+        quality = [measure.image_quality(run, n=params.quality_n, nfe=k) for k in FEW_NFE]
         curves.append(
             {"name": name, "nfe": list(FEW_NFE), "ratio": [q["ratio"] for q in quality], "run": str(run.folder)}
         )
