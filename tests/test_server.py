@@ -310,3 +310,57 @@ def test_loopback_hosts_and_the_serve_parser():
     for bad in (["--port", "70000"], ["--port", "-1"], ["--queue", "0"]):
         with pytest.raises(unnoise.UnnoiseError):
             parser.parse_args(["serve", *bad])
+
+
+def test_the_openapi_schema_is_published_and_the_docs_stay_off(client):
+    schema = client.get("/openapi.json").json()
+    assert set(schema["paths"]) == {"/", "/api/runs", "/api/sample"}
+    errors = schema["paths"]["/api/sample"]["post"]["responses"]
+    assert {"400", "404", "413", "422", "503"} <= set(errors)
+    assert errors["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
+    for path in ("/docs", "/redoc"):
+        assert client.get(path).status_code == 404
+
+
+@pytest.mark.slow
+def test_every_route_of_the_schema_holds_under_fuzzing_on_loopback(runs):
+    """schemathesis draws bodies from /openapi.json for every route (bounded examples, 127.0.0.1 only): no 5xx,
+    every error one line of JSON, and the server answers normally after."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    sock = server.bind("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    uv = server.make_server(create(runs, queue=8), queue=8)
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    seen = []
+    try:
+        deadline = time.monotonic() + 10
+        while not uv.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        schema = schemathesis.openapi.from_url(url + "/openapi.json")
+        for result in schema.get_all_operations():
+            operation = result.ok()
+
+            @given(case=operation.as_strategy(), name=st.sampled_from([*runs, None]))
+            @settings(max_examples=150, deadline=None, database=None, derandomize=True,
+                      suppress_health_check=list(HealthCheck))  # fmt: skip
+            def fuzz(case, name):
+                if name is not None and isinstance(case.body, dict) and "run" in case.body:
+                    case.body["run"] = name  # a served run's name, so the draws reach its checks and its sampler
+                response = case.call(base_url=url, timeout=30)
+                seen.append(response.status_code)
+                assert response.status_code < 500, (case.body, response.text)
+                if response.status_code >= 400:
+                    assert set(response.json()) == {"error"} and "\n" not in response.json()["error"]
+
+            fuzz()
+        assert fetch(url + "/api/runs")[0] == 200
+        status, body = fetch(url + "/api/sample", {"run": "moons", "n": 4, "nfe": 5})
+        assert status == 200 and decode(json.loads(body)["x"]).shape == (4, 2)
+    finally:
+        uv.should_exit = True
+        thread.join(10)
+    assert len(seen) >= 150 and {200, 404, 422} <= set(seen)

@@ -2,6 +2,7 @@
 
 Every input is bounded and every error is one line of JSON, {"error": "..."}. Sampling runs in a
 small thread pool; at most `queue` requests wait or run at once, and the next one gets 503 at once.
+The OpenAPI schema is at /openapi.json, as FastAPI clients expect; the interactive docs need a CDN and stay off.
 """
 
 import asyncio
@@ -54,6 +55,24 @@ class SampleRequest(BaseModel):
     length: int | None = Field(None, ge=1, le=4096)  # text: characters per sample (at most the run's context)
     prompt: str | None = Field(None, max_length=MAX_TEXT)  # text: the first characters
     suffix: str | None = Field(None, max_length=MAX_TEXT)  # text, mdlm and duo: the last characters
+
+
+class Error(BaseModel):
+    """Every error's body: one line naming the problem and the valid choices."""
+
+    error: str
+
+
+ERRORS = {
+    status: {"model": Error, "description": what}
+    for status, what in (
+        (400, "malformed JSON, an unknown sampler, or a request the run cannot sample"),
+        (404, "no served run of that name"),
+        (413, "a body over 16 kB"),
+        (422, "a field out of its range, or not for this run"),
+        (503, "the queue is full: try again after Retry-After seconds"),
+    )
+}
 
 
 def fail(status, message, **headers):
@@ -243,7 +262,7 @@ def validation_message(err):
 
 def create_app(runs, page_html, queue=8, workers=1):
     """The FastAPI app serving page_html at / and sampling `runs` (name -> Run) at /api/sample."""
-    app = FastAPI(title="unnoise", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="unnoise", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.add_middleware(BodyLimit)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unnoise-sample")
     slots = threading.BoundedSemaphore(queue)  # requests waiting or running
@@ -266,7 +285,7 @@ def create_app(runs, page_html, queue=8, workers=1):
     async def list_runs():
         return listing
 
-    @app.post("/api/sample")
+    @app.post("/api/sample", responses={**ERRORS, 500: {"model": Error, "description": "a bug: see the log"}})
     async def sample_endpoint(req: SampleRequest):
         run = check(runs, req)
         if not slots.acquire(blocking=False):
