@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-fast bench labs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,12 @@ test-fast: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -m "not slow"
+
+# the three labs as notebooks (jupytext turns labs/*.py into labs/*.ipynb, kept out of git), opened in JupyterLab
+labs: $(STAMP)
+	$(BIN)/pip install -q -e '.[labs]'
+	$(BIN)/jupytext --to ipynb --update labs/0*.py
+	cd labs && ../$(BIN)/jupyter lab
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_2d.py

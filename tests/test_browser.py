@@ -78,6 +78,11 @@ def pixels(page, canvas_id):
     return page.evaluate(f"document.getElementById('{canvas_id}').toDataURL()")
 
 
+def drawn(page, section):
+    """Every canvas of a section, as data URLs."""
+    return page.evaluate(f"[...document.querySelectorAll('#{section} canvas')].map((c) => c.toDataURL())")
+
+
 def move(page, slider_id, value):
     page.evaluate(
         f"(() => {{ const s = document.getElementById('{slider_id}'); s.value = {value}; "
@@ -115,6 +120,15 @@ def test_the_exported_file_works_offline(browser, explained):
     before = pixels(page, "guidance-grid")
     page.keyboard.press("ArrowRight")  # reachable by keyboard
     assert pixels(page, "guidance-grid") != before
+    for section, slider, value in (  # one control of each other section that has one, seen in its figures
+        ("field", "field-progress", 20),
+        ("debate", "debate-progress", 1),
+        ("latent", "latent-level", 4),
+        ("learn", "learn-k", 0),
+    ):
+        before = drawn(page, section)
+        move(page, slider, value)
+        assert drawn(page, section) != before, f"{slider} changes nothing in section {section}"
     assert page.locator(".live:not([hidden])").count() == 0  # no live controls offline
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "page-file.png"), full_page=True, animations="disabled")

@@ -400,7 +400,7 @@ function drawLearn(data) {
   const box = $("learn-panels"), redraw = [];
   box.textContent = "";
   const pct = (f) => `${+(100 * f).toFixed(1)} %`;
-  data.panels.forEach((p) => {
+  data.panels.forEach((p, j) => {
     const d = dec(p.samples), head = document.createElement("p"), row = document.createElement("div");
     head.textContent = p.name; row.className = "row"; box.appendChild(head);
     const figs = p.marks.map((m, i) => {
@@ -418,7 +418,7 @@ function drawLearn(data) {
       return fig;
     });
     const loss = document.createElement("canvas");
-    loss.width = 520; loss.height = 200; loss.setAttribute("role", "img");
+    loss.id = `learn-loss-${j}`; loss.width = 520; loss.height = 200; loss.setAttribute("role", "img");
     label(loss, `${p.name}: training loss against steps`);
     row.appendChild(loss); box.appendChild(row);
     redraw.push((k) => {

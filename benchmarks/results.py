@@ -1,0 +1,159 @@
+"""docs/results.md: the headline results at a glance, generated from the benchmarks' JSON files (never typed).
+
+    python benchmarks/results.py            # rewrite docs/results.md
+    python benchmarks/results.py --check    # exit 1 when docs/results.md is not what the JSON files give
+
+Each table names the command that wrote its JSON; every quality figure sits beside its floor, its n and its cost.
+BENCHMARKS.md keeps the full log.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "results.md"
+FAMILIES = "benchmarks/families/results-{data}.json"
+FEW_POINTS, FEW_IMAGES = "benchmarks/few_step.json", "benchmarks/few_step_images.json"
+
+
+def load(name):
+    return json.loads((ROOT / name).read_text())
+
+
+def mean(values):
+    values = [v for v in values if v is not None]
+    return statistics.mean(values) if values else None
+
+
+def spread(values):
+    """'mean' or 'mean +- sd' over seeds."""
+    m = mean(values)
+    return f"{m:.2f}" if len(values) < 2 else f"{m:.2f} ± {statistics.stdev(values):.2f}"
+
+
+def plural(k, word):
+    return f"{k} {word}{'s' if k != 1 else ''}"
+
+
+def families_table(data):
+    """The families race on one data set: equal training seconds per family, one row per family over its seeds."""
+    results = load(FAMILIES.format(data=data))
+    first = next(iter(results.values()))[0]
+    lines = [
+        f"### The families race on {data} ({plural(len(next(iter(results.values()))), 'seed')}, about "
+        f"{round(first['train_seconds'])} s of training each)",
+        "",
+        f"`python benchmarks/families.py --data {data}` (JSON: `{FAMILIES.format(data=data)}`). FID / floor under the "
+        f"judge (n = {first['raw']['n']}; 1.0 is held-out real data), at the family's own sampler (raw) and at its "
+        "best guidance and temperature (tuned).",
+        "",
+        "| family | steps | network calls | ms / image (batch 1) | class accuracy (floor) | FID / floor, raw | "
+        "FID / floor, tuned |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    ranked = sorted(results.items(), key=lambda kv: mean([r["tuned"]["fid_ratios"][0] for r in kv[1]]))
+    for family, rows in ranked:
+        accuracy = mean([r["raw"]["class_accuracy"] for r in rows])
+        floor = rows[0]["raw"]["class_accuracy_floor"]
+        lines.append(
+            f"| {family} | {round(mean([r['steps'] for r in rows])):,} | {rows[0]['nfe']:g} | "
+            f"{mean([r['ms_batch1'] for r in rows]):.0f} | {accuracy:.3f} ({floor:.3f}) | "
+            f"{spread([r['raw']['fid_ratios'][0] for r in rows])} | {spread([r['tuned']['fid_ratios'][0] for r in rows])} |"
+        )
+    return lines
+
+
+def few_points_table():
+    """Few-step methods on the moons: exact W2 over its floor against network calls, mean over seeds."""
+    saved = load(FEW_POINTS)
+    runs = saved["results"]
+    methods = list(runs[0]["methods"])
+    nfes = sorted({int(k) for m in runs[0]["methods"].values() for k in m["nfe"]})
+    lines = [
+        f"### How few steps: the moons ({plural(len(runs), 'seed')}, n = {runs[0]['n']})",
+        "",
+        f"`{saved['command']}` (JSON: `{FEW_POINTS}`). Exact W2 to held-out points over its floor (two real draws), "
+        "by network calls per sample.",
+        "",
+        "| method | training s | " + " | ".join(f"{k} call{'s' if k > 1 else ''}" for k in nfes) + " |",
+        "|---|---|" + "---|" * len(nfes),
+    ]
+    for method in methods:
+        cells = []
+        for k in nfes:
+            ratios = [
+                r["methods"][method]["nfe"][str(k)]["w2"] / r["floor"]
+                for r in runs
+                if str(k) in r["methods"][method]["nfe"]
+            ]
+            cells.append(spread(ratios) if ratios else "-")
+        seconds = mean([r["methods"][method]["train_seconds"] for r in runs])
+        lines.append(f"| {method} | {seconds:.0f} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def few_images_table():
+    """Few-step methods on the digits: FID / floor (first judge) and class accuracy against network calls."""
+    saved = load(FEW_IMAGES)
+    runs = saved["results"]
+    nfes = sorted({row["nfe"] for run in runs for row in run["rows"]})
+    lines = [
+        f"### How few steps: the digits ({plural(len({r['seed'] for r in runs}), 'seed')})",
+        "",
+        f"`python {saved['command']}` (JSON: `{FEW_IMAGES}`). FID / floor under the judge, then class accuracy, by "
+        "network calls per image.",
+        "",
+        "| method | steps (training s) | " + " | ".join(f"{k} call{'s' if k > 1 else ''}" for k in nfes) + " |",
+        "|---|---|" + "---|" * len(nfes),
+    ]
+    for run in runs:
+        by_nfe = {row["nfe"]: row for row in run["rows"]}
+        cells = [f"{by_nfe[k]['fid_ratios'][0]:.2f}, {by_nfe[k]['accuracy']:.2f}" if k in by_nfe else "-" for k in nfes]
+        lines.append(f"| {run['method']} | {run['steps']} ({run['seconds']:.0f}) | " + " | ".join(cells) + " |")
+    return lines
+
+
+def page():
+    """The whole of docs/results.md."""
+    lines = [
+        "# Results at a glance",
+        "",
+        "Generated by `python benchmarks/results.py` from the benchmarks' JSON files; do not edit by hand (a test",
+        "checks that it is current). Every figure sits beside its floor; the runs, seeds and machines are in",
+        "BENCHMARKS.md, which keeps the full log, and the methods in docs/.",
+        "",
+    ]
+    for block in (families_table("digits"), families_table("mnist"), few_points_table(), few_images_table()):
+        lines += block + [""]
+    lines += [
+        "Text (AR, MDLM, Duo on markov and kjv) and latent diffusion on MNIST 28 are in BENCHMARKS.md only: their",
+        "benchmarks do not keep a JSON file in the repository yet.",
+        "",
+        "The figures beside them: ![W2 against network calls on the moons](../benchmarks/few_step.png)",
+        "![peers on the moons](../benchmarks/peers-moons.png) ![peers on the digits](../benchmarks/peers-digits.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="exit 1 when docs/results.md is out of date")
+    args = p.parse_args()
+    text = page()
+    if args.check:
+        current = OUT.read_text() if OUT.exists() else ""
+        if current != text:
+            print(f"{OUT} is out of date: run python benchmarks/results.py", file=sys.stderr)
+            return 1
+        return 0
+    OUT.write_text(text)
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
