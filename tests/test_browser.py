@@ -179,6 +179,17 @@ def test_the_served_page_samples_live(browser, explained):
         )
         assert pixels(page, "denoise-img-xt") != before and page.input_value("#denoise-step") == "0"
         assert page.get_attribute("#denoise-step", "max") == "8"  # the longest trace: the fixture's 8 steps
+        for key, canvas in (("latent", "latent-samples"), ("few", "few-samples")):  # the other live forms
+            form = page.locator(f"#{key}-live")
+            before = pixels(page, canvas)
+            form.locator("[name=seed]").fill("5")
+            if key == "few":
+                form.locator("[name=nfe]").fill("2")
+            form.locator("button").click()
+            page.wait_for_function(
+                f"document.querySelector('#{key}-live .status').textContent.includes('evaluations')", timeout=20000
+            )
+            assert pixels(page, canvas) != before, key
         page.screenshot(path=str(ARTIFACTS / "page-served.png"), full_page=True, animations="disabled")
         assert errors == [] or all("422" in e or "Failed to load resource" in e for e in errors)
         assert outside == []

@@ -36,7 +36,8 @@ function dots(c, a, off, n, at, color, r) {
   c.fillStyle = color;
   for (let i = 0; i < n; i++) { const p = at(a[off + 2 * i], a[off + 2 * i + 1]); c.fillRect(p[0] - r, p[1] - r, 2 * r, 2 * r); }
 }
-// one (C, H, W) image at a[off..] into the canvas at (x, y), `cell` screen pixels per image pixel
+// one (C, H, W) image at a[off..] into the canvas at (x, y), `cell` screen pixels per image pixel: smoothed, but
+// as blocks where the pixel grid is the point (inside an element of class "blocks": the debate, a latent's maps)
 function image(c, a, off, C, H, W, x, y, cell, view) {
   const img = c.createImageData(W, H), s = view ? view.scale : 1, t = view ? view.shift : 0;
   for (let i = 0; i < H * W; i++) {
@@ -48,7 +49,8 @@ function image(c, a, off, C, H, W, x, y, cell, view) {
   }
   const tmp = document.createElement("canvas");
   tmp.width = W; tmp.height = H; tmp.getContext("2d").putImageData(img, 0, 0);
-  c.imageSmoothingEnabled = false;
+  c.imageSmoothingEnabled = !c.canvas.closest(".blocks");
+  c.imageSmoothingQuality = "high";
   c.drawImage(tmp, x, y, W * cell, H * cell);
 }
 // images a[base + k] for k < count, `cols` per row, into a canvas sized to fit
@@ -447,7 +449,7 @@ function live(id, run, shape, done) {
   box.hidden = false;
   const val = (name) => box.querySelector(`[name=${name}]`);
   box.querySelector("button").addEventListener("click", async () => {
-    const body = {run: run, seed: +val("seed").value, guidance: +val("guidance").value};
+    const body = {run: run, seed: +val("seed").value, guidance: val("guidance") ? +val("guidance").value : 1};
     if (val("sampler")) { body.sampler = val("sampler").value; body.nfe = +val("nfe").value; }
     if (val("label")) body.label = val("label").value === "" ? "each" : +val("label").value;
     shape(body);
@@ -466,6 +468,18 @@ function live(id, run, shape, done) {
 function drawFew(data) {
   missing("few-missing-methods", data.missing_methods);
   if (data.missing) return missing("few-missing", data.missing);
+  if (LIVE) {
+    const pick = $("few-live").querySelector("[name=model]");
+    [...pick.options].forEach((o) => { if (!bundle.runs[o.value]) o.remove(); });
+    if (pick.options.length) {
+      const nfe = $("few-live").querySelector("[name=nfe]");
+      const shape = (body) => Object.assign(body, {run: pick.value, n: 10, label: "each", nfe: +nfe.value},
+                                             pick.value === "images-diffusion" ? {sampler: "dpmpp_2m"} : {});
+      live("few-live", pick.value, shape, (r) => {
+        images($("few-samples"), dec(r.x), 0, r.x.shape[0], 10, 5, null);
+      });
+    }
+  }
   const box = $("few-grid"), w2 = data.w2;
   box.textContent = "";
   data.panels.forEach((p, j) => {
@@ -565,6 +579,11 @@ function drawLatent(data) {
     say("latent-now", `t = ${fmt(data.t[k])}`);
   };
   const s = slider("latent-level", last, 0, draw);
+  if (LIVE) {
+    live("latent-live", "images-latent", (body) => Object.assign(body, {n: 10, label: "each"}), (r) => {
+      images($("latent-samples"), dec(r.x), 0, r.x.shape[0], 10, 5, null);
+    });
+  }
   player(s, 2);
   say("latent-cost", `${data.data}: a pixel U-Net sees ${data.pixel_values} numbers per image and costs ` +
       `${data.pixel_ms.toFixed(2)} ms per image a call; this latent ${data.net} sees ${data.latent_values} and ` +
