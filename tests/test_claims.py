@@ -332,3 +332,15 @@ def test_the_projection_gap_tells_a_projection_from_a_step_to_the_centre():
     assert torch.allclose(projection.projection_gap(x_t, x_t, q), torch.ones(50, dtype=torch.float64))
     centre = projection.projection_gap(torch.zeros_like(x_t), x_t, q)
     assert (centre > 2).all() and (projection.normal_share(-x_t, x_t, q) > 0.9).all()  # normal, yet no projection
+
+
+def test_a_page_without_runs_says_what_each_claim_needs():
+    """on_page with no runs: the quick claims that need a run name it; the long ones their time; efficiency, which
+    reads the families race, is measured."""
+    from unnoise import claims as claim_set
+
+    rows = {r["name"]: r for r in claim_set.on_page({})}
+    assert set(rows) == set(claim_set.CLAIMS)
+    assert "needs a images-diffusion run" in rows["perpendicular"]["verdict"] and rows["perpendicular"]["later"]
+    assert "longer than the page allows" in rows["audio"]["verdict"] and "about 115 s" in rows["audio"]["verdict"]
+    assert rows["efficiency"]["ours"] and not rows["efficiency"].get("later")

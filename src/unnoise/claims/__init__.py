@@ -4,8 +4,8 @@ A claim is a module with NAME, TITLE, ROLES (the runs it needs, as the explainer
 measure(runs, quick) -> numbers (measure(runs, quick, folder) for a claim with TRAINS, which trains its own runs
 into OUT/runs/NAME), figure(numbers, path) -> a matplotlib figure, row(numbers) -> the
 claims table's row, and QUICK_SECONDS (what --quick took, past training the page's runs). The explainer page
-measures the quick ones itself (on_page). The runs are trained (or reused) as `unnoise explain` does (unnoise.recipes), into
-OUT/runs/ROLE, or taken from --runs. Every function here works on your own runs from Python as well.
+measures the quick ones itself (on_page). The runs are trained (or reused) as `unnoise explain` does
+(unnoise.recipes), into OUT/runs/ROLE, or taken from --runs. Every function here works on your own runs from Python as well.
 """
 
 import time
@@ -76,8 +76,10 @@ def measure_claim(claim, runs, quick, out):
     return numbers, {**claim.row(numbers), "name": claim.NAME}
 
 
-def blank_row(claim, verdict):
-    return {"claim": claim.TITLE, "experiment": "", "ours": "", "reference": "", "figure": None, "verdict": verdict}
+def blank_row(claim, verdict, **extra):
+    """A row with no numbers: only the claim and a verdict saying why."""
+    return {"claim": claim.TITLE, "experiment": "", "ours": "", "reference": "", "figure": None, "verdict": verdict,
+            "name": claim.NAME, **extra}  # fmt: skip
 
 
 def claims(out="claims", only=None, quick=False, runs=None):
@@ -94,7 +96,7 @@ def claims(out="claims", only=None, quick=False, runs=None):
             figures2d.save(claim.figure(numbers, out), out / f"{claim.NAME}.png")
             results[claim.NAME] = numbers
             row["figure"] = f"{claim.NAME}.png"
-        rows.append({**row, "name": claim.NAME})
+        rows.append(row)
     save_json(
         out / "claims.json",
         {"quick": quick, "runs": {r: str(run.folder) for r, run in trained.items()}, "rows": rows, "results": results},
@@ -108,20 +110,18 @@ def on_page(runs, seconds=PAGE_SECONDS):
     most `seconds` with --quick is measured now; every other one says the command that measures it and its time."""
     rows = []
     for claim in CLAIMS.values():
-        if set(claim.ROLES) <= set(runs) and not getattr(claim, "TRAINS", False) and claim.QUICK_SECONDS <= seconds:
+        gone = sorted(set(claim.ROLES) - set(runs))
+        quick = not getattr(claim, "TRAINS", False) and claim.QUICK_SECONDS <= seconds
+        if quick and not gone:
             rows.append(measure_claim(claim, runs, True, None)[1])
             continue
+        command = (
+            f"`unnoise claims --quick --only {claim.NAME} --out claims` (its own runs, or --runs from this page), "
+            "then `unnoise explain --claims claims`"
+        )
+        why = f"it needs a {', '.join(gone)} run, not on this page" if quick else "longer than the page allows"
         rows.append(
-            {
-                **blank_row(
-                    claim,
-                    f"Longer than the page allows: about {claim.QUICK_SECONDS} s more with `unnoise claims --quick "
-                    f"--only {claim.NAME} --out claims` (its own runs, or --runs from this page), then "
-                    "`unnoise explain --claims claims`",
-                ),
-                "name": claim.NAME,
-                "later": True,
-            }
+            blank_row(claim, f"Not measured here ({why}): about {claim.QUICK_SECONDS} s with {command}", later=True)
         )
     return rows
 
