@@ -179,7 +179,7 @@ def test_the_served_page_samples_live(browser, explained):
         )
         assert pixels(page, "denoise-img-xt") != before and page.input_value("#denoise-step") == "0"
         assert page.get_attribute("#denoise-step", "max") == "8"  # the longest trace: the fixture's 8 steps
-        for key, canvas in (("latent", "latent-samples"), ("few", "few-samples")):  # the other live forms
+        for key, canvas in (("latent", "latent-samples"), ("few", "few-samples"), ("field", "field-samples")):
             form = page.locator(f"#{key}-live")
             before = pixels(page, canvas)
             form.locator("[name=seed]").fill("5")

@@ -274,6 +274,17 @@ function drawField(data) {
   if (data.missing) return missing("field-missing", data.missing);
   const where = dec(data.where).a, arrows = dec(data.arrows), real = dec(data.real).a, n = where.length / 2;
   const lim = bounds(where, 0.02);
+  if (LIVE) {
+    const pick = $("field-live").querySelector("[name=model]");
+    [...pick.options].forEach((o) => { if (!bundle.runs[o.value]) o.remove(); });
+    if (pick.options.length) {
+      live("field-live", pick.value, (body) => Object.assign(body, {run: pick.value, n: 600}), (r) => {
+        const cv = $("field-samples"), c = clear(cv), at = mapper(cv, lim);
+        dots(c, real, 0, real.length / 2, at, "#bbb", 1);
+        dots(c, dec(r.x).a, 0, r.x.shape[0], at, "#d1495b", 1.2);
+      });
+    }
+  }
   slider("field-t", data.t.length - 1, Math.round(data.t.length / 3), (k) => {
     const cv = $("field-arrows"), c = clear(cv), at = mapper(cv, lim);
     dots(c, real, 0, real.length / 2, at, "#bbb", 1);
