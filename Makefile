@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-# the same house checks, then every test not marked slow (about 100 s on 2 cores; `make test` about 9 minutes)
+# the same house checks, then every test not marked slow (about 100 s on 2 cores; `make test` about 10 minutes)
 test-fast: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks

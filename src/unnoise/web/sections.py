@@ -23,6 +23,7 @@ from ..claims import on_page as page_claims
 from ..data import images as image_data
 from ..guidance import EACH
 from ..metrics import measure
+from ..recipes import LEARN_ROLES
 from ..samplers import PerSampleNoise, default_spacing, timesteps
 from ..viz.frames import figure_sampler
 from ..viz.order import order_frames
@@ -535,8 +536,6 @@ def latent(runs, params, earlier):
 
 
 # ---- 10. watch it learn ------------------------------------------------------------------------------------
-
-LEARN_ROLES = ("points-flow", "images-diffusion")
 
 
 def learn_metric(run, params):
