@@ -77,7 +77,7 @@ BUDGETS = {
 RECIPES = {
     "quick": {
         "images-ar": {"depth": 2},
-        "images-var": {"depth": 2},
+        "images-var": {"depth": 1, "batch_size": 8},  # in 15 s: 0.76 accuracy, 50x FID, where 2 blocks: 0.27, 137x
         "text-ar": {"context": 64},  # 4x the steps of 256 characters in the same seconds
         "text-mdlm": {"context": 64},
         "images-ae": {"data": "digits", "size": None},
