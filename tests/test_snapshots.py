@@ -62,3 +62,22 @@ def test_the_command_keeps_snapshots_and_refuses_them_on_resume(tmp_path, capsys
     assert main(["train", "--resume", "--steps", "60", "--out", str(out), "--snapshots"]) == 2
     assert "--snapshots starts with a run" in capsys.readouterr().err
     assert json.loads((out / "config.json").read_text())["step"] == 40  # nothing trained, nothing lost
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda index: index.pop("loss"),
+        lambda index: index["kept"][0].pop("step"),
+        lambda index: index["kept"][0].update(step="ten"),
+        lambda index: index["loss"]["loss"].pop(),
+    ],
+)
+def test_an_index_that_snapshots_did_not_write_is_refused_in_one_line(tmp_path, change):
+    run = train(tmp_path / "r", [snapshots.Snapshots(tmp_path / "r")])
+    path = tmp_path / "r" / "snapshots" / "snapshots.json"
+    index = json.loads(path.read_text())
+    change(index)
+    path.write_text(json.dumps(index))
+    with pytest.raises(UnnoiseError, match="not a snapshot index"):
+        snapshots.kept(run)

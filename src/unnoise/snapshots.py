@@ -52,9 +52,21 @@ class Snapshots:
 
 
 def kept(run):
-    """The run's snapshots.json ({kept, loss, steps}), or None when it kept none."""
+    """The run's snapshots.json ({kept, loss, steps}), or None when it kept none; one that does not hold what
+    Snapshots writes is refused in one line."""
     path = run.folder / SUBFOLDER / INDEX
-    return load_json(path) if path.exists() else None
+    if not path.exists():
+        return None
+    index = load_json(path)
+    try:
+        entries = [(float(e["fraction"]), int(e["step"]), str(e["file"])) for e in index["kept"]]
+        loss = index["loss"]
+        if len(loss["step"]) != len(loss["loss"]) or not all(isinstance(v, int | float) for v in loss["loss"]):
+            raise ValueError("the loss curve's steps and values differ")
+    except (KeyError, TypeError, ValueError) as err:
+        raise UnnoiseError(f"{path} is not a snapshot index ({err!r}); delete {path.parent} or retrain") from None
+    index["kept"] = [{"fraction": f, "step": s, "file": name} for f, s, name in entries]
+    return index
 
 
 def at(run, entry):

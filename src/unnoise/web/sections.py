@@ -538,12 +538,13 @@ def latent(runs, params, earlier):
 # ---- 10. watch it learn ------------------------------------------------------------------------------------
 
 
-def learn_metric(run, params):
-    """The run's main figure beside its floor: exact W2 of params.w2_n points at params.nfe, or FID / floor."""
+def learn_metric(run, params, known=None):
+    """The run's main figure beside its floor: exact W2 of params.w2_n points by Euler at params.nfe (the sampler its
+    panel draws with), or FID / floor (known: that figure, measured already)."""
     if run.images:
-        q = measure.image_quality(run, n=params.quality_n, nfe=params.nfe)
+        q = known or measure.image_quality(run, n=params.quality_n, nfe=params.nfe)
         return {"value": q["fid"], "floor": q["floor"], "ratio": q["ratio"], "metric": "FID"}
-    curve = measure.w2_curves([("", run, run.default_sampler)], nfes=(params.nfe,), n=params.w2_n)["curves"][0]
+    curve = measure.w2_curves([("", run, "euler")], nfes=(params.nfe,), n=params.w2_n)["curves"][0]
     return {"value": curve["w2"][0], "floor": curve["floor"], "ratio": curve["w2"][0] / curve["floor"], "metric": "W2"}
 
 
@@ -564,11 +565,8 @@ def learn(runs, params, earlier):
                 frames.append(state.sample(run.num_classes, "dpmpp_2m", params.nfe, seed=0, label=label))
             else:
                 frames.append(state.sample(POINTS, "euler", params.nfe, seed=3))
-            end = known.get(str(run.folder)) if state is run and run.images else None
-            metric = (
-                {"value": end["fid"], "floor": end["floor"], "ratio": end["ratio"], "metric": "FID"} if end else None
-            )
-            marks.append({"fraction": fraction, "step": step, **(metric or learn_metric(state, params))})
+            end = known.get(str(run.folder)) if state is run else None  # a snapshot shares the run's folder
+            marks.append({"fraction": fraction, "step": step, **learn_metric(state, params, end)})
         panels.append(
             {
                 "name": name,
