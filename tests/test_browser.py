@@ -5,6 +5,7 @@ Without it the tests are skipped with a message, except in CI (CI=true), where a
 Screenshots go to build/test-artifacts/.
 """
 
+import contextlib
 import os
 import shutil
 import threading
@@ -120,15 +121,25 @@ def test_the_exported_file_works_offline(browser, explained):
     before = pixels(page, "guidance-grid")
     page.keyboard.press("ArrowRight")  # reachable by keyboard
     assert pixels(page, "guidance-grid") != before
-    for section, slider, value in (  # one control of each other section that has one, seen in its figures
+    for section, slider, value in (  # one control of each other section, seen in its figures
+        ("why", "why-d", 0),
         ("field", "field-progress", 20),
         ("debate", "debate-progress", 1),
         ("latent", "latent-level", 4),
+        ("few", "few-calls", 2),
         ("learn", "learn-k", 0),
     ):
         before = drawn(page, section)
         move(page, slider, value)
         assert drawn(page, section) != before, f"{slider} changes nothing in section {section}"
+    assert "D = " in page.text_content("#why-now") and "calls" in page.text_content("#few-now")
+    shown = "[...document.querySelectorAll('#claims-table tr')].filter((tr) => !tr.hidden).length"
+    every = page.evaluate(shown)
+    page.select_option("#claims-show", "later")  # the claims this page did not measure: each with its command
+    later = page.evaluate(shown)
+    assert 0 < later < every and page.locator("#claims-table tr.later:not([hidden])").count() == later
+    page.select_option("#claims-show", "here")
+    assert page.evaluate(shown) == every - later
     assert page.locator(".live:not([hidden])").count() == 0  # no live controls offline
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "page-file.png"), full_page=True, animations="disabled")
@@ -138,11 +149,12 @@ def test_the_exported_file_works_offline(browser, explained):
     assert errors == [] and outside == []
 
 
-def test_the_served_page_samples_live(browser, explained):
+@contextlib.contextmanager
+def serving(page_folder):
+    """`unnoise serve` of an explain folder, on a free port of 127.0.0.1, in a thread: its URL."""
     from unnoise.web import explain, server
 
-    path, _ = explained
-    runs, html = explain.for_serving(None, path.parent)
+    runs, html = explain.for_serving(None, page_folder)
     sock = server.bind("127.0.0.1", 0)
     uv = server.make_server(server.create_app(runs, html), queue=8)
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -151,7 +163,17 @@ def test_the_served_page_samples_live(browser, explained):
         deadline = time.monotonic() + 20
         while not uv.started and time.monotonic() < deadline:
             time.sleep(0.05)
-        page, errors, outside = open_page(browser, f"http://127.0.0.1:{sock.getsockname()[1]}/")
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    finally:
+        uv.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def test_the_served_page_samples_live(browser, explained):
+    path, _ = explained
+    with serving(path.parent) as url:
+        page, errors, outside = open_page(browser, url)
         check_sections(page)
         before = pixels(page, "noise-image")
         move(page, "noise-t", 20)
@@ -193,7 +215,3 @@ def test_the_served_page_samples_live(browser, explained):
         page.screenshot(path=str(ARTIFACTS / "page-served.png"), full_page=True, animations="disabled")
         assert errors == [] or all("422" in e or "Failed to load resource" in e for e in errors)
         assert outside == []
-    finally:
-        uv.should_exit = True
-        thread.join(10)
-        sock.close()

@@ -40,7 +40,7 @@ def test_the_page_is_one_offline_file_under_its_size_budget(explained):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing fetched from anywhere
     assert "<script src" not in html and 'type="module"' not in html and "Worker(" not in html
     assert "@import" not in html and "url(" not in html  # no fonts or CSS to fetch
-    assert html.count("<script") == 2  # the bundle and page.js
+    assert html.count("<script") == 3  # the bundle, the words and page.js
     assert '<meta name="viewport"' in html and 'lang="en"' in html
 
 
@@ -49,9 +49,29 @@ def test_every_section_has_its_template_and_its_drawing_function():
     table = re.search(r"const SECTIONS = \{(.*?)\};", web_page.asset("page.js"), re.S).group(1)
     assert [entry.split(":")[0].strip() for entry in table.split(",")] == [s.key for s in sections.SECTIONS]
     for section in sections.SECTIONS:
-        html = web_page.section_html(section)
+        html = web_page.section_html(section, web_page.words())
         assert html.startswith(f'<section id="{section.key}">') and f'id="{section.key}-missing"' in html
         assert "{{" not in html and "}}" not in html
+
+
+def test_the_page_words_are_in_one_file_and_each_one_is_used():
+    """templates/words.json holds the titles and every sentence page.js writes: each key the script asks for is
+    there, each key there is asked for, each {name} it fills is one the script gives, and the script's own string
+    literals hold no sentence."""
+    words, js = web_page.words(), web_page.asset("page.js")
+    code = "\n".join(re.sub(r"\s//\s.*$", "", line) for line in js.splitlines() if not line.strip().startswith("//"))
+    literals = [a or b for a, b in re.findall(r'"((?:[^"\\\n]|\\.)*)"|`((?:[^`\\]|\\.)*)`', code)]
+    asked = {v for v in literals if v in words}
+    asked |= {f"title.{s.key}" for s in sections.SECTIONS} | {"page.how_live", "page.how_file"}
+    asked |= {f"missing.need_{need}" for need in re.findall(r'need="(\w+)"', web_page.asset("sections.py"))}
+    assert set(re.findall(r'\bt\("([\w.]+)"', code)) <= set(words)
+    assert set(words) == asked, f"unused: {set(words) - asked}"
+    sentences = [v for v in literals if re.search(r"[A-Za-z]{2,} [a-z]{2,}", v) and v not in words]
+    assert sentences == ["use strict", "no words for ${key} in templates/words.json", "11px system-ui, sans-serif",
+                         "page.js draws no section ${el.id}", "thead th", "tbody tr"]  # fmt: skip
+    for key, text in words.items():  # a {name} left unfilled would show as is
+        for name in re.findall(r"\{(\w+)\}", text):
+            assert key.startswith(("page.", "claims.later")) or f"{name}:" in code, f"{key} needs {name}"
 
 
 @pytest.mark.slow
@@ -85,13 +105,14 @@ def test_every_section_is_filled_from_the_runs(explained):
         "probability-flow ODE (DDIM)",
         "flow matching",
     ]
-    assert "points-ot" in field["missing_methods"] and field["w2"]["floor"] > 0
+    assert "points-ot" in field["missing_methods"]["roles"] and field["w2"]["floor"] > 0
     starts = [decode(t["xt"])[0] for t in field["trajectories"]]  # the same starting noise for all
     assert all(np.abs(a - starts[0]).max() < 1e-3 * np.ptp(starts[0]) for a in starts)
     curve = s["guidance"]["curve"]
     assert [r["w"] for r in curve] == [1.0, 3.0] and all(0 <= r["accuracy"] <= 1 and r["floor"] > 0 for r in curve)
     debate = s["debate"]
-    assert [p["name"] for p in debate["panels"]] == ["raster AR", "diffusion"] and "images-var" in debate["missing"]
+    assert [p["name"] for p in debate["panels"]] == ["raster AR", "diffusion"]
+    assert "images-var" in debate["missing"]["roles"]
     frames = decode(debate["panels"][0]["frames"])  # (classes, F, 1, 8, 8)
     assert frames.shape[0] == 10 and frames.shape[1] >= 2
     assert [r["nfe"] for r in debate["table"]] == [64, F]
@@ -105,7 +126,7 @@ def test_every_section_is_filled_from_the_runs(explained):
     shortcut = few["w2"]["curves"][1]
     assert shortcut["nfe"] == [1, 2, 4, 30] and shortcut["w2"][0] < few["w2"]["curves"][0]["w2"][0]  # 1 call
     assert [c["name"] for c in few["images"]] == ["diffusion", "raster AR"] and few["images"][1]["nfe"] == [64]
-    assert "points-meanflow" in few["missing_methods"]
+    assert "points-meanflow" in few["missing_methods"]["roles"]
     learn = s["learn"]["panels"]  # the flow and the digits run at 1, 5, 20 and 100 % of training
     assert [p["role"] for p in learn] == ["points-flow", "images-diffusion"]
     assert [m["fraction"] for m in learn[0]["marks"]] == [0.01, 0.05, 0.2, 1.0]

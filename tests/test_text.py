@@ -22,7 +22,7 @@ from unnoise.nets.transformer import Transformer
 from unnoise.pipeline import train
 from unnoise.run import Run
 
-from .test_browser import ARGS, CHROMIUM, browser_or_skip, move, open_page
+from .test_browser import ARGS, CHROMIUM, browser_or_skip, move, open_page, serving
 
 
 def chain_conditionals(start, P, z):
@@ -304,7 +304,33 @@ def test_the_text_section_in_a_browser(text_runs, tmp_path):
         page.set_viewport_size({"width": 390, "height": 800})
         assert page.evaluate("document.documentElement.scrollWidth") <= 400
         assert errors == [] and outside == []
+        assert page.locator("#text-live:not([hidden])").count() == 0  # no live controls offline
+        served(browser, Path(path).parent)
         browser.close()
+
+
+def served(browser, page_folder):
+    """The served page writes from the reader's prompt (left to right) and fills between prompt and suffix
+    (masked diffusion), each in its own panel."""
+    from unnoise.web.sections import MASK
+
+    with serving(page_folder) as url:
+        page, errors, outside = open_page(browser, url)
+        form = page.locator("#text-live")
+        form.locator("[name=prompt]").fill("And God")
+        form.locator("[name=suffix]").fill(" the earth")
+        form.locator("[name=length]").fill("32")
+        form.locator("[name=nfe]").fill("8")
+        form.locator("button").click()
+        page.wait_for_function(
+            "document.querySelector('#text-live .status').textContent.includes('calls')", timeout=20000
+        )
+        written = page.locator("#text-panels pre.passage")
+        ar, masked = written.nth(0).text_content(), written.nth(1).text_content()
+        assert ar.startswith("And God") and len(ar) == 32 and MASK not in ar
+        assert masked.startswith("And God") and masked.endswith(" the earth") and len(masked) == 32
+        assert "network calls" in page.text_content("#text-live .status")
+        assert errors == [] and outside == []
 
 
 def test_the_server_writes_text_and_refuses_bad_requests_with_4xx(text_runs):

@@ -120,8 +120,9 @@ def on_page(runs, seconds=PAGE_SECONDS):
             "then `unnoise explain --claims claims`"
         )
         why = f"it needs a {', '.join(gone)} run, not on this page" if quick else "longer than the page allows"
+        later = {"seconds": claim.QUICK_SECONDS, "name": claim.NAME, "gone": gone if quick else []}  # page.js's words
         rows.append(
-            blank_row(claim, f"Not measured here ({why}): about {claim.QUICK_SECONDS} s with {command}", later=True)
+            blank_row(claim, f"Not measured here ({why}): about {claim.QUICK_SECONDS} s with {command}", later=later)
         )
     return rows
 

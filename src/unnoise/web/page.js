@@ -6,6 +6,12 @@ const bundle = JSON.parse(document.getElementById("bundle").textContent);
 const LIVE = bundle.live === true;
 const $ = (id) => document.getElementById(id);
 const COLORS = ["#d1495b", "#30638e", "#edae49", "#00798c", "#6a4c93", "#66a182"];
+// every sentence the script writes: templates/words.json, inlined; {name} is filled from values
+const WORDS = JSON.parse(document.getElementById("words").textContent);
+function t(key, values) {
+  if (!(key in WORDS)) throw new Error(`no words for ${key} in templates/words.json`);
+  return WORDS[key].replace(/\{(\w+)\}/g, (m, name) => (values && name in values ? values[name] : m));
+}
 
 // ---- arrays: the encode.py format ------------------------------------------------------------------
 function dec(item) {
@@ -62,7 +68,8 @@ function images(cv, d, base, count, cols, cell, view) {
     image(c, d.a, (base + k) * per, C, H, W, (k % cols) * (W * cell + 2), Math.floor(k / cols) * (H * cell + 2), cell, view);
   }
 }
-// a line chart: series [{name, xs, ys, color}], options {xlog, ylog, xlabel, ylabel, marker: [x, y], hline, band}
+// a line chart: series [{name, xs, ys, color}], options {xlog, ylog, xlabel, ylabel, marker: [x, y], mlabel, vline,
+// hline, band}
 function chart(cv, series, o) {
   const c = clear(cv), L = 58, R = 10, T = 10, Bm = 34, w = cv.width - L - R, h = cv.height - T - Bm;
   const fx = o.xlog ? Math.log10 : (v) => v, fy = o.ylog ? Math.log10 : (v) => v;
@@ -96,7 +103,7 @@ function chart(cv, series, o) {
   }
   if (o.hline !== undefined) {
     c.strokeStyle = "#777"; c.setLineDash([4, 3]); c.beginPath(); c.moveTo(L, Y(o.hline)); c.lineTo(L + w, Y(o.hline));
-    c.stroke(); c.setLineDash([]); c.fillStyle = "#555"; c.fillText(o.hlabel || "floor", L + 4, Y(o.hline) - 3);
+    c.stroke(); c.setLineDash([]); c.fillStyle = "#555"; c.fillText(o.hlabel || t("chart.floor"), L + 4, Y(o.hline) - 3);
   }
   series.forEach((s, k) => {
     c.strokeStyle = c.fillStyle = s.color || COLORS[k % COLORS.length]; c.lineWidth = 1.5; c.beginPath();
@@ -108,10 +115,15 @@ function chart(cv, series, o) {
     });
     c.fillText(s.name, L + w - 150, T + 12 + 12 * k);
   });
+  if (o.vline !== undefined) {
+    c.strokeStyle = "#d1495b"; c.setLineDash([2, 3]); c.beginPath(); c.moveTo(X(o.vline), T); c.lineTo(X(o.vline), T + h);
+    c.stroke(); c.setLineDash([]);
+  }
   (o.ticks || []).forEach((v) => { c.strokeStyle = "#30638e"; c.beginPath(); c.moveTo(X(v), T + h); c.lineTo(X(v), T + h - 6); c.stroke(); });
   if (o.marker) {
     c.fillStyle = "#d1495b"; c.beginPath(); c.arc(X(o.marker[0]), Y(o.marker[1]), 5, 0, 2 * Math.PI); c.fill();
-    c.fillText("you are here", Math.min(X(o.marker[0]) + 7, L + w - 70), Y(o.marker[1]) - 6);
+    const m = o.mlabel || t("chart.here");
+    c.fillText(m, Math.min(X(o.marker[0]) + 7, L + w - 6 * m.length), Y(o.marker[1]) - 6);
   }
 }
 function fmt(v) {   // short numbers for ticks and labels: 0, 0.25, 12.3, 999, 1e-4
@@ -132,11 +144,11 @@ const players = [];
 function player(s, fps) {   // play / pause a slider (its button: id + "-play"); pauses off-screen
   const button = $(s.id + "-play");
   let timer = null;
-  const stop = () => { clearInterval(timer); timer = null; button.textContent = "play"; };
+  const stop = () => { clearInterval(timer); timer = null; button.textContent = t("control.play"); };
   button.addEventListener("click", () => {
     if (timer) return stop();
     if (+s.value >= +s.max) { s.value = 0; }
-    button.textContent = "pause";
+    button.textContent = t("control.pause");
     timer = setInterval(() => { if (+s.value >= +s.max) return stop(); s.value = +s.value + 1; s.dispatchEvent(new Event("input")); }, 1000 / fps);
   });
   players.push({el: button.closest("section"), stop: stop});
@@ -161,24 +173,33 @@ function stamps() {
       const s = bundle.runs[role];
       if (!s) return;
       const p = document.createElement("p");
-      p.textContent = `${role}: run ${s.run}, ${s.family} on ${s.data}, seed ${s.seed}, ${s.steps} steps, ` +
-        `${s.train_seconds === null || s.train_seconds === undefined ? "?" : Math.round(s.train_seconds)} s of training on ${s.cpu}` +
-        (s.metric ? `; ${s.metric}` : "") + ". Rebuild: ";
+      const seconds = s.train_seconds === null || s.train_seconds === undefined ? "?" : Math.round(s.train_seconds);
+      p.textContent = t("stamp.run", {role: role, run: s.run, family: s.family, data: s.data, seed: s.seed,
+                                      steps: s.steps, seconds: seconds, cpu: s.cpu}) +
+        (s.metric ? t("stamp.metric", {metric: s.metric}) : "") + t("stamp.rebuild");
       const code = document.createElement("code"); code.textContent = s.command; p.appendChild(code);
-      const copy = document.createElement("button"); copy.textContent = "copy"; copy.className = "copy";
+      const copy = document.createElement("button"); copy.textContent = t("stamp.copy"); copy.className = "copy";
       copy.addEventListener("click", () => navigator.clipboard && navigator.clipboard.writeText(s.command));
       p.appendChild(copy); el.appendChild(p);
     });
   });
 }
-function missing(id, text) { const el = $(id); if (el && text) { el.hidden = false; el.textContent = "Not on this page yet: " + text; } }
+// what fills a section: the runs it needs (sections.missing), a claims folder to write, or (older pages) a sentence
+function missing(id, m) {
+  const el = $(id);
+  if (!el || !m) return;
+  let what = m;
+  if (m.claims) what = t("missing.claims", {path: m.claims, folder: m.folder});
+  else if (m.roles) what = t("missing.runs", {budget: m.budget, roles: m.roles.join(", ")}) + (m.need ? t(`missing.need_${m.need}`) : "");
+  el.hidden = false; el.textContent = t("missing", {what: what});
+}
 
 // ---- the sections: one function each, called with its data from the bundle (sections.py: SECTIONS) ------------
 
 // 1. noise: a slider over t mixes the clean data with one fixed noise draw
 function drawNoise(data) {
   const pointsPart = data.points, imagePart = data.image;
-  if (!pointsPart && !imagePart) return missing("noise-missing", "unnoise explain --budget quick --out page");
+  if (!pointsPart && !imagePart) return missing("noise-missing", t("missing.command"));
   const schedule = (pointsPart || imagePart).schedule, lim = [-3.5, 3.5, -3.5, 3.5];
   const pts = pointsPart && {x0: dec(pointsPart.x0).a, eps: dec(pointsPart.eps).a};
   const img = imagePart && {x0: dec(imagePart.x0), eps: dec(imagePart.eps).a};
@@ -189,30 +210,29 @@ function drawNoise(data) {
       const n = pts.x0.length / 2, xt = new Float32Array(2 * n);
       for (let i = 0; i < 2 * n; i++) xt[i] = s.alpha[k] * pts.x0[i] + s.sigma[k] * pts.eps[i];
       dots(c, xt, 0, n, at, "#30638e", 1.5);
-      label(cv, `${n} two-moons points mixed with noise at t = ${fmt(s.t[k])}: ` +
-        `alpha ${s.alpha[k].toFixed(2)}, sigma ${s.sigma[k].toFixed(2)}`);
+      label(cv, t("noise.points", {n: n, t: fmt(s.t[k]), alpha: s.alpha[k].toFixed(2), sigma: s.sigma[k].toFixed(2)}));
     }
     if (imagePart) {
       const s = imagePart.schedule, d = img.x0, xt = new Float32Array(d.a.length);
       for (let i = 0; i < xt.length; i++) xt[i] = s.alpha[k] * d.a[i] + s.sigma[k] * img.eps[i];
       const [C, H, W] = d.shape.slice(-3), cv = $("noise-image");
       cv.width = cv.height = 160; image(clear(cv), xt, 0, C, H, W, 0, 0, 160 / W, imagePart.view);
-      label(cv, `a training digit mixed with noise at t = ${fmt(s.t[k])}`);
+      label(cv, t("noise.image", {t: fmt(s.t[k])}));
     }
     const series = [];
-    if (pointsPart) series.push(curve("2D points: ", pointsPart.schedule));
-    if (imagePart) series.push(curve("images: ", imagePart.schedule));
+    if (pointsPart) series.push(curve(t("noise.curve_points"), pointsPart.schedule));
+    if (imagePart) series.push(curve(t("noise.curve_images"), imagePart.schedule));
     const u = k / (schedule.t.length - 1), tmax = schedule.t[schedule.t.length - 1], tmin = schedule.t[0];
-    chart($("noise-snr"), series, {xlabel: "t / t_max", ylabel: "log SNR", marker: [u, series[0].ys[k]],
+    chart($("noise-snr"), series, {xlabel: t("noise.x"), ylabel: t("noise.y"), marker: [u, series[0].ys[k]],
       ticks: schedule.steps.map((t) => (t - tmin) / (tmax - tmin))});
-    say("noise-now", `t = ${fmt(schedule.t[k])} of ${fmt(tmax)}: alpha = ${schedule.alpha[k].toFixed(3)}, ` +
-      `sigma = ${schedule.sigma[k].toFixed(3)}, log SNR = ${schedule.logsnr[k].toFixed(2)}`);
+    say("noise-now", t("noise.now", {t: fmt(schedule.t[k]), tmax: fmt(tmax), alpha: schedule.alpha[k].toFixed(3),
+                                     sigma: schedule.sigma[k].toFixed(3), logsnr: schedule.logsnr[k].toFixed(2)}));
   });
 }
 
 // 2. denoise: the sampler's states x_t and x0 estimates, step by step (live: a new draw from the server)
 function drawDenoise(data) {
-  if (!data.points && !data.image) return missing("denoise-missing", "unnoise explain --budget quick --out page");
+  if (!data.points && !data.image) return missing("denoise-missing", t("missing.command"));
   const traceOf = (part) => part && {xt: dec(part.xt), x0: dec(part.x0), t: part.t};
   const traces = {points: traceOf(data.points), image: traceOf(data.image)};
   const longest = () => Math.max(...[traces.points, traces.image].filter((d) => d).map((d) => d.x0.shape[0]));
@@ -226,17 +246,16 @@ function drawDenoise(data) {
       const lim = bounds(pointsTrace.xt.a.subarray(0, 2 * n), 0.05);
       [["denoise-xt", pointsTrace.xt, k, "#30638e"], ["denoise-x0", pointsTrace.x0, Math.min(k, F - 1), "#d1495b"]]
         .forEach(([id, d, j, col]) => { const cv = $(id), c = clear(cv); dots(c, d.a, j * 2 * n, n, mapper(cv, lim), col, 1.5); });
-      label($("denoise-xt"), `step ${k} of ${F}: the points x_t`);
+      label($("denoise-xt"), t("denoise.points", {k: k, F: F}));
     }
     if (imageTrace) {
       const n = imageTrace.xt.shape[1], F = imageTrace.x0.shape[0], k = step(imageTrace), cols = Math.min(n, 10);
       images($("denoise-img-xt"), imageTrace.xt, k * n, n, cols, 8, null);
       images($("denoise-img-x0"), imageTrace.x0, Math.min(k, F - 1) * n, n, cols, 8, null);
-      label($("denoise-img-x0"),
-        `the model's estimate of the clean digits before step ${Math.min(k, F - 1) + 1} of ${F}`);
+      label($("denoise-img-x0"), t("denoise.images", {k: Math.min(k, F - 1) + 1, F: F}));
     }
     const ref = imageTrace || pointsTrace, F = ref.x0.shape[0], k = step(ref);
-    say("denoise-now", k < F ? `step ${k + 1} of ${F}, t = ${fmt(ref.t[k])}` : `done: ${F} steps`);
+    say("denoise-now", k < F ? t("denoise.now", {k: k + 1, F: F, t: fmt(ref.t[k])}) : t("denoise.done", {F: F}));
   };
   const s = slider("denoise-step", last, last, draw);
   player(s, 6); stepper(s);
@@ -251,20 +270,22 @@ function drawDenoise(data) {
 // 3. why it works: the share of noise along the data against the dimension
 const PERPENDICULAR = "perpendicular";   // the claim (claims/geometry.py NAME) that measures the same share
 function drawWhy(data) {
-  const rows = data.geometry, tangent = data.tangent, xs = rows.map((r) => r.D);
-  chart($("why-chart"), [{name: "measured share", xs: xs, ys: rows.map((r) => r.mean)},
-    {name: "1 / D", xs: xs, ys: rows.map((r) => r.law_mean), color: "#777"}],
-    {xlog: true, ylog: true, xlabel: "dimension D", ylabel: "share of noise along the data",
-     band: {xs: xs, lo: rows.map((r) => Math.max(r.lo, 1e-6)), hi: rows.map((r) => r.hi)}});
-  say("why-now", rows.map((r) => `D = ${r.D}: ${(100 * r.mean).toFixed(1)} %`).join(", "));
+  const rows = data.geometry, tangent = data.tangent, xs = rows.map((r) => r.D), pc = (v) => `${(100 * v).toFixed(1)} %`;
+  const start = Math.max(0, rows.findIndex((r) => tangent && r.D >= tangent.D));
+  slider("why-d", rows.length - 1, start, (k) => {
+    const r = rows[k];
+    chart($("why-chart"), [{name: t("why.measured"), xs: xs, ys: rows.map((q) => q.mean)},
+      {name: t("why.law"), xs: xs, ys: rows.map((q) => q.law_mean), color: "#777"}],
+      {xlog: true, ylog: true, xlabel: t("why.x"), ylabel: t("why.y"),
+       band: {xs: xs, lo: rows.map((q) => Math.max(q.lo, 1e-6)), hi: rows.map((q) => q.hi)},
+       marker: [r.D, r.mean], mlabel: t("why.marker", {D: r.D})});
+    say("why-now", t("why.now", {D: r.D, share: pc(r.mean), lo: pc(r.lo), hi: pc(r.hi), off: pc(1 - r.mean)}));
+  });
   const claim = (bundle.sections.claims.rows || []).find((r) => r.name === PERPENDICULAR);
-  if (claim) say("why-claim", `Measured by unnoise claims: ${claim.ours}. ${claim.verdict}`);
+  if (claim) say("why-claim", t("why.claim", {ours: claim.ours, verdict: claim.verdict}));
   if (tangent) {
-    say("why-tangent", `On the digits (D = ${tangent.D}), the ${tangent.d}-dimensional tangent space at each of ` +
-      `${tangent.n} held-out digits (local PCA of its ${tangent.k} nearest training digits) holds ` +
-      `${(100 * tangent.mean).toFixed(1)} % of a noise draw's energy, d / D = ${(100 * tangent.expected).toFixed(1)} % ` +
-      "as for any subspace of that size: noise does not know where the data is. It lands nearly perpendicular " +
-      `because the data's dimension is small beside D: ${(100 - 100 * tangent.mean).toFixed(1)} % of it points off the data.`);
+    say("why-tangent", t("why.tangent", {D: tangent.D, d: tangent.d, n: tangent.n, k: tangent.k, share: pc(tangent.mean),
+                                          expected: pc(tangent.expected), off: pc(1 - tangent.mean)}));
   }
 }
 
@@ -300,15 +321,14 @@ function drawField(data) {
       c.lineTo(q[0] - 4 * Math.cos(ang - 0.5), q[1] - 4 * Math.sin(ang - 0.5)); c.moveTo(q[0], q[1]);
       c.lineTo(q[0] - 4 * Math.cos(ang + 0.5), q[1] - 4 * Math.sin(ang + 0.5)); c.stroke();
     }
-    say("field-now", `t = ${fmt(data.t[k])}: each arrow points from x to the model's estimate of the clean point ` +
-      "(lengths scaled to fit)");
+    say("field-now", t("field.now", {t: fmt(data.t[k])}));
   });
   const box = $("field-paths"), trajs = data.trajectories.map((m) => ({m: m, d: dec(m.xt)}));
   box.textContent = "";
   const canvases = trajs.map((tr) => {
     const fig = document.createElement("figure"), cv = document.createElement("canvas");
     const cap = document.createElement("figcaption");
-    cv.width = cv.height = 200; cv.setAttribute("role", "img"); cap.textContent = `${tr.m.name}, ${tr.m.sampler}`;
+    cv.width = cv.height = 200; cv.setAttribute("role", "img"); cap.textContent = t("field.caption", {name: tr.m.name, sampler: tr.m.sampler});
     fig.appendChild(cv); fig.appendChild(cap); box.appendChild(fig); return cv;
   });
   const all = trajs.length ? bounds(trajs[0].d.a, 0.05) : lim, last = trajs.length ? trajs[0].d.shape[0] - 1 : 0;
@@ -325,14 +345,14 @@ function drawField(data) {
         c.stroke();
       }
       dots(c, tr.d.a, k * m * 2, m, at, "#d1495b", 1.5);
-      label(cv, `${tr.m.name}: ${m} paths from the same noise, step ${k} of ${F - 1}`);
+      label(cv, t("field.paths", {name: tr.m.name, m: m, k: k, F: F - 1}));
     });
   });
   player(s, 12);
   const w2 = data.w2;
   chart($("field-w2"), w2.curves.map((c) => ({name: c.name, xs: c.nfe || w2.nfe, ys: c.w2})),
-    {xlog: true, ylog: true, xticks: w2.nfe, xlabel: "network evaluations per sample (NFE)", ylabel: "W2 to held-out",
-     hline: w2.floor, hlabel: `real-vs-real floor ${w2.floor.toFixed(3)}`});
+    {xlog: true, ylog: true, xticks: w2.nfe, xlabel: t("field.x"), ylabel: t("w2.y"),
+     hline: w2.floor, hlabel: t("w2.floor", {floor: w2.floor.toFixed(3)})});
 }
 
 // 5. guidance: samples at each w, and accuracy against FID / floor (live: a new draw at any w)
@@ -342,18 +362,18 @@ function drawGuidance(data) {
   const draw = (k) => {
     const row = curve[k];
     images($("guidance-grid"), samples, k * per, per, 10, 5, null);
-    label($("guidance-grid"), `samples at guidance w = ${data.w[k]}, classes 0 to 9 in each row`);
+    label($("guidance-grid"), t("guidance.grid", {w: data.w[k]}));
     chart($("guidance-curve"),
-      [{name: "", xs: curve.map((r) => r.ratio), ys: curve.map((r) => r.accuracy), labels: curve.map((r) => `w=${r.w}`)}],
-      {xlog: true, xlabel: "FID / held-out floor (lower is better)", ylabel: "class accuracy", marker: [row.ratio, row.accuracy]});
-    say("guidance-now", `w = ${data.w[k]}: class accuracy ${row.accuracy.toFixed(3)}, FID ${row.fid.toFixed(2)} ` +
-      `beside a floor of ${row.floor.toFixed(2)} (${row.ratio.toFixed(2)} x), n = ${row.n}`);
+      [{name: "", xs: curve.map((r) => r.ratio), ys: curve.map((r) => r.accuracy), labels: curve.map((r) => t("guidance.point", {w: r.w}))}],
+      {xlog: true, xlabel: t("guidance.x"), ylabel: t("guidance.y"), marker: [row.ratio, row.accuracy]});
+    say("guidance-now", t("guidance.now", {w: data.w[k], accuracy: row.accuracy.toFixed(3), fid: row.fid.toFixed(2),
+                                           floor: row.floor.toFixed(2), ratio: row.ratio.toFixed(2), n: row.n}));
   };
   slider("guidance-w", data.w.length - 1, data.w.indexOf(1), draw);
   if (LIVE) {
     live("guidance-live", "images-diffusion", (body) => Object.assign(body, {n: 40, label: "each"}), (r) => {
       images($("guidance-grid"), dec(r.x), 0, r.x.shape[0], 10, 5, null);
-      say("guidance-now", `live draw: ${r.x.shape[0]} samples in ${r.seconds.toFixed(2)} s`);
+      say("guidance-now", t("guidance.live", {n: r.x.shape[0], seconds: r.seconds.toFixed(2)}));
     });
   }
 }
@@ -376,8 +396,8 @@ function drawDebate(data) {
     const F = q.d.shape[1], k = Math.round(f / steps * (F - 1)), [C, H, W] = q.d.shape.slice(-3);
     const cv = cvs[j].cv; cv.width = cv.height = 160;
     image(clear(cv), q.d.a, ((+cls.value) * F + k) * C * H * W, C, H, W, 0, 0, 160 / W, null);
-    cvs[j].cap.textContent = `${q.p.name}: ${q.p.captions[k]}`;
-    label(cv, `${q.p.name} generating a ${cls.value}: ${q.p.captions[k]}`);
+    cvs[j].cap.textContent = t("debate.caption", {name: q.p.name, at: q.p.captions[k]});
+    label(cv, t("debate.label", {name: q.p.name, c: cls.value, at: q.p.captions[k]}));
   });
   const s = slider("debate-progress", steps, steps, draw);
   cls.addEventListener("change", () => draw(+s.value));
@@ -387,7 +407,7 @@ function drawDebate(data) {
     const tr = document.createElement("tr");
     const trained = bundle.runs[r.role] ? Math.round(bundle.runs[r.role].train_seconds) : "?";
     [r.name, r.params.toLocaleString(), trained, r.nfe, r.ms.toFixed(0), r.accuracy === null ? "-" : r.accuracy.toFixed(3),
-     `${r.fid.toFixed(2)} / ${r.floor.toFixed(2)} (${r.ratio.toFixed(2)} x)`]
+     t("debate.fid", {fid: r.fid.toFixed(2), floor: r.floor.toFixed(2), ratio: r.ratio.toFixed(2)})]
       .forEach((v) => { const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); });
     body.appendChild(tr);
   });
@@ -396,15 +416,24 @@ function drawDebate(data) {
 // 10. the claims: the table `unnoise claims` wrote, or the quick ones this page measured
 function drawClaims(data) {
   if (data.missing) return missing("claims-missing", data.missing);
-  const body = $("claims-table");
+  const body = $("claims-table"), trs = [];
+  body.textContent = "";
   data.rows.forEach((r) => {
     const tr = document.createElement("tr");
     if (r.later) tr.className = "later";  // not measured on this page: the command and time that measure it
-    [r.claim, r.experiment, r.ours, r.reference, r.verdict].forEach((v) => {
+    const verdict = r.later && r.later.seconds ? t(r.later.gone.length ? "claims.later_runs" : "claims.later_long",
+      {runs: r.later.gone.join(", "), seconds: r.later.seconds, name: r.later.name}) : r.verdict;
+    [r.claim, r.experiment, r.ours, r.reference, verdict].forEach((v) => {
       const td = document.createElement("td"); td.textContent = v === undefined ? "" : v; tr.appendChild(td);
     });
-    body.appendChild(tr);
+    body.appendChild(tr); trs.push(tr);
   });
+  const show = $("claims-show"), pick = () => {
+    trs.forEach((tr, i) => { tr.hidden = show.value !== "all" && (show.value === "later") !== !!data.rows[i].later; });
+    say("claims-now", t("claims.now", {k: trs.filter((tr) => !tr.hidden).length, n: trs.length}));
+  };
+  show.addEventListener("change", pick);
+  pick();
 }
 
 // 10. watch it learn: each run's samples from the same noise at 1, 5, 20 and 100 % of training, its loss curve
@@ -419,8 +448,8 @@ function drawLearn(data) {
     const figs = p.marks.map((m, i) => {
       const fig = document.createElement("figure"), cv = document.createElement("canvas");
       const cap = document.createElement("figcaption");
-      cap.textContent = `${pct(m.fraction)} (step ${m.step}): ${m.metric} ${m.ratio.toFixed(2)} x floor`;
-      cv.setAttribute("role", "img"); label(cv, `${p.name} at ${cap.textContent}`);
+      cap.textContent = t("learn.caption", {pct: pct(m.fraction), step: m.step, metric: m.metric, ratio: m.ratio.toFixed(2)});
+      cv.setAttribute("role", "img"); label(cv, t("learn.label", {name: p.name, at: cap.textContent}));
       if (p.kind === "images") images(cv, d, i * d.shape[1], d.shape[1], 5, 5);
       else {
         cv.width = cv.height = 130;
@@ -432,25 +461,25 @@ function drawLearn(data) {
     });
     const loss = document.createElement("canvas");
     loss.id = `learn-loss-${j}`; loss.width = 520; loss.height = 200; loss.setAttribute("role", "img");
-    label(loss, `${p.name}: training loss against steps`);
+    label(loss, t("learn.loss_label", {name: p.name}));
     row.appendChild(loss); box.appendChild(row);
     redraw.push((k) => {
       figs.forEach((f, i) => { f.className = i === k ? "picked" : ""; });
       const at = p.loss.step.findIndex((s) => s >= p.marks[k].step), y = p.loss.loss[at < 0 ? p.loss.loss.length - 1 : at];
-      chart(loss, [{name: "loss", xs: p.loss.step, ys: p.loss.loss}],
-        {xlabel: "training step", ylabel: "loss", ylog: true, marker: [p.marks[k].step, y]});
+      chart(loss, [{name: t("learn.loss"), xs: p.loss.step, ys: p.loss.loss}],
+        {xlabel: t("learn.loss_x"), ylabel: t("learn.loss"), ylog: true, marker: [p.marks[k].step, y]});
     });
   });
   const marks = data.panels[0].marks;
   slider("learn-k", marks.length - 1, marks.length - 1, (k) => {
     redraw.forEach((f) => f(k));
-    say("learn-now", `${pct(marks[k].fraction)} of training`);
+    say("learn-now", t("learn.now", {pct: pct(marks[k].fraction)}));
   });
   player($("learn-k"), 1);
   chart($("learn-metric"), data.panels.map((p) => ({name: p.name, xs: p.marks.map((m) => 100 * m.fraction),
                                                     ys: p.marks.map((m) => m.ratio)})),
-    {xlog: true, ylog: true, xticks: marks.map((m) => 100 * m.fraction), xlabel: "% of training",
-     ylabel: "figure / floor", hline: 1, hlabel: "floor (two real draws)"});
+    {xlog: true, ylog: true, xticks: marks.map((m) => 100 * m.fraction), xlabel: t("learn.x"),
+     ylabel: t("learn.y"), hline: 1, hlabel: t("learn.floor")});
 }
 
 // ---- live controls (unnoise serve) -----------------------------------------------------------------
@@ -464,14 +493,14 @@ function live(id, run, shape, done) {
     if (val("sampler")) { body.sampler = val("sampler").value; body.nfe = +val("nfe").value; }
     if (val("label")) body.label = val("label").value === "" ? "each" : +val("label").value;
     shape(body);
-    const status = box.querySelector(".status"); status.textContent = "sampling...";
+    const status = box.querySelector(".status"); status.textContent = t("live.sampling");
     try {
       const r = await fetch("api/sample", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
       const j = await r.json();
       if (!r.ok) { status.textContent = j.error || r.statusText; return; }
-      status.textContent = `${j.nfe} network evaluations per sample, ${j.seconds.toFixed(2)} s`;
+      status.textContent = t("live.done", {nfe: j.nfe, seconds: j.seconds.toFixed(2)});
       done(j);
-    } catch (e) { status.textContent = "the server did not answer: " + e; }
+    } catch (e) { status.textContent = t("live.silent", {error: e}); }
   });
 }
 
@@ -491,7 +520,8 @@ function drawFew(data) {
       });
     }
   }
-  const box = $("few-grid"), w2 = data.w2;
+  const box = $("few-grid"), w2 = data.w2, columns = data.nfe.map(() => []);
+  const calls = (k) => t(k > 1 ? "few.calls" : "few.call", {k: k});
   box.textContent = "";
   data.panels.forEach((p, j) => {
     const d = dec(p.samples), row = document.createElement("div"), lim = bounds(d.a, 0.05), m = d.shape[1];
@@ -502,25 +532,35 @@ function drawFew(data) {
       const cap = document.createElement("figcaption"), curve = w2 && w2.curves[j];
       const at = curve ? curve.nfe.indexOf(k) : -1;
       cv.width = cv.height = 130; cv.setAttribute("role", "img");
-      cap.textContent = `${k} call${k > 1 ? "s" : ""}` + (at >= 0 ? `: ${(curve.w2[at] / w2.floor).toFixed(2)} x floor` : "");
-      fig.appendChild(cv); fig.appendChild(cap); row.appendChild(fig);
+      cap.textContent = calls(k) + (at >= 0 ? t("few.ratio", {ratio: (curve.w2[at] / w2.floor).toFixed(2)}) : "");
+      fig.appendChild(cv); fig.appendChild(cap); row.appendChild(fig); columns[i].push(fig);
       const c = clear(cv);
       dots(c, d.a, i * m * 2, m, mapper(cv, lim), "#d1495b", 1);
       label(cv, `${p.name}, ${cap.textContent}`);
     });
     box.appendChild(row);
   });
-  if (w2) {
-    chart($("few-w2"), w2.curves.map((c) => ({name: c.name, xs: c.nfe, ys: c.w2})),
-      {xlog: true, ylog: true, xticks: data.nfe, xlabel: "network calls per sample", ylabel: "W2 to held-out",
-       hline: w2.floor, hlabel: `real-vs-real floor ${w2.floor.toFixed(3)}`});
-  }
-  if (data.images.length) {
-    chart($("few-images"), data.images.map((c) => ({name: c.name, xs: c.nfe, ys: c.ratio,
-                                                    labels: c.nfe.length === 1 ? [`${c.name}, ${c.nfe[0]}`] : []})),
-      {xlog: true, ylog: true, xlabel: "network calls per image", ylabel: "FID / floor", hline: 1,
-       hlabel: "floor (held-out real)"});
-  }
+  slider("few-calls", data.nfe.length - 1, 0, (i) => {   // one column of the grid, and where it sits on each chart
+    const k = data.nfe[i], at = (c, ys) => { const q = c.nfe.indexOf(k); return q < 0 ? null : ys[q]; };
+    columns.forEach((figs, q) => figs.forEach((f) => { f.className = q === i ? "picked" : ""; }));
+    const said = [], on = [];
+    if (w2) {
+      chart($("few-w2"), w2.curves.map((c) => ({name: c.name, xs: c.nfe, ys: c.w2})),
+        {xlog: true, ylog: true, xticks: data.nfe, xlabel: t("few.x_points"), ylabel: t("w2.y"),
+         hline: w2.floor, hlabel: t("w2.floor", {floor: w2.floor.toFixed(3)}), vline: k});
+      w2.curves.forEach((c) => { const v = at(c, c.w2); if (v !== null) said.push(t("few.method", {name: c.name, ratio: (v / w2.floor).toFixed(2)})); });
+      if (said.length) on.push(t("few.now_points", {methods: said.splice(0).join(", ")}));
+    }
+    if (data.images.length) {
+      chart($("few-images"), data.images.map((c) => ({name: c.name, xs: c.nfe, ys: c.ratio,
+                                                      labels: c.nfe.length === 1 ? [t("few.point", {name: c.name, nfe: c.nfe[0]})] : []})),
+        {xlog: true, ylog: true, xlabel: t("few.x_images"), ylabel: t("few.y_images"), hline: 1,
+         hlabel: t("few.floor_images"), vline: k});
+      data.images.forEach((c) => { const v = at(c, c.ratio); if (v !== null) said.push(t("few.method", {name: c.name, ratio: v.toFixed(2)})); });
+      if (said.length) on.push(t("few.now_images", {methods: said.join(", ")}));
+    }
+    say("few-now", calls(k) + (on.length ? t("few.now", {figures: on.join("; ")}) : ""));
+  });
 }
 
 // 8. the same, on text: one passage per order, as it is written; bits per character beside the floor
@@ -531,7 +571,7 @@ function drawText(data) {
   box.textContent = "";
   data.panels.forEach((p) => {
     const fig = document.createElement("figure"), pre = document.createElement("pre"), cap = document.createElement("figcaption");
-    pre.className = "passage"; pre.setAttribute("aria-label", `${p.name}: the passage as it is written`);
+    pre.className = "passage"; pre.setAttribute("aria-label", t("text.label", {name: p.name}));
     cap.textContent = p.name; fig.appendChild(cap); fig.appendChild(pre); box.appendChild(fig); boxes.push(pre);
   });
   const last = data.panels[0].frames.length - 1;
@@ -543,10 +583,10 @@ function drawText(data) {
   rows.textContent = "";
   data.panels.forEach((p) => {
     const tr = document.createElement("tr");
-    const floor = p.bits_per_char_floor ? `, floor ${f(p.bits_per_char_floor, 3)}` : "";
-    const cells = [p.name, `${f(p.bits_per_char, 3)} \u00b1 ${f(p.bits_per_char_stderr, 3)} (${p.bits_per_char_kind}${floor})`,
-                   `${f(p.sample_bits_per_char, 2)} (${f(p.real_bits_per_char, 2)}), ${p.judge}`,
-                   p.word_share === undefined ? "-" : `${f(p.word_share, 2)} (${f(p.real_word_share, 2)})`, `${p.calls}`];
+    const floor = p.bits_per_char_floor ? t("text.floor", {floor: f(p.bits_per_char_floor, 3)}) : "";
+    const cells = [p.name, t("text.bits", {bits: f(p.bits_per_char, 3), stderr: f(p.bits_per_char_stderr, 3), kind: p.bits_per_char_kind, floor: floor}),
+                   t("text.judged", {ours: f(p.sample_bits_per_char, 2), real: f(p.real_bits_per_char, 2), judge: p.judge}),
+                   p.word_share === undefined ? "-" : t("text.words", {ours: f(p.word_share, 2), real: f(p.real_word_share, 2)}), `${p.calls}`];
     cells.forEach((c) => { const td = document.createElement("td"); td.textContent = c; tr.appendChild(td); });
     rows.appendChild(tr);
   });
@@ -560,17 +600,17 @@ function liveText(data, boxes) {
   const val = (name) => box.querySelector(`[name=${name}]`).value;
   box.querySelector("button").addEventListener("click", async () => {
     const status = box.querySelector(".status"), said = [];
-    status.textContent = "writing...";
+    status.textContent = t("text.writing");
     for (const [j, p] of data.panels.entries()) {
       const body = {run: p.role, n: 1, seed: +val("seed"), length: +val("length"), prompt: val("prompt")};
       if (p.infills) { body.suffix = val("suffix"); body.nfe = +val("nfe"); }
       try {
         const r = await fetch("api/sample", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
         const j2 = await r.json();
-        if (!r.ok) { said.push(`${p.name}: ${j2.error || r.statusText}`); continue; }
+        if (!r.ok) { said.push(t("text.refused", {name: p.name, error: j2.error || r.statusText})); continue; }
         boxes[j].textContent = j2.text[0];
-        said.push(`${p.name}: ${j2.nfe} network calls, ${j2.seconds.toFixed(2)} s`);
-      } catch (e) { said.push(`${p.name}: the server did not answer (${e})`); }
+        said.push(t("text.done", {name: p.name, nfe: j2.nfe, seconds: j2.seconds.toFixed(2)}));
+      } catch (e) { said.push(t("text.silent", {name: p.name, error: e})); }
     }
     status.textContent = said.join("; ");
   });
@@ -587,20 +627,27 @@ function drawLatent(data) {
   const draw = (k) => {
     images($("latent-pixel"), pixel, k, 1, 1, 6, null);
     images($("latent-noised"), noised, k, 1, 1, 6, null);
-    say("latent-now", `t = ${fmt(data.t[k])}`);
+    say("latent-now", t("latent.now", {t: fmt(data.t[k])}));
   };
   const s = slider("latent-level", last, 0, draw);
+  if (data.samples) {   // a page written before the gallery has none
+    const shown = dec(data.samples);
+    images($("latent-gallery"), shown, 0, shown.shape[0], 10, Math.max(2, Math.round(56 / shown.shape[3])), null);
+    say("latent-samples-caption", t(data.conditional ? "latent.samples_classes" : "latent.samples", {n: shown.shape[0]}));
+  } else $("latent-gallery").closest("figure").hidden = true;
   if (LIVE) {
-    live("latent-live", "images-latent", (body) => Object.assign(body, {n: 10, label: "each"}), (r) => {
+    if (!data.conditional) $("latent-live").querySelector(".classes").hidden = true;  // no classes: no guidance
+    const shape = (body) => Object.assign(body, {n: 10}, data.conditional ? {label: "each"} : {guidance: 1});
+    live("latent-live", "images-latent", shape, (r) => {
       images($("latent-samples"), dec(r.x), 0, r.x.shape[0], 10, 5, null);
     });
   }
   player(s, 2);
-  say("latent-cost", `${data.data}: a pixel U-Net sees ${data.pixel_values} numbers per image and costs ` +
-      `${data.pixel_ms.toFixed(2)} ms per image a call; this latent ${data.net} sees ${data.latent_values} and ` +
-      `costs ${data.latent_ms.toFixed(2)} ms (batch 32, forward pass, measured when the page was made). ` +
-      `Its samples: FID ${data.quality.fid.toFixed(2)} beside a held-out floor of ${data.quality.floor.toFixed(2)}` +
-      (data.quality.accuracy === null ? "." : `, class accuracy ${data.quality.accuracy.toFixed(3)}.`));
+  const cost = {data: data.data, pixel_values: data.pixel_values, pixel_ms: data.pixel_ms.toFixed(2), net: data.net,
+                latent_values: data.latent_values, latent_ms: data.latent_ms.toFixed(2), fid: data.quality.fid.toFixed(2),
+                floor: data.quality.floor.toFixed(2)};
+  say("latent-cost", data.quality.accuracy === null ? t("latent.cost", cost)
+    : t("latent.cost_classes", {...cost, accuracy: data.quality.accuracy.toFixed(3)}));
 }
 
 // ---- every section on the page, by its key (its <section id>, its key in bundle.sections) ----------------------
@@ -613,4 +660,8 @@ document.querySelectorAll("main > section").forEach((el) => {
   } catch (e) { console.error(el.id, e); }
 });
 try { stamps(); } catch (e) { console.error("stamps", e); }
+document.querySelectorAll("table").forEach((t) => {   // each cell names its column, for the phone's cards (page.css)
+  const names = [...t.querySelectorAll("thead th")].map((th) => th.textContent);
+  t.querySelectorAll("tbody tr").forEach((tr) => [...tr.children].forEach((td, i) => { if (names[i]) td.dataset.label = names[i]; }));
+});
 document.body.dataset.ready = "yes";

@@ -4,8 +4,9 @@ No CDN, no modules, no workers, no fonts to fetch: it works opened from disk. Th
 small hand-written canvas code (page.js, about 20 kB) rather than Plotly (3-4 MB embedded) or Vega
 (about 0.7 MB): a page of a few quantized arrays should not weigh more than its data.
 
-The HTML is in templates/: page.html around the sections, and one KEY.html per section (sections.SECTIONS), each
-filled in where it says {{name}}.
+The page's words are all in templates/, so that a copy of that folder translates it: page.html around the sections,
+one KEY.html per section (sections.SECTIONS), each filled in where it says {{name}}, and words.json, every title and
+every sentence page.js writes (filled in where it says {name}).
 """
 
 import html
@@ -50,30 +51,33 @@ def sampler_options():
     return "".join(f"<option{' selected' if s == 'dpmpp_2m' else ''}>{s}</option>" for s in FIXED)
 
 
-def section_html(section):
+def words():
+    """templates/words.json: the titles and every sentence the script writes, by key."""
+    return json.loads(asset("templates/words.json"))
+
+
+def section_html(section, said):
     """One <section>: its title, its fragment (templates/KEY.html) and the stamps of its runs' roles."""
     fragment = fill(asset(f"templates/{section.key}.html"), samplers=sampler_options())
     return (
-        f'<section id="{section.key}"><h2>{section.title}</h2>\n{fragment}'
+        f'<section id="{section.key}"><h2>{html.escape(said[f"title.{section.key}"])}</h2>\n{fragment}'
         f'<div class="stamp" data-roles="{" ".join(section.roles)}"></div></section>'
     )
 
 
 def render(bundle, live=False, sections=SECTIONS):
     """The page's HTML: every section, the bundle inline, no external resource."""
-    how = (
-        "This page is live: the controls marked 'sample' draw new samples from the runs."
-        if live
-        else f"Rebuild it with <code>unnoise explain --budget {html.escape(str(bundle.get('budget') or 'quick'))}"
-        " --out page</code>; <code>unnoise serve</code> serves it with live controls."
-    )
+    said = words()
+    budget = html.escape(str(bundle.get("budget") or "quick"))
+    how = said["page.how_live"] if live else said["page.how_file"].replace("{budget}", budget)
     return fill(
         asset("templates/page.html"),
         css=asset("page.css"),
         js=asset("page.js"),
-        sections="\n".join(section_html(s) for s in sections),
+        sections="\n".join(section_html(s, said) for s in sections),
         how=how,
         cpu=html.escape(bundle.get("cpu", "")),
         when=html.escape(bundle.get("made", "")),
         bundle=inline_json({**bundle, "live": live}),
+        words=inline_json(said),
     )

@@ -61,20 +61,18 @@ class Params:
 
 @dataclass(frozen=True)
 class Section:
-    """One part of the page: its key, title, the roles of the runs it shows, and how its data is computed."""
+    """One part of the page: its key (its title is templates/words.json's title.KEY), the roles of the runs it
+    shows, and how its data is computed."""
 
     key: str
-    title: str
     roles: tuple
     compute: Callable  # (runs {role: Run}, Params, earlier {key: JSON}) -> JSON
 
 
-def missing(roles, budget="full"):
-    """The command that fills a section whose runs are missing."""
-    return (
-        f"unnoise explain --budget {budget} --out page (trains {', '.join(roles)}), or train them and pass "
-        "them with --runs"
-    )
+def missing(roles, budget="full", need=None):
+    """What fills a section whose runs are missing: the budget that trains them, the roles, and what else they need
+    (a key of templates/words.json's missing.need_*); page.js puts it in words."""
+    return {"budget": budget, "roles": list(roles), "need": need}
 
 
 def grid(path, nfe, k=LEVELS):
@@ -277,7 +275,7 @@ def guidance(runs, params, earlier):
     if run is not None:  # the judge of the image metrics (sections 5 and 6): trained once, then cached
         warm_judge(run)
     if run is None or not run.cfg.conditional:
-        return {"missing": missing(["images-diffusion"]) + " (a --conditional run)"}
+        return {"missing": missing(["images-diffusion"], need="conditional")}
     rows, curve = [], []
     for w in params.guidance:
         rows.append(run.sample(4 * run.num_classes, "dpmpp_2m", params.nfe, seed=0, label=EACH, guidance=w))
@@ -521,8 +519,11 @@ def latent(runs, params, earlier):
         "latent_values": int(torch.tensor(run.shape).prod()),
     }
     quality = measure.image_quality(run, params.quality_n, params.nfe)
+    shown = run.sample(20, seed=0, label=measure.label_of(run, EACH), **measure.image_sampler(run, params.nfe))
     return {
         "quality": {**quality, "run": str(run.folder)},
+        "samples": encode.images(shown),  # the first 20 of those quality measured (the same seed)
+        "conditional": run.cfg.conditional,
         "image": encode.images(x[0]),
         "latent": encode.images(latent_maps(z)),
         "reconstruction": encode.images(run.to_data(z)[0]),
@@ -579,7 +580,7 @@ def learn(runs, params, earlier):
             }
         )
     if not panels:
-        return {"missing": missing(list(LEARN_ROLES)) + " (runs keep snapshots with unnoise train --snapshots)"}
+        return {"missing": missing(list(LEARN_ROLES), need="snapshots")}
     return {"panels": panels}
 
 
@@ -591,10 +592,7 @@ def claims_table(folder):
     path = Path(folder) / "claims.json"
     if path.exists():
         return {"rows": load_json(path).get("rows", [])}
-    return {
-        "missing": f"{path} does not exist: unnoise claims --out {folder} (about 45 minutes; --quick about 12), "
-        f"then unnoise explain --claims {folder}"
-    }
+    return {"missing": {"claims": str(path), "folder": str(folder)}}
 
 
 def claims(runs, params, earlier):
@@ -604,15 +602,15 @@ def claims(runs, params, earlier):
 
 
 SECTIONS = (
-    Section("noise", "1. Noise", ("points-diffusion", "images-diffusion"), noise),
-    Section("denoise", "2. Denoise", ("points-diffusion", "images-diffusion"), denoise),
-    Section("why", "3. Why it works", ("images-diffusion",), why),
-    Section("field", "4. The learned field", POINT_ROLES, field),
-    Section("guidance", "5. Guidance", ("images-diffusion",), guidance),
-    Section("debate", "6. The debate: line by line, coarse to fine, or everywhere at once", IMAGE_ROLES, debate),
-    Section("few", "7. How few steps?", FEW_ROLES, few),
-    Section("text", "8. The same, on text", TEXT_ROLES, text),
-    Section("latent", "9. Why latent?", ("images-latent",), latent),
-    Section("learn", "10. Watch it learn", LEARN_ROLES, learn),
-    Section("claims", "11. The claims", (), claims),
+    Section("noise", ("points-diffusion", "images-diffusion"), noise),
+    Section("denoise", ("points-diffusion", "images-diffusion"), denoise),
+    Section("why", ("images-diffusion",), why),
+    Section("field", POINT_ROLES, field),
+    Section("guidance", ("images-diffusion",), guidance),
+    Section("debate", IMAGE_ROLES, debate),
+    Section("few", FEW_ROLES, few),
+    Section("text", TEXT_ROLES, text),
+    Section("latent", ("images-latent",), latent),
+    Section("learn", LEARN_ROLES, learn),
+    Section("claims", (), claims),
 )
