@@ -42,7 +42,8 @@ RECIPE = {
 }
 SAMPLES = {"digits": 3000, "mnist": 2000}  # drawn per setting; metrics average class-matched draws
 JUDGES = (0, 1, 2)  # metric classifier seeds; 0 is the default judge
-TARGET = {"digits": (0.99, 1.2), "mnist": (0.97, 1.5)}  # (class accuracy, FID / floor)
+ONE_JUDGE = {"emoji"}  # data whose judge takes minutes to train (emoji: 658 s each): only the default judge
+TARGET = {"digits": (0.99, 1.2), "mnist": (0.97, 1.5), "emoji": (None, 2.0)}  # (class accuracy, FID / floor)
 SAMPLER, NFE = "dpmpp_2m_sde", 30  # the image default (docs/performance.md, "Eighth round")
 SCALES = (0.0, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0)
 
@@ -62,12 +63,14 @@ def evaluate(run, n, guidance=1.0, seed=0, sampler=SAMPLER, nfe=NFE, guide=None)
     """Image metrics of n class-conditional samples (classes in turn) at guidance w, by every judge (guide: a weaker
     run to autoguide by, in place of the unconditional model)."""
     evals = []
+    classes = run.cfg.conditional
     start = time.perf_counter()
     images = run.sample(
-        n, sampler, nfe, seed=seed, label="each", guidance=guidance, guide=guide, callback=lambda i, *_: evals.append(i)
-    )
+        n, sampler, nfe, seed=seed, label="each" if classes else None, guidance=guidance if classes else 1.0,
+        guide=guide, callback=lambda i, *_: evals.append(i),
+    )  # fmt: skip
     per_image = (time.perf_counter() - start) / n
-    labels = torch.arange(n) % run.num_classes
+    labels = torch.arange(n) % run.num_classes if classes else None
     result = judge(images, labels, run.cfg.data, run.cfg.size, run.cfg.channels)
     result.update(nfe=len(evals) / max(1, evals.count(0)), seconds_per_image=per_image, guidance=guidance)
     result["met"] = met(result, run.cfg.data)
@@ -76,7 +79,8 @@ def evaluate(run, n, guidance=1.0, seed=0, sampler=SAMPLER, nfe=NFE, guide=None)
 
 def judge(images, labels, data, size, channels):
     """The default judge's image metrics of images (N, C, H, W) in [0, 1], with every judge's FID, floor and accuracy."""
-    judged = [report(images, labels, data, size, channels, verbose=False, classifier_seed=seed) for seed in JUDGES]
+    seeds = JUDGES[:1] if data in ONE_JUDGE else JUDGES
+    judged = [report(images, labels, data, size, channels, verbose=False, classifier_seed=seed) for seed in seeds]
     result = judged[0]
     result["judges"] = {
         key: [r[key] for r in judged] for key in ("fid", "fid_floor", "class_accuracy", "classifier_accuracy")
@@ -90,7 +94,7 @@ def met(r, name):
     judges = r["judges"]
     fid_ok = all(f <= ratio * floor for f, floor in zip(judges["fid"], judges["fid_floor"]))
     memo_ok = name != "digits" or r["memorization_ratio"] >= 0.9
-    return r["class_accuracy"] >= accuracy and fid_ok and memo_ok
+    return (accuracy is None or r["class_accuracy"] >= accuracy) and fid_ok and memo_ok
 
 
 def guidance_plot(sweeps, out):

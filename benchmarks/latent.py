@@ -11,6 +11,7 @@ The autoencoder's own ceiling, its held-out reconstructions under the same judge
 """
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -22,6 +23,7 @@ import torch
 import common
 import images
 import unnoise
+import unnoise.data
 from unnoise.families.autoencoder import reconstruct
 from unnoise.viz import figures2d
 from unnoise.viz.images import sample_grid
@@ -46,6 +48,11 @@ def autoencoder(args, root):
     cfg = unnoise.TrainConfig(data=args.data, size=args.size, family="ae", steps=args.ae_steps, seed=args.seed)
     run = unnoise.train(cfg, root / "ae", progress=False)
     return run, time.perf_counter() - start
+
+
+def has_classes(data):
+    """Whether the data set has class labels to condition on (emoji has none)."""
+    return unnoise.data.load(data, "train").num_classes > 0
 
 
 def ceiling(ae, n):
@@ -76,11 +83,17 @@ def main():
     names = args.configs.split(",")
     if not set(names) <= set(CONFIGS):
         parser.error(f"--configs takes {', '.join(CONFIGS)}, got {args.configs!r}")
-    scales = [float(w) for w in args.scales.split(",")]
+    classes = has_classes(args.data)
+    judges = "the default judge" if args.data in images.ONE_JUDGE else "three judges"
+    scales = [float(w) for w in args.scales.split(",")] if classes else [1.0]  # no classes: no guidance
     torch.set_num_threads(2)
     root = Path(tempfile.mkdtemp())
-    base = f"`unnoise train --data {args.data} --size {args.size} --conditional --seed {args.seed}"
+    base = (
+        f"`unnoise train --data {args.data} --size {args.size}{' --conditional' if classes else ''} --seed {args.seed}"
+    )
     lines = []
+    saved = {"command": "python " + " ".join(sys.argv), "seconds": args.seconds, "n": args.n, "judges": judges,
+             "seed": args.seed, "ae": None, "configs": {}}  # fmt: skip
     print(f"- runs kept in {root}", flush=True)
     ae = ae_seconds = None
     if any("latent" in CONFIGS[name] for name in names):
@@ -90,12 +103,21 @@ def main():
         lines.append(
             f"- the autoencoder (`--family ae`, {ae.step} steps, {took}, trained once and copied into "
             f"every latent run): held-out rmse {rmse:.4f}; its reconstructions' FID ratio "
-            f"{' / '.join(f'{q:.2f}' for q in ratios)} (three judges), class accuracy {accuracy:.3f}: the ceiling"
+            f"{' / '.join(f'{q:.2f}' for q in ratios)} ({judges})"
+            + (f", class accuracy {accuracy:.3f}" if accuracy is not None else "")
+            + ": the ceiling"
         )
         print(lines[-1], flush=True)
+        saved["ae"] = {
+            "steps": ae.step,
+            "seconds": ae_seconds,
+            "rmse": rmse,
+            "fid_ratios": ratios,
+            "accuracy": accuracy,
+        }
     for name in names:
         settings = {k: (str(ae.folder) if v == "AE" else v) for k, v in CONFIGS[name].items()}
-        cfg = unnoise.TrainConfig(data=args.data, size=args.size, conditional=True, seed=args.seed, **settings)
+        cfg = unnoise.TrainConfig(data=args.data, size=args.size, conditional=classes, seed=args.seed, **settings)
         run, steps, seconds = images.budgeted(cfg, root / name, args.seconds)
         shown = {k: ("AE" if k == "latent" else v) for k, v in settings.items()}
         lines.append(
@@ -104,21 +126,36 @@ def main():
             f"({1000 * seconds / steps:.0f} ms each)"
         )
         print(lines[-1], flush=True)
+        saved["configs"][name] = row = {"flags": flags(shown).strip(), "net": cfg.net, "steps": steps,
+                                        "seconds": seconds, "parameters": sum(p.numel() for p in run.net.parameters()),
+                                        "scales": []}  # fmt: skip
         for w in scales:
             r, samples, labels = images.evaluate(run, args.n, w)
             ratios = images.ratios(r)
+            accuracy = f"class accuracy {r['class_accuracy']:.3f}; " if classes else ""
             lines.append(
-                f"  - w = {w:g}: class accuracy {r['class_accuracy']:.3f}; FID ratio "
-                f"{' / '.join(f'{q:.2f}' for q in ratios)} (three judges); memorization "
+                f"  - w = {w:g}: {accuracy}FID ratio "
+                f"{' / '.join(f'{q:.2f}' for q in ratios)} ({judges}); memorization "
                 f"{r['memorization_ratio']:.2f}; {1000 * r['seconds_per_image']:.1f} ms per image"
             )
             print(lines[-1], flush=True)
-        keep = torch.cat([torch.nonzero(labels == c).flatten()[:10] for c in range(run.num_classes)])
+            row["scales"].append({"w": w, "accuracy": r["class_accuracy"], "fid_ratios": ratios,
+                                  "ms_per_image": 1000 * r["seconds_per_image"], "n": r["n"]})  # fmt: skip
         grid = Path(args.out) / f"latent-{args.data}{args.size}-{name}.png"
         grid.parent.mkdir(parents=True, exist_ok=True)
-        title = f"{args.data} {args.size}x{args.size}, {name}, {steps} steps in {seconds:.0f} s, w = {scales[-1]:g}"
-        figures2d.save(sample_grid(samples[keep], labels[keep], title=title), grid)
+        title = f"{args.data} {args.size}x{args.size}, {name}, {steps} steps in {seconds:.0f} s"
+        if classes:
+            keep = torch.cat([torch.nonzero(labels == c).flatten()[:10] for c in range(run.num_classes)])
+            grid_figure = sample_grid(samples[keep], labels[keep], title=f"{title}, w = {scales[-1]:g}")
+        else:
+            grid_figure = sample_grid(samples[:100], title=f"{title}, the first 100 samples")
+        figures2d.save(grid_figure, grid)
         lines.append(f"  - sample grid: `{grid}`")
+        row["grid"] = str(grid)
+    out = Path(args.out).parent / "latent" / f"results-{args.data}{args.size}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(saved, indent=1) + "\n")
+    lines.append(f"- JSON: `{out}`")
     what = f"{args.data} {args.size}x{args.size}: pixels or latents, U-Net or DiT, {args.seconds:g} s each"
     common.publish(what, lines, args.no_append)
 

@@ -9,6 +9,7 @@ BENCHMARKS.md keeps the full log.
 
 import argparse
 import json
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results.md"
 FAMILIES = "benchmarks/families/results-{data}.json"
 FEW_POINTS, FEW_IMAGES = "benchmarks/few_step.json", "benchmarks/few_step_images.json"
+LATENT = "benchmarks/latent"  # results-DATA SIZE.json, one per data set
 
 
 def load(name):
@@ -116,6 +118,44 @@ def few_images_table():
     return lines
 
 
+def latent_table(path):
+    """Pixels or latents, U-Net or DiT, at equal seconds on one data set: FID / floor per judge at each scale."""
+    saved = json.loads(path.read_text())
+    rows = saved["configs"].values()
+    data, side = re.fullmatch(r"results-([a-z]+)(\d+)", path.stem).groups()
+    n = next(iter(rows))["scales"][0]["n"]
+    lines = [
+        f"### Pixels or latents: {data} {side}x{side} ({round(saved['seconds'])} s of training each, seed {saved['seed']})",
+        "",
+        f"`{saved['command']}` (JSON: `{path.relative_to(ROOT)}`). FID / floor under {saved['judges']} (n = {n}), "
+        "then class accuracy where the data has classes; the sample grids below the table.",
+        "",
+        "| configuration | steps (ms each) | ms / image | FID / floor (accuracy), by guidance w |",
+        "|---|---|---|---|",
+    ]
+    for config, row in saved["configs"].items():
+        by_w = [
+            f"w = {x['w']:g}: {' / '.join(f'{q:.2f}' for q in x['fid_ratios'])}"
+            + (f" ({x['accuracy']:.3f})" if x["accuracy"] is not None else "")
+            for x in row["scales"]
+        ]
+        ms_image = min(x["ms_per_image"] for x in row["scales"])
+        lines.append(
+            f"| {config} (`{row['flags'] or 'the defaults'}`) | {row['steps']:,} ({1000 * row['seconds'] / row['steps']:.0f}) | "
+            f"{ms_image:.0f} | {'; '.join(by_w)} |"
+        )
+    if saved["ae"]:
+        ae = saved["ae"]
+        lines.append(
+            f"| the autoencoder's reconstructions (the ceiling; {ae['steps']:,} steps) | | | "
+            f"{' / '.join(f'{q:.2f}' for q in ae['fid_ratios'])}"
+            + (f" ({ae['accuracy']:.3f})" if ae["accuracy"] is not None else "")
+            + " |"
+        )
+    lines += ["", " ".join(f"![{config}](../{row['grid']})" for config, row in saved["configs"].items())]
+    return lines
+
+
 def page():
     """The whole of docs/results.md."""
     lines = [
@@ -126,11 +166,12 @@ def page():
         "BENCHMARKS.md, which keeps the full log, and the methods in docs/.",
         "",
     ]
-    for block in (families_table("digits"), families_table("mnist"), few_points_table(), few_images_table()):
+    latents = [latent_table(path) for path in sorted((ROOT / LATENT).glob("results-*.json"))]
+    for block in (families_table("digits"), families_table("mnist"), few_points_table(), few_images_table(), *latents):
         lines += block + [""]
     lines += [
-        "Text (AR, MDLM, Duo on markov and kjv) and latent diffusion on MNIST 28 are in BENCHMARKS.md only: their",
-        "benchmarks do not keep a JSON file in the repository yet.",
+        "Text (AR, MDLM, Duo on markov and kjv) and the latent runs on MNIST 28 are in BENCHMARKS.md only: their",
+        "runs came before their benchmarks kept a JSON file.",
         "",
         "The figures beside them: ![W2 against network calls on the moons](../benchmarks/few_step.png)",
         "![peers on the moons](../benchmarks/peers-moons.png) ![peers on the digits](../benchmarks/peers-digits.png)",

@@ -201,6 +201,24 @@ def test_the_shipped_judges_match_todays_recipe_and_data(source, size, tmp_path)
     assert not list(tmp_path.iterdir()) and info["heldout_accuracy"] > 0.98 and info["steps"] == clf.STEPS
 
 
+@pytest.mark.slow
+def test_the_shipped_emoji_judge_matches_this_render(tmp_path):
+    """The emoji judge (rotation, 658 s to train) ships too; its key holds the rendered pixels, so a Pillow that
+    draws the emoji otherwise trains its own (skipped here), and this one loads it without training."""
+    from importlib import resources
+
+    shipped = resources.files("unnoise.metrics").joinpath(clf.SHIPPED)
+    names = [f for f in shipped.iterdir() if f.name.startswith("classifier-emoji-") and f.name.endswith(".json")]
+    (info,) = [json.loads(f.read_text()) for f in names]
+    assert info["task"] == "rotation" and info["version"] == clf.VERSION and info["steps"] == clf.STEPS
+    x, y, _ = load_images("emoji", "train", 32)
+    key = clf._key("emoji", x, y, "rotation", clf.SEED)
+    if not shipped.joinpath(f"classifier-{key}.safetensors").is_file():
+        pytest.skip("this Pillow renders the emoji otherwise than the one the judge was trained on")
+    net, loaded = clf.classifier("emoji", 32, cache=tmp_path, verbose=False)
+    assert not list(tmp_path.iterdir()) and loaded == info and loaded["heldout_accuracy"] > 0.7
+
+
 def test_leaving_out_kid_changes_no_other_figure():
     """The page's and benchmarks' brief report is the full one less KID, figure for figure."""
     x, y, _ = load_images("digits", "heldout")
