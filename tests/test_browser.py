@@ -212,6 +212,16 @@ def test_the_served_page_samples_live(browser, explained):
                 f"document.querySelector('#{key}-live .status').textContent.includes('evaluations')", timeout=20000
             )
             assert pixels(page, canvas) != before, key
+        page.select_option("#debate-class", "3")  # each family draws a 3 again, from another seed, frame by frame
+        before = drawn(page, "debate")
+        form = page.locator("#debate-live")
+        form.locator("[name=seed]").fill("4")
+        form.locator("button").click()
+        page.wait_for_function(
+            "document.querySelector('#debate-live .status').textContent.includes('network calls')", timeout=20000
+        )
+        move(page, "debate-progress", 48)
+        assert drawn(page, "debate") != before and "its estimate of the image" in page.text_content("#debate-panels")
         page.screenshot(path=str(ARTIFACTS / "page-served.png"), full_page=True, animations="disabled")
         assert errors == [] or all("422" in e or "Failed to load resource" in e for e in errors)
         assert outside == []

@@ -392,16 +392,18 @@ function drawDebate(data) {
   const cls = $("debate-class"), steps = 48, classes = panels[0].d.shape[0];
   cls.textContent = "";
   for (let c = 0; c < classes; c++) { const o = document.createElement("option"); o.textContent = c; cls.appendChild(o); }
-  const draw = (f) => panels.forEach((q, j) => {
-    const F = q.d.shape[1], k = Math.round(f / steps * (F - 1)), [C, H, W] = q.d.shape.slice(-3);
+  const draw = (f) => panels.forEach((q, j) => {   // q.live: a served draw of this class (F, 1, C, H, W)
+    const live = q.live, F = live ? live.d.shape[0] : q.d.shape[1], k = Math.round(f / steps * (F - 1));
+    const [C, H, W] = q.d.shape.slice(-3), at = live ? live.captions[k] : q.p.captions[k];
     const cv = cvs[j].cv; cv.width = cv.height = 160;
-    image(clear(cv), q.d.a, ((+cls.value) * F + k) * C * H * W, C, H, W, 0, 0, 160 / W, null);
-    cvs[j].cap.textContent = t("debate.caption", {name: q.p.name, at: q.p.captions[k]});
-    label(cv, t("debate.label", {name: q.p.name, c: cls.value, at: q.p.captions[k]}));
+    image(clear(cv), live ? live.d.a : q.d.a, (live ? k : (+cls.value) * F + k) * C * H * W, C, H, W, 0, 0, 160 / W, null);
+    cvs[j].cap.textContent = t("debate.caption", {name: q.p.name, at: at});
+    label(cv, t("debate.label", {name: q.p.name, c: cls.value, at: at}));
   });
   const s = slider("debate-progress", steps, steps, draw);
-  cls.addEventListener("change", () => draw(+s.value));
+  cls.addEventListener("change", () => { panels.forEach((q) => { q.live = null; }); draw(+s.value); });
   player(s, 8);
+  if (LIVE) liveDebate(data, panels, cls, () => { s.value = 0; draw(0); });
   const body = $("debate-table");
   data.table.forEach((r) => {
     const tr = document.createElement("tr");
@@ -410,6 +412,33 @@ function drawDebate(data) {
      t("debate.fid", {fid: r.fid.toFixed(2), floor: r.floor.toFixed(2), ratio: r.ratio.toFixed(2)})]
       .forEach((v) => { const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); });
     body.appendChild(tr);
+  });
+}
+
+// live: each family draws the chosen class again from the reader's seed, frame by frame, from the server
+function liveDebate(data, panels, cls, redraw) {
+  const box = $("debate-live");
+  if (!box) return;
+  box.hidden = false;
+  box.querySelector("button").addEventListener("click", async () => {
+    const status = box.querySelector(".status"), said = [];
+    status.textContent = t("live.sampling");
+    for (const [j, q] of panels.entries()) {
+      const role = data.table[j].role, body = {run: role, n: 1, label: +cls.value, frames: true,
+                                               seed: +box.querySelector("[name=seed]").value};
+      if (role === "images-diffusion") Object.assign(body, {sampler: "dpmpp_2m", nfe: 20});
+      try {
+        const r = await fetch("api/sample", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+        const j2 = await r.json();
+        if (!r.ok) { said.push(t("text.refused", {name: q.p.name, error: j2.error || r.statusText})); continue; }
+        const d = dec(j2.frames.x0), F = d.shape[0];
+        const captions = j2.frames.xt ? j2.frames.t.map((u, k) => t("debate.live_step", {k: k + 1, F: F, t: fmt(u)})) : j2.frames.t;
+        q.live = {d: d, captions: captions};
+        said.push(t("text.done", {name: q.p.name, nfe: j2.nfe, seconds: j2.seconds.toFixed(2)}));
+      } catch (e) { said.push(t("text.silent", {name: q.p.name, error: e})); }
+    }
+    status.textContent = said.join("; ");
+    redraw();
   });
 }
 
