@@ -91,6 +91,17 @@ def move(page, slider_id, value):
     )
 
 
+def press(page, form_id, fields, until):
+    """Fill a live form's fields, press its button, and wait until its status says `until`."""
+    form = page.locator(f"#{form_id}")
+    for name, value in fields.items():
+        form.locator(f"[name={name}]").fill(value)
+    form.locator("button").click()
+    page.wait_for_function(
+        f"document.querySelector('#{form_id} .status').textContent.includes('{until}')", timeout=20000
+    )
+
+
 def check_sections(page):
     """Every section is drawn: a non-blank canvas, a filled table, or its 'not on this page yet' note."""
     for key in SECTIONS:
@@ -179,47 +190,20 @@ def test_the_served_page_samples_live(browser, explained):
         move(page, "noise-t", 20)
         assert pixels(page, "noise-image") != before
         before = pixels(page, "guidance-grid")
-        live = page.locator("#guidance-live")
-        live.locator("[name=seed]").fill("7")
-        live.locator("button").click()
-        page.wait_for_function(
-            "document.querySelector('#guidance-live .status').textContent.includes('evaluations')", timeout=20000
-        )
+        press(page, "guidance-live", {"seed": "7"}, "evaluations")
         assert pixels(page, "guidance-grid") != before  # pressing sample draws anew
-        denoise = page.locator("#denoise-live")
-        denoise.locator("[name=nfe]").fill("500")  # out of range: the server says so
-        denoise.locator("button").click()
-        page.wait_for_function(
-            "document.querySelector('#denoise-live .status').textContent.includes('nfe')", timeout=20000
-        )
+        press(page, "denoise-live", {"nfe": "500"}, "nfe")  # out of range: the server says so
         before = pixels(page, "denoise-img-xt")
-        denoise.locator("[name=nfe]").fill("6")  # a valid draw: frames from x_T on
-        denoise.locator("[name=seed]").fill("3")
-        denoise.locator("button").click()
-        page.wait_for_function(
-            "document.querySelector('#denoise-live .status').textContent.includes('evaluations')", timeout=20000
-        )
+        press(page, "denoise-live", {"nfe": "6", "seed": "3"}, "evaluations")  # a valid draw: frames from x_T on
         assert pixels(page, "denoise-img-xt") != before and page.input_value("#denoise-step") == "0"
         assert page.get_attribute("#denoise-step", "max") == "8"  # the longest trace: the fixture's 8 steps
         for key, canvas in (("latent", "latent-samples"), ("few", "few-samples"), ("field", "field-samples")):
-            form = page.locator(f"#{key}-live")
             before = pixels(page, canvas)
-            form.locator("[name=seed]").fill("5")
-            if key == "few":
-                form.locator("[name=nfe]").fill("2")
-            form.locator("button").click()
-            page.wait_for_function(
-                f"document.querySelector('#{key}-live .status').textContent.includes('evaluations')", timeout=20000
-            )
+            press(page, f"{key}-live", {"seed": "5", **({"nfe": "2"} if key == "few" else {})}, "evaluations")
             assert pixels(page, canvas) != before, key
         page.select_option("#debate-class", "3")  # each family draws a 3 again, from another seed, frame by frame
         before = drawn(page, "debate")
-        form = page.locator("#debate-live")
-        form.locator("[name=seed]").fill("4")
-        form.locator("button").click()
-        page.wait_for_function(
-            "document.querySelector('#debate-live .status').textContent.includes('network calls')", timeout=20000
-        )
+        press(page, "debate-live", {"seed": "4"}, "network calls")
         move(page, "debate-progress", 48)
         assert drawn(page, "debate") != before and "its estimate of the image" in page.text_content("#debate-panels")
         page.screenshot(path=str(ARTIFACTS / "page-served.png"), full_page=True, animations="disabled")

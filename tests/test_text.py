@@ -22,7 +22,7 @@ from unnoise.nets.transformer import Transformer
 from unnoise.pipeline import train
 from unnoise.run import Run
 
-from .test_browser import ARGS, CHROMIUM, browser_or_skip, move, open_page, serving
+from .test_browser import ARGS, CHROMIUM, browser_or_skip, move, open_page, press, serving
 
 
 def chain_conditionals(start, P, z):
@@ -316,15 +316,7 @@ def served(browser, page_folder):
 
     with serving(page_folder) as url:
         page, errors, outside = open_page(browser, url)
-        form = page.locator("#text-live")
-        form.locator("[name=prompt]").fill("And God")
-        form.locator("[name=suffix]").fill(" the earth")
-        form.locator("[name=length]").fill("32")
-        form.locator("[name=nfe]").fill("8")
-        form.locator("button").click()
-        page.wait_for_function(
-            "document.querySelector('#text-live .status').textContent.includes('calls')", timeout=20000
-        )
+        press(page, "text-live", {"prompt": "And God", "suffix": " the earth", "length": "32", "nfe": "8"}, "calls")
         written = page.locator("#text-panels pre.passage")
         ar, masked = written.nth(0).text_content(), written.nth(1).text_content()
         assert ar.startswith("And God") and len(ar) == 32 and MASK not in ar
