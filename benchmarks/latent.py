@@ -135,7 +135,7 @@ def main():
             accuracy = f"class accuracy {r['class_accuracy']:.3f}; " if classes else ""
             lines.append(
                 f"  - w = {w:g}: {accuracy}FID ratio "
-                f"{' / '.join(f'{q:.2f}' for q in ratios)} ({judges}); memorization "
+                f"{' / '.join(f'{q:.2f}' for q in ratios)} ({judges}, n = {r['n']}); memorization "
                 f"{r['memorization_ratio']:.2f}; {1000 * r['seconds_per_image']:.1f} ms per image"
             )
             print(lines[-1], flush=True)
