@@ -111,14 +111,50 @@ def test_duo_posterior_is_bayes_rule():
             assert torch.allclose(got, want.double(), atol=1e-12)
 
 
-def test_duo_posterior_of_a_prediction_is_the_mixture_of_posteriors():
-    """p(z_s | z_t) = sum_x p(x | z_t) q(z_s | z_t, x), D3PM's x0-parameterisation."""
-    V = 6
-    probs = torch.softmax(torch.randn(1, 1, V, generator=torch.Generator().manual_seed(2)), -1).double()
-    zt = torch.tensor([[2]])
-    mixed = duo.posterior(zt, probs, 0.5, 0.2)[0, 0]
-    parts = [duo.posterior(zt, F.one_hot(torch.tensor([[x]]), V).double(), 0.5, 0.2)[0, 0] for x in range(V)]
-    assert torch.allclose(mixed, sum(w * p for w, p in zip(probs[0, 0], parts)), atol=1e-12)
+def test_duo_posterior_of_a_prediction_puts_it_into_the_marginals():
+    """p(z_s | z_t) = q(z_t | z_s) q(z_s | x_hat) / q(z_t | x_hat), the marginals linear in x_hat (Duo's reverse step):
+    brute force over z_s, normalised by the same marginal."""
+    V, t, s = 6, 0.5, 0.2
+    probs = torch.softmax(torch.randn(V, generator=torch.Generator().manual_seed(2)), -1).double()
+    got = duo.posterior(torch.tensor([[2]]), probs[None, None], t, s)[0, 0]
+    keep = torch.tensor([(1 - t) / (1 - s) * (j == 2) + (1 - (1 - t) / (1 - s)) / V for j in range(V)]).double()
+    marginal = (1 - s) * probs + s / V  # q(z_s | x_hat)
+    want = keep * marginal / ((1 - t) * probs[2] + t / V)
+    assert torch.allclose(got, want, atol=1e-12) and torch.isclose(want.sum(), torch.tensor(1.0).double())
+
+
+@pytest.mark.parametrize("t", [0.02, 0.3, 0.7, 0.97])
+def test_duos_continuous_time_integrand_is_the_limit_of_a_discrete_steps_kl(t):
+    """UDLM's integrand at t equals KL(q(z_s | z_t, x) || p(z_s | z_t)) / dt for a step of length dt -> 0, for every
+    pair of clean and noised characters (equal or not) and a random prediction; it is zero at the truth."""
+    V, dt = 6, 1e-7
+    logits = torch.randn(V, V, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    probs = torch.softmax(3 * logits, -1)  # (V, V): one prediction per noised character, summing to 1 in float64
+    x, z = torch.arange(V).repeat_interleave(V)[None], torch.arange(V).repeat(V)[None]  # every (x, z): (1, V V)
+    x_hat = probs[z]  # a prediction per noised character (1, V V, V)
+    q = duo.posterior(z, F.one_hot(x, V).double(), t, t - dt)  # Bayes' rule (tested above)
+    p = duo.posterior(z, x_hat, t, t - dt)  # the model's reverse step
+    kl = (torch.special.xlogy(q, q) - q * p.log()).sum(-1) / dt  # (1, V V)
+    got = duo.integrand(x_hat.log(), x, z, torch.tensor([t], dtype=torch.float64))
+    assert torch.allclose(got, kl, rtol=1e-5, atol=1e-9) and (got > 0).all()
+    truth = duo.integrand(F.one_hot(x, V).double().clamp(min=1e-300).log(), x, z, torch.tensor([t]).double())
+    assert truth.abs().max() < 1e-9
+
+
+def test_duos_sampler_with_the_optimal_prediction_draws_the_data_exactly():
+    """One character from p0: the loss's optimal x_hat is p0 itself at every (z_t, t) (the reverse step adds z_t's
+    own evidence), and then K ancestral steps from uniform characters are the exact reverse process: samples ~ p0."""
+    from unnoise.families.text import Request, Uniforms
+
+    p0 = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    run = SimpleNamespace(
+        cfg=SimpleNamespace(alphabet="abcd", context=1), net=lambda z, c, t: p0.log().expand(*z.shape, 4)
+    )
+    req = Request(1, torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), 1.0, None, None, "random")
+    n = 20_000
+    z = duo.denoise(run, req, 3, Uniforms(0, 0, n))  # (n, 1)
+    share = torch.bincount(z.flatten(), minlength=4).double() / n
+    assert torch.allclose(share, p0.double(), atol=4 * math.sqrt(0.25 / n))
 
 
 TINY = dict(data="markov", width=32, depth=1, heads=2, context=32, batch_size=16, lr=3e-3)

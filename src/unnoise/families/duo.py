@@ -7,10 +7,11 @@ with alpha_t = T(a_t) (Duo eq. 8, the Diffusion Transformation operator: P(argma
 discrete schedule alpha_t = 1 - t and draws the Gaussian latent at a_t = T^-1(alpha_t), so training goes through
 the Gaussian path and its argmax.
 
-Loss and reported bound: the discrete-time NELBO of D3PM (Austin et al. 2021) at STEPS = 1000 steps, the sum over
-steps of KL(q(z_s | z_t, x) || p(z_s | z_t)) with p(z_s | z_t) = sum_x p(x | z_t) q(z_s | z_t, x), drawn one step
-at a time; an upper bound at any step count (its limit is the continuous-time bound of UDLM and Duo). Sampling:
-K ancestral steps of the same posterior from uniform characters at t = 1.
+Loss and reported bound: the continuous-time NELBO of uniform-state diffusion (UDLM, Schiff et al. 2025, the
+bound Duo trains), the limit of D3PM's discrete-time bound (Austin et al. 2021) as its steps grow, with the reverse step
+p(z_s | z_t) = q(z_s | z_t, x = x_hat(z_t)) (the test checks the limit against the KL of a short step). An earlier
+loss, the discrete-time bound at 1,000 steps drawn one at a time, trained poorly: its last step is 1,000 x a
+cross-entropy. Sampling: K ancestral steps of the same reverse step from uniform characters at t = 1.
 """
 
 import functools
@@ -27,8 +28,8 @@ from .text import TEXT, TextFamily, fixed
 from .tokens import draw as inverse_cdf
 from .tokens import filter_logits
 
-STEPS = 1000  # the discrete-time bound's steps
-T_SAMPLES = 4  # steps drawn per held-out window in the reported bound
+T_SAMPLES = 4  # times drawn per held-out window in the reported bound
+EPS = 1e-3  # times are drawn in [EPS, 1 - EPS]: the integrand is 0 / 0 at both ends
 
 
 def argmax_alpha(r, V):
@@ -67,35 +68,50 @@ def through_gaussian(x, t, eps):
 
 
 def posterior(z, x_probs, t, s):
-    """p(z_s | z_t) = sum_x x_probs(x) q(z_s | z_t, x) for alpha = 1 - t (x_probs one-hot: the true posterior):
-    z (B, L) ids, x_probs (B, L, V), t and s (B,) or floats with s < t -> (B, L, V)."""
+    """q(z_s | z_t, x) at alpha = 1 - t with a distribution x_probs over x put into the marginals, which are linear
+    in it (Duo's and UDLM's reverse step; at a one-hot x, Bayes' rule): z (B, L) ids, x_probs (B, L, V), t and s
+    (B,) or floats with s < t -> (B, L, V)."""
     V = x_probs.shape[-1]
     t, s = (torch.as_tensor(v, dtype=x_probs.dtype).reshape(-1, 1, 1) for v in (t, s))
     a_t, a_s = 1 - t, 1 - s
     a_ts = a_t / a_s
-    onehot = F.one_hot(z, V).to(x_probs.dtype)
-    keep = a_ts * onehot + (1 - a_ts) / V  # q(z_t | z_s = j)
-    w = x_probs / (a_t * onehot + (1 - a_t) / V)  # x_probs(x) / q(z_t | x)
-    p = keep * (a_s * w + (1 - a_s) / V * w.sum(-1, keepdim=True))
-    return p / p.sum(-1, keepdim=True)
+    keep = a_ts * F.one_hot(z, V).to(x_probs.dtype) + (1 - a_ts) / V  # q(z_t | z_s = j)
+    p = keep * (a_s * x_probs + (1 - a_s) / V)  # times q(z_s = j | x)
+    return p / p.sum(-1, keepdim=True)  # over q(z_t | x)
 
 
-def step_kl(log_probs, x, t, s, eps):
-    """KL(q(z_s | z_t, x) || p(z_s | z_t)) summed over positions, nats, with z_t drawn through the Gaussian path:
-    log_probs(z, t) -> (B, L, V); x (B, L); t, s (B,); eps (B, L, V) -> (B,)."""
-    V = eps.shape[-1]
+def integrand(log_probs, x, z, t):
+    """The continuous-time NELBO's integrand per position at alpha_t = 1 - t, nats (UDLM, Schiff et al. 2025): the KL
+    of a reverse step over its length dt as dt -> 0. From i = z, the truth moves to j != i at the rate
+    r_j = x_bar_j / (V alpha x_bar_i), x_bar = V alpha onehot(x) + 1 - alpha, and the model at r_hat_j, the same of
+    x_hat; the integrand is sum_j r_j log(r_j / r_hat_j) - r_j + r_hat_j, summed in closed form below (term2: the log
+    part, term1: the rest; c = x_bar_j / x_bar_i for j != i = x). Zero at x_hat = onehot(x); both tested.
+    log_probs (B, L, V) of x_hat; x, z (B, L) clean and noised ids; t (B,) -> (B, L)."""
+    V = log_probs.shape[-1]
+    a = (1 - t).to(log_probs.dtype)[:, None]  # (B, 1)
+    bar = torch.log(V * a[..., None] * log_probs.exp() + (1 - a[..., None]))  # log xhat_bar (B, L, V)
+    bar_z = bar.gather(-1, z[..., None])[..., 0]  # (B, L)
+    bar_x = bar.gather(-1, x[..., None])[..., 0]
+    same = (x == z).to(log_probs.dtype)
+    c = (1 - a) / (V * a + 1 - a)
+    term1 = V / ((1 - a) + V * a * same) - V / bar_z.exp()
+    spread = bar.sum(-1) - V * bar_z  # sum_j log xhat_bar_j - V log xhat_bar_i
+    term2 = same * (-c * spread + (V - 1) * c * c.log()) + (1 - same) * (
+        -spread - V * a / (1 - a) * (bar_x - bar_z) - c.log() / c
+    )
+    return (term2 - term1) / (V * a)  # alpha' = -1
+
+
+def continuous_nelbo(log_probs, x, t, eps):
+    """The continuous-time bound's one-sample estimate per window at times t (B,), z_t drawn through the Gaussian
+    path: log_probs(z, t) -> (B, L, V); x (B, L); eps (B, L, V) -> nats (B,)."""
     z = through_gaussian(x, t, eps)
-    x_hat = log_probs(z, t).exp()  # (B, L, V)
-    q = posterior(z, F.one_hot(x, V).to(x_hat.dtype), t, s)
-    p = posterior(z, x_hat, t, s)
-    kl = torch.special.xlogy(q, q) - q * p.clamp(min=1e-30).log()
-    return kl.sum((1, 2))
+    return integrand(log_probs(z, t), x, z, t).sum(1)
 
 
-def nelbo(log_probs, x, k, eps):
-    """STEPS x the KL of step k (1..STEPS), per window: the bound's Monte Carlo estimate, nats (B,)."""
-    t = k.double() / STEPS
-    return STEPS * step_kl(log_probs, x, t, t - 1.0 / STEPS, eps)
+def log_probs_of(net, dtype=torch.float32):
+    """The network's log p(x | z_t, t) over the characters: (z (B, L) ids, t (B,)) -> (B, L, V)."""
+    return lambda z, t: F.log_softmax(net(z, None, t.float()).to(dtype), -1)
 
 
 @dataclass(frozen=True)
@@ -109,16 +125,15 @@ class Uniform(TextFamily):
         return Transformer(self.vocab(cfg), levels, cfg.width, cfg.depth, cfg.heads, aligned=True, timed=True)
 
     def draw(self, cfg, rows, generator, parts=None):
-        """Each row's step k of STEPS (stratified over the batch) and its Gaussian noise on the one-hot vectors."""
+        """Each row's time (stratified over the batch, as MDLM's) and its Gaussian noise on the one-hot vectors."""
         B, L = rows["tokens"].shape
-        k = (stratified(B, generator) * STEPS).ceil().long().clamp(1, STEPS)  # low-discrepancy, as MDLM's times
-        return {**rows, "k": k, "eps": torch.randn(B, L, self.vocab(cfg), generator=generator)}
+        t = EPS + (1 - 2 * EPS) * stratified(B, generator)
+        return {**rows, "t": t.float(), "eps": torch.randn(B, L, self.vocab(cfg), generator=generator)}
 
     def loss(self, net, cfg, rows, y, generator):
-        """The discrete-time NELBO per character, nats."""
+        """The continuous-time NELBO per character, nats."""
         x = rows["tokens"]
-        bound = nelbo(lambda z, t: F.log_softmax(net(z, None, t.float()).float(), -1), x, rows["k"], rows["eps"])
-        return bound.float().mean() / x.shape[1]
+        return continuous_nelbo(log_probs_of(net), x, rows["t"], rows["eps"]).mean() / x.shape[1]
 
     @torch.no_grad()
     def bits(self, run, windows, seed=0):
@@ -126,16 +141,16 @@ class Uniform(TextFamily):
         out = []
         for part in windows.split(64):
             W, L = part.shape
-            rows = part.repeat_interleave(T_SAMPLES, 0)
-            k = torch.randint(1, STEPS + 1, (len(rows),), generator=generator)
+            rows = part.repeat_interleave(T_SAMPLES, 0)  # (W T, L)
+            t = EPS + (1 - 2 * EPS) * torch.stack([stratified(T_SAMPLES, generator) for _ in range(W)]).flatten()
             eps = torch.randn(len(rows), L, self.vocab(run.cfg), generator=generator, dtype=torch.float64)
-            nats = nelbo(lambda z, t: F.log_softmax(run.net(z, None, t.float()).double(), -1), rows, k, eps)
+            nats = continuous_nelbo(log_probs_of(run.net, torch.float64), rows, t, eps)
             out.append(nats.view(W, T_SAMPLES).mean(1) / L / math.log(2))
         return torch.cat(out)
 
     def bound(self, run):
         return {
-            "bits_per_char_kind": f"upper bound (discrete-time NELBO, {STEPS} steps, {T_SAMPLES} drawn per window)",
+            "bits_per_char_kind": f"upper bound (continuous-time NELBO, {T_SAMPLES} stratified t per window)",
             "t_samples": T_SAMPLES,
         }
 
@@ -167,7 +182,7 @@ def denoise(run, req, steps, uniforms, callback=None, progress=False):
         if callback:
             callback(k, z)
         x_hat = filter_logits(logits.double(), req.temperature, req.top_k, req.top_p).softmax(-1)
-        p = x_hat if s == 0 else posterior(z, x_hat, t, s)
+        p = posterior(z, x_hat, t, s)  # at s = 0 too: x_hat leaves out the evidence of z itself
         z = inverse_cdf(p.clamp(min=1e-300).log(), u[..., 1])
     z = torch.where(known, values, z)
     return z[:, : req.length]
