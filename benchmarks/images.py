@@ -83,7 +83,8 @@ def judge(images, labels, data, size, channels):
     judged = [report(images, labels, data, size, channels, verbose=False, classifier_seed=seed) for seed in seeds]
     result = judged[0]
     result["judges"] = {
-        key: [r[key] for r in judged] for key in ("fid", "fid_floor", "class_accuracy", "classifier_accuracy")
+        key: [r[key] for r in judged]
+        for key in ("fid", "fid_floor", "fid_level", "class_accuracy", "classifier_accuracy")
     }
     return result
 
@@ -199,6 +200,21 @@ def setup(args):
 def ratios(r):
     """FID / floor under each judge."""
     return [f / floor for f, floor in zip(r["judges"]["fid"], r["judges"]["fid_floor"])]
+
+
+def level_ratios(r):
+    """FID / real data's expected level under each judge (metrics/level.py), or None where one is not stored."""
+    levels = r["judges"].get("fid_level") or [None]
+    if any(level is None for level in levels):
+        return None
+    return [f / level for f, level in zip(r["judges"]["fid"], levels)]
+
+
+def against(r):
+    """'a / b / c x floor (a' / b' / c' x real data's level)': an FID figure against both yardsticks."""
+    text = " / ".join(f"{q:.2f}" for q in ratios(r)) + " x floor"
+    levels = level_ratios(r)
+    return text + (f" ({' / '.join(f'{q:.2f}' for q in levels)} x real data's level)" if levels else "")
 
 
 def summary(r, sweep):

@@ -24,6 +24,7 @@ import common
 import images
 import unnoise
 import unnoise.data
+from unnoise.config import LATENT_DEFAULT
 from unnoise.families.autoencoder import reconstruct
 from unnoise.viz import figures2d
 from unnoise.viz.images import sample_grid
@@ -56,12 +57,12 @@ def has_classes(data):
 
 
 def ceiling(ae, n):
-    """The judges' view of the autoencoder's held-out reconstructions: (rmse, FID ratios, accuracy)."""
+    """The judges' view of the autoencoder's held-out reconstructions: (rmse, images.judge's result, accuracy)."""
     x, y = ae.dataset.x[:n], ae.dataset.y[:n]
     rebuilt = reconstruct(ae.net, x)
     r = images.judge(rebuilt, y, ae.cfg.data, ae.cfg.size, ae.cfg.channels)
     rmse = float((rebuilt - x).square().mean().sqrt())
-    return rmse, images.ratios(r), r["class_accuracy"]
+    return rmse, r, r["class_accuracy"]
 
 
 def main():
@@ -98,12 +99,12 @@ def main():
     ae = ae_seconds = None
     if any("latent" in CONFIGS[name] for name in names):
         ae, ae_seconds = autoencoder(args, root)
-        rmse, ratios, accuracy = ceiling(ae, args.n)
+        rmse, judged, accuracy = ceiling(ae, args.n)
         took = "trained beforehand" if args.ae else f"{ae_seconds:.0f} s"
         lines.append(
             f"- the autoencoder (`--family ae`, {ae.step} steps, {took}, trained once and copied into "
-            f"every latent run): held-out rmse {rmse:.4f}; its reconstructions' FID ratio "
-            f"{' / '.join(f'{q:.2f}' for q in ratios)} ({judges})"
+            f"every latent run): held-out rmse {rmse:.4f}; its reconstructions' FID "
+            f"{images.against(judged)} ({judges})"
             + (f", class accuracy {accuracy:.3f}" if accuracy is not None else "")
             + ": the ceiling"
         )
@@ -112,7 +113,8 @@ def main():
             "steps": ae.step,
             "seconds": ae_seconds,
             "rmse": rmse,
-            "fid_ratios": ratios,
+            "fid_ratios": images.ratios(judged),
+            "level_ratios": images.level_ratios(judged),
             "accuracy": accuracy,
         }
     for name in names:
@@ -120,6 +122,8 @@ def main():
         cfg = unnoise.TrainConfig(data=args.data, size=args.size, conditional=classes, seed=args.seed, **settings)
         run, steps, seconds = images.budgeted(cfg, root / name, args.seconds)
         shown = {k: ("AE" if k == "latent" else v) for k, v in settings.items()}
+        if "latent" not in settings and args.data in LATENT_DEFAULT:  # the command line would pick a latent
+            shown = {"latent": "none", **shown}
         lines.append(
             f"- {name}: {base}{flags(shown)}`: {cfg.net} width {cfg.width}, patch {cfg.patch}, "
             f"{sum(p.numel() for p in run.net.parameters()):,} parameters; {steps} steps in {seconds:.0f} s "
@@ -131,16 +135,14 @@ def main():
                                         "scales": []}  # fmt: skip
         for w in scales:
             r, samples, labels = images.evaluate(run, args.n, w)
-            ratios = images.ratios(r)
             accuracy = f"class accuracy {r['class_accuracy']:.3f}; " if classes else ""
             lines.append(
-                f"  - w = {w:g}: {accuracy}FID ratio "
-                f"{' / '.join(f'{q:.2f}' for q in ratios)} ({judges}, n = {r['n']}); memorization "
+                f"  - w = {w:g}: {accuracy}FID {images.against(r)} ({judges}, n = {r['n']}); memorization "
                 f"{r['memorization_ratio']:.2f}; {1000 * r['seconds_per_image']:.1f} ms per image"
             )
             print(lines[-1], flush=True)
-            row["scales"].append({"w": w, "accuracy": r["class_accuracy"], "fid_ratios": ratios,
-                                  "ms_per_image": 1000 * r["seconds_per_image"], "n": r["n"]})  # fmt: skip
+            row["scales"].append({"w": w, "accuracy": r["class_accuracy"], "fid_ratios": images.ratios(r),
+                                  "level_ratios": images.level_ratios(r), "ms_per_image": 1000 * r["seconds_per_image"], "n": r["n"]})  # fmt: skip
         grid = Path(args.out) / f"latent-{args.data}{args.size}-{name}.png"
         grid.parent.mkdir(parents=True, exist_ok=True)
         title = f"{args.data} {args.size}x{args.size}, {name}, {steps} steps in {seconds:.0f} s"

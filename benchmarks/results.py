@@ -118,6 +118,12 @@ def few_images_table():
     return lines
 
 
+def levels(x):
+    """' [a / b / c]': FID over real data's expected level under each judge, where the JSON holds it."""
+    found = x.get("level_ratios")
+    return f" [{' / '.join(f'{q:.2f}' for q in found)}]" if found else ""
+
+
 def latent_table(path):
     """Pixels or latents, U-Net or DiT, at equal seconds on one data set: FID / floor per judge at each scale."""
     saved = json.loads(path.read_text())
@@ -128,14 +134,15 @@ def latent_table(path):
         f"### Pixels or latents: {data} {side}x{side} ({round(saved['seconds'])} s of training each, seed {saved['seed']})",
         "",
         f"`{saved['command']}` (JSON: `{path.relative_to(ROOT)}`). FID / floor under {saved['judges']} (n = {n}), "
-        "then class accuracy where the data has classes; the sample grids below the table.",
+        "then, in brackets, FID / real data's expected level (the mean floor over re-splits, metrics/level.py) where "
+        "it is stored, then class accuracy where the data has classes; the sample grids below the table.",
         "",
-        "| configuration | steps (ms each) | ms / image | FID / floor (accuracy), by guidance w |",
+        "| configuration | steps (ms each) | ms / image | FID / floor [/ level] (accuracy), by guidance w |",
         "|---|---|---|---|",
     ]
     for config, row in saved["configs"].items():
         by_w = [
-            f"w = {x['w']:g}: {' / '.join(f'{q:.2f}' for q in x['fid_ratios'])}"
+            f"w = {x['w']:g}: {' / '.join(f'{q:.2f}' for q in x['fid_ratios'])}{levels(x)}"
             + (f" ({x['accuracy']:.3f})" if x["accuracy"] is not None else "")
             for x in row["scales"]
         ]
@@ -148,7 +155,7 @@ def latent_table(path):
         ae = saved["ae"]
         lines.append(
             f"| the autoencoder's reconstructions (the ceiling; {ae['steps']:,} steps) | | | "
-            f"{' / '.join(f'{q:.2f}' for q in ae['fid_ratios'])}"
+            f"{' / '.join(f'{q:.2f}' for q in ae['fid_ratios'])}{levels(ae)}"
             + (f" ({ae['accuracy']:.3f})" if ae["accuracy"] is not None else "")
             + " |"
         )

@@ -132,6 +132,7 @@ def test_the_exported_file_works_offline(browser, explained):
     before = pixels(page, "guidance-grid")
     page.keyboard.press("ArrowRight")  # reachable by keyboard
     assert pixels(page, "guidance-grid") != before
+    assert "a fresh draw of real images scores" in page.text_content("#guidance-now")  # real data's level
     for section, slider, value in (  # one control of each other section, seen in its figures
         ("why", "why-d", 0),
         ("field", "field-progress", 20),

@@ -110,6 +110,9 @@ def test_every_section_is_filled_from_the_runs(explained):
     assert all(np.abs(a - starts[0]).max() < 1e-3 * np.ptp(starts[0]) for a in starts)
     curve = s["guidance"]["curve"]
     assert [r["w"] for r in curve] == [1.0, 3.0] and all(0 <= r["accuracy"] <= 1 and r["floor"] > 0 for r in curve)
+    from unnoise.metrics.level import level  # the digits' level ships: each row quotes real data's level too
+
+    assert all(r["level"] == pytest.approx(r["floor"] * level("digits")["ratio"]) for r in curve)
     debate = s["debate"]
     assert [p["name"] for p in debate["panels"]] == ["raster AR", "diffusion"]
     assert "images-var" in debate["missing"]["roles"]

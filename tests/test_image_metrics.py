@@ -226,3 +226,60 @@ def test_leaving_out_kid_changes_no_other_figure():
     full, brief = report(noisy, y, verbose=False), report(noisy, y, verbose=False, kid_too=False)
     assert "kid" not in brief and "kid" in full
     assert brief == {k: v for k, v in full.items() if not k.startswith("kid")}
+
+
+def test_the_canonical_split_scored_as_a_level_is_the_reports_floor():
+    """metrics/level.py scores a split as report() scores the floor: the canonical split, under the shipped judge,
+    is the floor of the full held-out set, and its held-out n and class shares are the split's."""
+    from unnoise.data.images import load_all, split_mask
+    from unnoise.metrics import level
+
+    x, y, _ = load_all("digits")
+    judge, _ = clf.classifier("digits", verbose=False)
+    floor, accuracy, n = level.resplit_floor(x, y, "classes", 0, clf.SEED, judge)
+    held_x, held_y, _ = load_images("digits", "heldout")
+    assert n == len(held_x) == 359 and floor == pytest.approx(report(held_x, held_y, verbose=False)["fid_floor"])
+    train, held = split_mask(y, seed=level.FIRST_SPLIT_SEED)
+    assert int(held.sum()) == n and not torch.equal(held, split_mask(y)[1])  # another draw, the same shares
+    assert torch.equal(torch.bincount(y[held]), torch.bincount(held_y))
+
+
+def test_a_level_is_measured_once_kept_and_scales_the_floor(tmp_path, monkeypatch):
+    """compute=True trains SPLITS judges, keeps the level beside the judge's key, and report() quotes the floor
+    times its ratio; a kept level is read, not measured again; one of another judge is ignored."""
+    from unnoise.metrics import level
+
+    monkeypatch.setattr(clf, "STEPS", 40)  # a quick recipe: its own key, so nothing shipped is found
+    found = level.level("digits", cache=tmp_path, compute=True, verbose=False)
+    assert len(found["floors"]) == level.SPLITS and found["split_seeds"] == [1000, 1001, 1002]
+    assert found["ratio"] == pytest.approx(np.mean(found["floors"]) / found["canonical_floor"])
+    kept = tmp_path / f"level-{found['judge']}.json"
+    assert kept.is_file() and json.loads(kept.read_text()) == found
+    monkeypatch.setattr(level, "measure", lambda *a, **k: pytest.fail("measured again"))
+    assert level.level("digits", cache=tmp_path, compute=True) == found
+    x, y, _ = load_images("digits", "heldout")
+    r = report(x[:200], y[:200], cache=tmp_path, verbose=False, kid_too=False)
+    assert r["fid_level"] == pytest.approx(r["fid_floor"] * found["ratio"]) and r["fid_level_splits"] == 3
+    assert "real data's expected level" in format_report(r)
+    kept.write_text(json.dumps({**found, "judge": "another-judge"}))
+    assert level.level("digits", cache=tmp_path) is None
+    assert report(x[:200], y[:200], cache=tmp_path, verbose=False, kid_too=False)["fid_level"] is None
+
+
+@pytest.mark.parametrize("source,size,seeds", [("digits", 8, (0, 1, 2)), ("mnist", 28, (0,)), ("emoji", 32, (0,))])
+def test_real_data_levels_ship_for_the_built_in_sets(source, size, seeds):
+    """benchmarks/floor_noise.py --write kept each built-in set's level in the package, under today's judge keys:
+    at least 3 re-splits, their mean over the canonical floor as the ratio, measured at the full held-out n."""
+    from importlib import resources
+
+    shipped = resources.files("unnoise.metrics").joinpath(clf.SHIPPED)
+    held = len(load_images(source, "heldout", size)[0])
+    for seed in seeds:
+        key, _ = clf.key_of(source, size, seed=seed)
+        path = shipped.joinpath(f"level-{key}.json")
+        if source == "emoji" and not path.is_file():
+            pytest.skip("this Pillow renders the emoji otherwise than the one the level was measured on")
+        found = json.loads(path.read_text())
+        assert found["judge"] == key and found["heldout_n"] == held and len(found["floors"]) >= 3
+        assert found["ratio"] == pytest.approx(np.mean(found["floors"]) / found["canonical_floor"])
+        assert 0.7 < found["ratio"] < 2.0  # a fresh real draw scores near the one draw the floor is

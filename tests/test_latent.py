@@ -220,3 +220,29 @@ def test_configs_saved_before_latents_still_load():
         saved["latent_channels"] = 16
         cfg = unnoise.TrainConfig.from_dict(saved)
         assert cfg.latent is None and cfg.latent_channels == (16 if family == "vq" else None)
+
+
+def test_emoji_trains_in_a_latent_by_default_on_the_command_line(capsys):
+    """`unnoise train --data emoji` picks --latent auto for the continuous families and says so; --latent none
+    keeps pixels; other data and the token families are untouched; a saved emoji pixel run loads as pixels, and
+    the page's rebuild command for it says --latent none."""
+    from unnoise.cli import build_parser
+    from unnoise.cli.train import config_of
+    from unnoise.config import train_arguments
+
+    def config(*words):
+        return config_of(build_parser().parse_args(["train", *words, "--out", "x"]))
+
+    capsys.readouterr()
+    assert config("--data", "emoji").latent == "auto" and config("--data", "emoji", "--family", "flow").latent == "auto"
+    assert "--latent none trains on pixels" in capsys.readouterr().err
+    assert config("--data", "emoji", "--latent", "none").latent is None
+    assert config("--data", "emoji", "--family", "ar").latent is None
+    assert (
+        config("--data", "mnist").latent is None
+        and config("--data", "emoji", "--family", "consistency", "--teacher", "t").latent is None
+    )
+    pixels = unnoise.TrainConfig(data="emoji")
+    assert unnoise.TrainConfig.from_dict(pixels.to_dict()).latent is None  # a run saved with latent None
+    words = " ".join(train_arguments(pixels, "emoji")).split()
+    assert "--latent none" in " ".join(words) and config("--data", "emoji", *words).to_dict() == pixels.to_dict()

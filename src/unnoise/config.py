@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from . import data, families
 from .errors import UnnoiseError, positive_int
+from .families.continuous import Continuous
 
 # what a setting left at None becomes, for 2D points (MLP) and for images (U-Net); a family's own (families/) override
 DEFAULTS = {
@@ -18,6 +19,7 @@ DEFAULTS = {
     "images": {"steps": 6000, "batch_size": 32, "lr": 3e-3, "width": 32, "ema": 0.995, "depth": 3, "warmup": 200},
     "text": {},  # the text families carry their own (families/text.py)
 }
+LATENT_DEFAULT = {"emoji": "auto"}  # data where `unnoise train` picks a latent: it measures best there (docs/latent.md)
 
 
 def setting(default=None, help="", kind="text", bound=None, cli=True, **argparse):
@@ -122,7 +124,8 @@ class TrainConfig:
     latent: str | None = setting(
         None,
         "diffusion, flow, edm and the few-step families: train and sample in the latent of this autoencoder "
-        "run (--family ae), or 'auto': train one into the run folder first (latent diffusion, Rombach et al. 2022)",
+        "run (--family ae), or 'auto': train one into the run folder first (latent diffusion, Rombach et al. 2022); "
+        "'none': pixels. Default: pixels, except emoji, where `unnoise train` picks auto (it measures 3x better)",
         metavar="RUN",
     )
     autoencoder_hash: str | None = setting(None, "latent runs: sha256 of the autoencoder's weights", cli=False)
@@ -257,4 +260,6 @@ def train_arguments(cfg, trained_on, skip=("data", "family", "tokens", "steps"))
             continue
         flag = "--" + name.replace("_", "-")
         words.append(flag if f.metadata["kind"] == "flag" else f"{flag} {value}")
+    if trained_on in LATENT_DEFAULT and cfg.latent is None and isinstance(families.get(cfg.family), Continuous):
+        words.append("--latent none")  # the command line would otherwise pick the latent for this data
     return words

@@ -45,6 +45,11 @@ def add_parsers(sub):
     add_sampling(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--likelihood", action="store_true", help="images: add bits per dimension of held-out images")
+    p.add_argument(
+        "--level",
+        action="store_true",
+        help="images: measure real data's expected FID level where it is not stored (trains 3 judges once, cached)",
+    )
     p.set_defaults(command_fn=cmd_evaluate)
 
     p = sub.add_parser(
@@ -112,7 +117,13 @@ def cmd_evaluate(args):
         return report(run, result, args.json, heading)
     if run.images:
         result = image_metrics.report(
-            drawn.x, drawn.labels, run.cfg.data, run.cfg.size, run.cfg.channels, verbose=not args.json
+            drawn.x,
+            drawn.labels,
+            run.cfg.data,
+            run.cfg.size,
+            run.cfg.channels,
+            verbose=not args.json,
+            compute_level=args.level,
         )
         result.update(cost, sample_seconds_per_image=drawn.seconds / len(drawn.x))
         result.update(run.family.report(run, args.n, args.seed, args.likelihood))

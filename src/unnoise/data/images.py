@@ -62,6 +62,16 @@ def image_dataset(source, split="train", size=None, channels=None):
     )
 
 
+def load_all(source, size=None, channels=None):
+    """(x (N, C, H, W) float32 in [0, 1], y (N,), class_names): every image of a source in its fixed order, both
+    splits (split_mask(y) gives them back), for measuring the split itself (metrics/level.py)."""
+    refuse_elsewhere(source)
+    size = default_size(source) if size is None else positive_int("--size", size)
+    x, y, class_names = _load_all(str(source), size)
+    x = x.float().div(255.0) if x.dtype == torch.uint8 else x
+    return _to_channels(x, channels).contiguous(), y, class_names
+
+
 def default_size(source):
     """8 for digits, 16 for mnist (28 is its native size), 32 for emoji (rendered at 64) and for a folder."""
     return DEFAULT_SIZE[source if source in SOURCES else "folder"]

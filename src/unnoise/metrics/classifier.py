@@ -122,8 +122,7 @@ def classifier(source, size=None, channels=None, cache=None, verbose=True, seed=
     """
     size = default_size(source) if size is None else size
     x, y, class_names = load_images(source, "train", size, channels)
-    task = "classes" if len(class_names) >= 2 else "rotation"
-    key = _key(source, x, y, task, seed)
+    key, task = key_of(source, size, channels, seed, (x, y, class_names))
     folder = Path(cache) if cache is not None else cache_dir()
     weights, meta = folder / f"classifier-{key}.safetensors", folder / f"classifier-{key}.json"
     num_classes = len(class_names) if task == "classes" else 4
@@ -179,6 +178,15 @@ def _train_and_cache(source, size, channels, task, class_names, weights, meta, v
             file=sys.stderr,
         )
     return net, info
+
+
+def key_of(source, size=None, channels=None, seed=SEED, train=None):
+    """(key, task) of a data set's judge: the name its files carry, and "classes" or "rotation".
+    train: the training split (x, y, class_names) when it is already loaded."""
+    size = default_size(source) if size is None else size
+    x, y, class_names = train if train is not None else load_images(source, "train", size, channels)
+    task = "classes" if len(class_names) >= 2 else "rotation"
+    return _key(source, x, y, task, seed), task
 
 
 def _key(source, x, y, task, seed):

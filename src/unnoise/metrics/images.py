@@ -10,58 +10,23 @@ and standard deviation over the training split. The reference is always the trai
                            samples carry labels (the held-out split is stratified by class)
     precision, recall      k-NN manifolds in feature space (Kynkaanniemi et al. 2019), k = 3
     class_accuracy         share of class-conditional samples the classifier puts in their class
+    fid_level              real data's expected FID level (metrics/level.py): the mean floor over re-splits of the
+                           data, each with its own judge, where it is stored (None otherwise); the floor is one
+                           draw of it, and a fresh draw of real images scores fid_level on average
     memorization_ratio     median pixel distance from a sample to its nearest training image, over the
                            same for held-out images: >= 0.9 means samples are no nearer the training
                            images than unseen real images are; near 0 means copies
 """
-
-import warnings
 
 import torch
 
 from ..data.images import load_images
 from ..errors import UnnoiseError
 from . import classifier as clf
+from .distances import fid, kid, standardized
 
 K_NEAREST = 3
 DRAWS = 10  # FID and KID of samples: the mean over this many class-matched draws of n samples
-
-
-class _Given(torch.nn.Module):
-    """torchmetrics calls its feature extractor on what update() gets: we hand it features already made."""
-
-    def __init__(self, dim):
-        super().__init__()
-        self.num_features = dim
-
-    def forward(self, features):
-        return features.double()
-
-
-def fid(a, b):
-    """Frechet distance between Gaussians fitted to feature sets a (n, d) and b (m, d) (Heusel et al. 2017)."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
-
-    metric = FrechetInceptionDistance(feature=_Given(a.shape[1]))
-    metric.update(torch.as_tensor(a), real=False)
-    metric.update(torch.as_tensor(b), real=True)
-    return float(metric.compute())
-
-
-def kid(a, b, subsets=100, subset_size=1000, seed=0):
-    """(mean, std) over random subsets of the unbiased cubic-kernel MMD^2 between a and b (Binkowski et al. 2018)."""
-    from torchmetrics.image.kid import KernelInceptionDistance
-
-    size = min(subset_size, len(a), len(b))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "will save all extracted features"
-        metric = KernelInceptionDistance(feature=_Given(a.shape[1]), subsets=subsets, subset_size=size)
-    metric.update(torch.as_tensor(a), real=False)
-    metric.update(torch.as_tensor(b), real=True)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)  # its subsets come from torch.randperm
-        mean, std = metric.compute()
-    return float(mean), float(std)
 
 
 def knn_radii(x, k=K_NEAREST):
@@ -130,12 +95,6 @@ def sample_draws(labels, real_labels, total, n, draws=DRAWS, seed=1):
     return out
 
 
-def standardized(reference, *others):
-    """(reference, *others) features (n, d), each shifted and scaled per feature by the reference's mean and sd."""
-    mean, std = reference.mean(0), reference.std(0).clamp(min=1e-6)
-    return tuple((f - mean) / std for f in (reference, *others))
-
-
 def report(
     samples,
     labels=None,
@@ -146,9 +105,11 @@ def report(
     verbose=True,
     classifier_seed=clf.SEED,
     kid_too=True,
+    compute_level=False,
 ):
     """Every image metric of samples (N, C, H, W) in [0, 1] against the training split, beside its held-out floor
-    (kid_too=False leaves out KID, nine tenths of the time at n = 359)."""
+    (kid_too=False leaves out KID, nine tenths of the time at n = 359; compute_level=True measures real data's
+    expected level when it is not stored, training level.SPLITS judges once)."""
     samples = _check(samples, size, channels)
     if labels is not None and len(labels) != len(samples):
         raise UnnoiseError(f"got {len(labels)} labels for {len(samples)} samples")
@@ -167,6 +128,7 @@ def report(
     out = {"n": n, "reference_n": len(train_x), "classifier_accuracy": info["heldout_accuracy"], "draws": len(draws)}
     fids = torch.tensor([fid(f_all[rows], f_train) for rows in draws])
     out["fid"], out["fid_std"], out["fid_floor"] = float(fids.mean()), float(fids.std()), fid(f_real, f_train)
+    out.update(expected_level(out["fid_floor"], source, size, channels, classifier_seed, cache, compute_level, verbose))
     if kid_too:
         kids = torch.tensor([kid(f_all[rows], f_train) for rows in draws])
         out["kid"], out["kid_std"] = float(kids[:, 0].mean()), float(kids[:, 1].mean())
@@ -182,6 +144,17 @@ def report(
     return out
 
 
+def expected_level(floor, source, size, channels, judge_seed, cache=None, compute=False, verbose=True):
+    """{"fid_level", "fid_level_splits"}: real data's expected level at this n, the floor times the stored
+    level's ratio to the canonical floor (equal to the level itself at the full held-out n); None when unknown."""
+    from .level import level
+
+    found = level(source, size, channels, judge_seed, cache, compute, verbose)
+    if found is None:
+        return {"fid_level": None, "fid_level_splits": None}
+    return {"fid_level": floor * found["ratio"], "fid_level_splits": len(found["floors"])}
+
+
 def _check(samples, size, channels):
     """Samples as float (N, C, H, W) in [0, 1], with a one-line error for the wrong shape."""
     samples = torch.as_tensor(samples).float()
@@ -192,6 +165,16 @@ def _check(samples, size, channels):
     if channels is not None and samples.shape[1] != channels:
         raise UnnoiseError(f"samples have {samples.shape[1]} channels, the data set has {channels}")
     return samples.clamp(0, 1)
+
+
+def level_line(result):
+    """The FID's second yardstick: real data's expected level, or how to measure it."""
+    if result.get("fid_level") is None:
+        return f"  {'':<19s} {'':9s}   real data's expected level: not measured for this data set (--level measures it)"
+    return (
+        f"  {'fid / level':<19s} {result['fid'] / result['fid_level']:9.4f}   real data's expected level {result['fid_level']:.4f} "
+        f"(the mean floor of {result['fid_level_splits']} re-splits: a fresh real draw scores it)"
+    )
 
 
 def format_report(result):
@@ -212,4 +195,6 @@ def format_report(result):
             lines.append(
                 f"  {name:<19s} {result[name]:9.4f}   floor (held-out real) {result[name + '_floor']:9.4f}   {hint}"
             )
+        if name == "fid":
+            lines.append(level_line(result))
     return "\n".join(lines)

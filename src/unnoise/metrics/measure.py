@@ -55,6 +55,7 @@ def image_quality(run, n=None, nfe=NFE, **options):
         "fid": r["fid"],
         "floor": r["fid_floor"],
         "ratio": r["fid"] / r["fid_floor"],
+        "level": r["fid_level"],  # real data's expected level (metrics/level.py), None where not stored
         "n": r["n"],
     }
 

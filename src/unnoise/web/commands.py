@@ -15,9 +15,9 @@ def add_explain(sub):
     p.add_argument(
         "--budget",
         default="quick",
-        help="what to train when --runs is not given: quick (about 4 "
-        "minutes on 2 cores: 2D diffusion and flow, digits diffusion and raster AR) or full (about 20 "
-        "minutes: also OT-CFM, reflow and VAR, each trained longer)",
+        help="what to train when --runs is not given: quick (about 5 minutes on 2 cores: every role for 1-30 s, "
+        "digits in the latent section) or full (about 50 minutes: each role for 1-10 minutes, colour emoji in the "
+        "latent section; BENCHMARKS.md has both timed)",
     )
     p.add_argument(
         "--claims", metavar="DIR", help="a folder written by `unnoise claims` (default claims/ if it exists)"

@@ -367,7 +367,8 @@ function drawGuidance(data) {
       [{name: "", xs: curve.map((r) => r.ratio), ys: curve.map((r) => r.accuracy), labels: curve.map((r) => t("guidance.point", {w: r.w}))}],
       {xlog: true, xlabel: t("guidance.x"), ylabel: t("guidance.y"), marker: [row.ratio, row.accuracy]});
     say("guidance-now", t("guidance.now", {w: data.w[k], accuracy: row.accuracy.toFixed(3), fid: row.fid.toFixed(2),
-                                           floor: row.floor.toFixed(2), ratio: row.ratio.toFixed(2), n: row.n}));
+                                           floor: row.floor.toFixed(2), ratio: row.ratio.toFixed(2), n: row.n,
+                                           level: realLevel(row, "level")}));
   };
   slider("guidance-w", data.w.length - 1, data.w.indexOf(1), draw);
   if (LIVE) {
@@ -376,6 +377,11 @@ function drawGuidance(data) {
       say("guidance-now", t("guidance.live", {n: r.x.shape[0], seconds: r.seconds.toFixed(2)}));
     });
   }
+}
+
+// real data's expected FID level over the floor (a fresh draw of real images scores it), where the bundle has it
+function realLevel(row, key) {
+  return row.level ? t(key, {real: (row.level / row.floor).toFixed(2)}) : "";
 }
 
 // 6. the debate: each family generating one image per class, frame by frame, and the measured table
@@ -409,7 +415,7 @@ function drawDebate(data) {
     const tr = document.createElement("tr");
     const trained = bundle.runs[r.role] ? Math.round(bundle.runs[r.role].train_seconds) : "?";
     [r.name, r.params.toLocaleString(), trained, r.nfe, r.ms.toFixed(0), r.accuracy === null ? "-" : r.accuracy.toFixed(3),
-     t("debate.fid", {fid: r.fid.toFixed(2), floor: r.floor.toFixed(2), ratio: r.ratio.toFixed(2)})]
+     t("debate.fid", {fid: r.fid.toFixed(2), floor: r.floor.toFixed(2), ratio: r.ratio.toFixed(2), level: realLevel(r, "level.short")})]
       .forEach((v) => { const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); });
     body.appendChild(tr);
   });
