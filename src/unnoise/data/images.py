@@ -37,13 +37,9 @@ class UnreadableImagesWarning(UserWarning):
 
 def load_images(source, split="train", size=None, channels=None):
     """(x (N, C, H, W) float32 in [0, 1], y (N,) int64, class_names) for one split of a source."""
-    refuse_elsewhere(source)
     if split not in SPLITS:
         raise UnnoiseError(f"unknown split {split!r} for images; choose one of {', '.join(SPLITS)}")
-    size = default_size(source) if size is None else positive_int("--size", size)
-    if channels is not None and channels not in (1, 3):
-        raise UnnoiseError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
-    x, y, class_names = _load_all(str(source), size)  # (N, C, size, size)
+    x, y, class_names = _every_image(source, size, channels)  # (N, C, size, size)
     keep = split_mask(y)[SPLITS.index(split)]
     if not keep.any():
         raise UnnoiseError(f"{source} has too few images for a {split} split ({len(y)} in all)")
@@ -65,11 +61,18 @@ def image_dataset(source, split="train", size=None, channels=None):
 def load_all(source, size=None, channels=None):
     """(x (N, C, H, W) float32 in [0, 1], y (N,), class_names): every image of a source in its fixed order, both
     splits (split_mask(y) gives them back), for measuring the split itself (metrics/level.py)."""
-    refuse_elsewhere(source)
-    size = default_size(source) if size is None else positive_int("--size", size)
-    x, y, class_names = _load_all(str(source), size)
+    x, y, class_names = _every_image(source, size, channels)
     x = x.float().div(255.0) if x.dtype == torch.uint8 else x
     return _to_channels(x, channels).contiguous(), y, class_names
+
+
+def _every_image(source, size, channels):
+    """The checked arguments' every image, as cached (a folder's as bytes): (x, y, class_names)."""
+    refuse_elsewhere(source)
+    size = default_size(source) if size is None else positive_int("--size", size)
+    if channels is not None and channels not in (1, 3):
+        raise UnnoiseError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
+    return _load_all(str(source), size)
 
 
 def default_size(source):
