@@ -36,10 +36,12 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
 # the three labs as notebooks (jupytext turns labs/*.py into labs/*.ipynb, kept out of git), opened in JupyterLab
+# with its news, update check and extension catalogue off: nothing leaves the machine
 labs: $(STAMP)
 	$(BIN)/pip install -q -e '.[labs]'
 	$(BIN)/jupytext --to ipynb --update labs/0*.py
-	cd labs && ../$(BIN)/jupyter lab
+	cd labs && ../$(BIN)/jupyter lab --LabApp.news_url=None --LabApp.extension_manager=readonly \
+		--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_2d.py

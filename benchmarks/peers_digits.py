@@ -119,7 +119,7 @@ def run_peer(name, budget, seed, n):
 
     ddp = cfg_module()
     train = unnoise.data.load("digits", "train")
-    x, y = (train.x + 1) / 2, train.y  # (N, 1, 8, 8) in [0, 1]: the peer normalises
+    x, y = train.x, train.y  # (N, 1, 8, 8) in [0, 1], as the peer expects (it normalises to [-1, 1] itself)
     model = ddp.Unet(dim=32, dim_mults=(1, 2, 4), num_classes=10, cond_drop_prob=0.5, channels=1)
     diffusion = ddp.GaussianDiffusion(model, image_size=8, timesteps=1000, sampling_timesteps=50)
     optimizer = torch.optim.Adam(diffusion.parameters(), lr=PEER[name]["lr"], betas=(0.9, 0.99))

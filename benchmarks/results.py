@@ -19,6 +19,8 @@ OUT = ROOT / "docs" / "results.md"
 FAMILIES = "benchmarks/families/results-{data}.json"
 FEW_POINTS, FEW_IMAGES = "benchmarks/few_step.json", "benchmarks/few_step_images.json"
 LATENT = "benchmarks/latent"  # results-DATA SIZE.json, one per data set
+TEXT = "benchmarks/text"  # results-DATA.json, one per data set
+PEER_CONSISTENCY = "benchmarks/peers_consistency.json"
 
 
 def load(name):
@@ -118,6 +120,39 @@ def few_images_table():
     return lines
 
 
+def peer_consistency_table():
+    """Consistency training from scratch beside tonyduan/diffusion's: FID / floor per judge against network calls."""
+    saved = load(PEER_CONSISTENCY)
+    rows = saved["rows"]
+    seeds = sorted({r["seed"] for r in rows})
+    lines = [
+        f"### Consistency training beside a peer: digits, unconditional ({plural(len(seeds), 'seed')}, "
+        f"{rows[0]['budget']:g} s of training each)",
+        "",
+        "; ".join(f"`python {c}`" for c in saved["commands"])
+        + f" (JSON: `{PEER_CONSISTENCY}`). FID / floor under judges 0 / 1 / 2, mean over "
+        "seeds, by network calls per image; the peer's sampler as written, and its `-fixed` rows sampled by Algorithm "
+        "1 on float sigmas (benchmarks/peers_consistency.py says why).",
+        "",
+        "| contestant | steps | 1 call | 2 calls | 4 calls | recall at 4 calls (precision) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in dict.fromkeys(r["contestant"] for r in rows):
+        mine = [r for r in rows if r["contestant"] == name]
+        cells = [
+            " / ".join(f"{mean([r['scores'][k]['fid_ratios'][j] for r in mine]):.0f}" for j in range(3))
+            for k in ("1", "2", "4")
+        ]
+        recall = mean([r["scores"]["4"]["recall"] for r in mine])
+        precision = mean([r["scores"]["4"]["precision"] for r in mine])
+        lines.append(
+            f"| {name} | {round(mean([r['steps'] for r in mine])):,} | "
+            + " | ".join(cells)
+            + f" | {recall:.2f} ({precision:.2f}) |"
+        )
+    return lines
+
+
 def levels(x):
     """' [a / b / c]': FID over real data's expected level under each judge, where the JSON holds it."""
     found = x.get("level_ratios")
@@ -163,6 +198,42 @@ def latent_table(path):
     return lines
 
 
+def text_table(path):
+    """Text on the one transformer: held-out bits per character and the samples' judge, by family and sampling steps."""
+    saved = json.loads(path.read_text())
+    runs = saved["results"]
+    data = path.stem.removeprefix("results-")
+    floor = runs[0].get("bits_per_char_floor")
+    ar = mean([r["bits_per_char"] for r in runs if r["family"] == "ar"])
+    lines = [
+        f"### Text: {data} ({plural(len({r['seed'] for r in runs}), 'seed')}, about {round(runs[0]['seconds'])} s of "
+        "training each)",
+        "",
+        f"`python {saved['command']}` (JSON: `{path.relative_to(ROOT)}`). Held-out bits per character (ar exact; mdlm "
+        "and duo their bound)" + (f", beside the true chain's {floor:.3f}" if floor else "") + "; then the samples, "
+        "judged beside real held-out text: the judge's bits per character"
+        + (" and the share of real words" if "word_share" in runs[0]["samples"][0] else "")
+        + f" (n = {runs[0]['samples'][0]['n']} samples), by network calls per sample.",
+        "",
+        "| family | steps | held-out bits / char | network calls | judge bits / char (real) | real words (real) | "
+        "ms / sample (batch 1) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        for k, row in enumerate(r["samples"]):
+            words = f"{row['word_share']:.2f} ({row['real_word_share']:.2f})" if "word_share" in row else "-"
+            bits = f"{r['bits_per_char']:.3f} ± {r['bits_per_char_stderr']:.3f}"
+            if ar and r["family"] != "ar":
+                bits += f" ({r['bits_per_char'] / ar:.2f} x ar's)"
+            head = [r["family"], f"{r['steps']:,}", bits]
+            lines.append(
+                "| " + " | ".join(head if k == 0 else ["", "", ""]) + f" | {row['steps']} | "
+                f"{row['sample_bits_per_char']:.2f} ({row['real_bits_per_char']:.2f}) | {words} | "
+                f"{row['ms_per_sample']:,.0f} |"
+            )
+    return lines
+
+
 def page():
     """The whole of docs/results.md."""
     lines = [
@@ -174,14 +245,19 @@ def page():
         "",
     ]
     latents = [latent_table(path) for path in sorted((ROOT / LATENT).glob("results-*.json"))]
-    for block in (families_table("digits"), families_table("mnist"), few_points_table(), few_images_table(), *latents):
+    texts = [text_table(path) for path in sorted((ROOT / TEXT).glob("results-*.json"))]
+    few = (few_points_table(), few_images_table(), peer_consistency_table())
+    blocks = (families_table("digits"), families_table("mnist"), *few, *latents)
+    for block in (*blocks, *texts):
         lines += block + [""]
     lines += [
-        "Text (AR, MDLM, Duo on markov and kjv) and the latent runs on MNIST 28 are in BENCHMARKS.md only: their",
-        "runs came before their benchmarks kept a JSON file.",
+        "Text on the markov chain and the latent runs on MNIST 28 are in BENCHMARKS.md only: their runs came before",
+        "their benchmarks kept a JSON file.",
         "",
         "The figures beside them: ![W2 against network calls on the moons](../benchmarks/few_step.png)",
         "![peers on the moons](../benchmarks/peers-moons.png) ![peers on the digits](../benchmarks/peers-digits.png)",
+        "![consistency training, unnoise](../benchmarks/peers-consistency-unnoise.png)",
+        "![consistency training, tonyduan/diffusion](../benchmarks/peers-consistency-tonyduan-b64.png)",
         "",
     ]
     return "\n".join(lines)

@@ -7,7 +7,7 @@ held-out text (markov: exact bits under the chain; kjv: a 6-gram Kneser-Ney judg
 milliseconds per sample of 256 characters at batch 1 against the diffusion families' step count K.
 
     python benchmarks/text.py --data markov --budget 300 --families ar mdlm duo
-    python benchmarks/text.py --data kjv --budget 600 --families ar mdlm duo
+    python benchmarks/text.py --data kjv --budget 600 --families ar mdlm duo --out benchmarks/text/results-kjv.json
 Scarce data, many epochs (Prabhudesai et al. 2025): --subset N trains on the first N training characters and
 records held-out bits against epochs (--evals points along the run):
     python benchmarks/text.py --data kjv --subset 100000 --steps 3000 --families ar mdlm
@@ -50,7 +50,7 @@ def ms_per_sample(run, steps):
 def judged(run, steps):
     samples = draw(run, SAMPLES, steps)
     result = text_metrics.judge(run.cfg.data, run.cfg.alphabet, samples)
-    return {"steps": steps or run.cfg.context, "ms_per_sample": ms_per_sample(run, steps), **result}
+    return {"steps": steps or run.cfg.context, "n": SAMPLES, "ms_per_sample": ms_per_sample(run, steps), **result}
 
 
 def race(args, root):

@@ -61,7 +61,8 @@ def test_ar_makes_l_sequential_calls_and_diffusion_makes_nfe_at_any_length():
     later = tokens.clone()
     later[:, 20] = (later[:, 20] + 1) % 256
     assert torch.allclose(ar(tokens)[:, :, :20], ar(later)[:, :, :20], atol=1e-6)  # causal: no look ahead
-    assert torch.allclose(ar(tokens)[:, :, -1], ar(tokens[:, -ar.receptive :])[:, :, -1])  # the window suffices
+    window = ar(tokens[:, -ar.receptive :])[:, :, -1]  # another length may take another conv kernel: float32 rounding
+    assert torch.allclose(ar(tokens)[:, :, -1], window, atol=1e-6)  # the window suffices
     for length in (5, 40, 100):
         with audio.counting(ar) as calls:
             assert audio.sample_ar(ar, 3, length).shape == (3, length)

@@ -266,7 +266,7 @@ def test_a_level_is_measured_once_kept_and_scales_the_floor(tmp_path, monkeypatc
     assert report(x[:200], y[:200], cache=tmp_path, verbose=False, kid_too=False)["fid_level"] is None
 
 
-@pytest.mark.parametrize("source,size,seeds", [("digits", 8, (0, 1, 2)), ("mnist", 28, (0, 2)), ("emoji", 32, (0,))])
+@pytest.mark.parametrize("source,size,seeds", [("digits", 8, (0, 1, 2)), ("mnist", 28, (0, 1, 2)), ("emoji", 32, (0,))])
 def test_real_data_levels_ship_for_the_built_in_sets(source, size, seeds):
     """benchmarks/floor_noise.py --write kept each built-in set's level in the package, under today's judge keys:
     at least 3 re-splits, their mean over the canonical floor as the ratio, measured at the full held-out n."""

@@ -133,7 +133,8 @@ def _file_split(name, split, n, seed):
 
 
 def _image_split(name, split, n, seed, size, channels):
-    """An image split as a Dataset (model units in [-1, 1]); n images chosen by a seeded permutation."""
+    """An image split as a Dataset: x (N, C, H, W) in [0, 1], its shift and scale to model units in [-1, 1] beside it;
+    n images chosen by a seeded permutation."""
     dataset = images.image_dataset(name, split, size, channels)
     if n is not None:
         n = bounded("n", n)

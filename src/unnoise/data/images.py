@@ -50,7 +50,7 @@ def load_images(source, split="train", size=None, channels=None):
 
 
 def image_dataset(source, split="train", size=None, channels=None):
-    """load_images wrapped in unnoise.data.Dataset, with model units (x - 0.5) / 0.5 in [-1, 1]."""
+    """load_images wrapped in unnoise.data.Dataset: x stays in [0, 1]; model units (x - 0.5) / 0.5 are in [-1, 1]."""
     x, y, class_names = load_images(source, split, size, channels)
     name = source if source in SOURCES else Path(source).resolve().name
     return Dataset(
