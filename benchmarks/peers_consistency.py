@@ -121,7 +121,8 @@ def run_unnoise(budget, seed, n):
 
 
 def timed(draw, n):
-    """{nfe: (n images in [0, 1], ms per image at batch 64)} for a draw(count, nfe) in [-1, 1]."""
+    """{nfe: (n images in [0, 1], ms per image at batch 64)} for a draw(count, nfe) in [-1, 1]: one timed draw of 64
+    after the n-image draw (the warm-up); a cost beside the quality, not a speed race (few_step_images.py times)."""
     out = {}
     for nfe in NFES:
         torch.manual_seed(0)
