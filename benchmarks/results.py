@@ -223,7 +223,9 @@ def text_table(path):
         for k, row in enumerate(r["samples"]):
             words = f"{row['word_share']:.2f} ({row['real_word_share']:.2f})" if "word_share" in row else "-"
             bits = f"{r['bits_per_char']:.3f} ± {r['bits_per_char_stderr']:.3f}"
-            if ar and r["family"] != "ar":
+            if floor:
+                bits += f" ({r['bits_per_char'] / floor:.2f} x the chain's)"
+            elif ar and r["family"] != "ar":
                 bits += f" ({r['bits_per_char'] / ar:.2f} x ar's)"
             head = [r["family"], f"{r['steps']:,}", bits]
             lines.append(
@@ -246,9 +248,9 @@ def page():
     ]
     latents = [latent_table(path) for path in sorted((ROOT / LATENT).glob("results-*.json"))]
     texts = [text_table(path) for path in sorted((ROOT / TEXT).glob("results-*.json"))]
+    families = (families_table("digits"), families_table("mnist"))
     few = (few_points_table(), few_images_table(), peer_consistency_table())
-    blocks = (families_table("digits"), families_table("mnist"), *few, *latents)
-    for block in (*blocks, *texts):
+    for block in (*families, *few, *latents, *texts):
         lines += block + [""]
     lines += [
         "Text on the markov chain and the latent runs on MNIST 28 are in BENCHMARKS.md only: their runs came before",
